@@ -1,0 +1,45 @@
+/** The container tooling a service is deployed with. */
+export type RuntimeKind = 'podman' | 'docker';
+
+/** sha256 hex digest of a file's bytes, or MISSING_DIGEST when the file does not exist. */
+export type FileDigests = Record<string, string>;
+export const MISSING_DIGEST = 'missing';
+
+/**
+ * A service as the repository describes it now (the desired state).
+ * `files` keys are paths relative to the service directory, with forward slashes
+ * (`podman-compose.yml`, `config/app.ini`, `../../secrets/app.env`).
+ */
+export interface ServiceSource {
+  name: string;
+  /** Absolute path of the service directory. */
+  dir: string;
+  /** File name of the compose file inside `dir`. */
+  composeFile: string;
+  runtime: RuntimeKind;
+  /** Compose project name, derived from the directory name and always valid for compose. */
+  projectName: string;
+  files: FileDigests;
+  /** Digest over `files`; equal fingerprints mean nothing that changes what runs changed. */
+  fingerprint: string;
+  /** Env files compose reads for this service that must exist (relative paths, as in `files`). */
+  requiredEnvFiles: string[];
+  /** Set when the directory cannot be deployed as it stands (unreadable compose file, ...). */
+  problem?: { code: 'COMPOSE_FILE_INVALID' | 'COMPOSE_FILE_AMBIGUOUS'; message: string };
+}
+
+/** What the last successful deployment of a service put in place. */
+export interface DeployedState {
+  service: string;
+  fingerprint: string;
+  files: FileDigests;
+  commit: string | null;
+  deployedAt: string;
+  /** Image id per compose service, as running after the deployment. */
+  images: Record<string, string>;
+}
+
+export type RunTrigger = 'deploy-all-changed' | 'redeploy-and-update';
+export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed';
+export type DeploymentAction = 'deploy' | 'update' | 'skip';
+export type DeploymentStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'interrupted';

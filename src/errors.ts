@@ -1,0 +1,57 @@
+/**
+ * The error catalog: every failure the server reports has a stable code, an HTTP status
+ * (for errors that reach a client) and a default message. Callers match on `code`, never on text.
+ */
+export const errorCatalog = {
+  CONFIG_INVALID: { status: 500, message: 'The configuration is invalid' },
+  SIGNATURE_MISSING: { status: 401, message: 'The X-Hub-Signature-256 header is missing' },
+  SIGNATURE_INVALID: { status: 401, message: 'The X-Hub-Signature-256 signature does not match the body' },
+  PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is larger than allowed' },
+  INVALID_JSON: { status: 400, message: 'The request body is not valid JSON' },
+  INVALID_SERVICE_NAME: { status: 400, message: 'The service name is not a valid service directory name' },
+  UNKNOWN_SERVICE: { status: 404, message: 'No service directory has that name' },
+  RUN_NOT_FOUND: { status: 404, message: 'No run has that id' },
+  ROUTE_NOT_FOUND: { status: 404, message: 'No such route' },
+  SYNC_FAILED: { status: 502, message: 'Syncing the environment repository with its remote failed' },
+  REPOSITORY_INVALID: { status: 500, message: 'The environment repository checkout is not usable' },
+  COMPOSE_FILE_INVALID: { status: 422, message: 'The compose file cannot be read' },
+  COMPOSE_FILE_AMBIGUOUS: { status: 422, message: 'The service directory holds more than one compose file' },
+  ENV_FILE_MISSING: { status: 422, message: 'An env file the compose file needs does not exist' },
+  COMPOSE_FAILED: { status: 500, message: 'The compose tool failed' },
+  PULL_FAILED: { status: 502, message: 'Pulling the service images failed' },
+  ENGINE_STATE_MISMATCH: { status: 500, message: 'The engine does not run what the compose file asks for' },
+  ENGINE_UNAVAILABLE: { status: 503, message: 'The container engine cannot be reached' },
+  COMMAND_NOT_FOUND: { status: 500, message: 'A required command is not installed' },
+  PROCESS_FAILED: { status: 500, message: 'A command exited with an error' },
+  PROCESS_TIMEOUT: { status: 504, message: 'A command took longer than allowed and was stopped' },
+  DEPLOYMENT_INTERRUPTED: { status: 500, message: 'The server stopped while the deployment was running' },
+  INTERNAL: { status: 500, message: 'Internal error' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof errorCatalog;
+
+/** An error of the catalog. `details` is safe to show to clients and to log (never secrets). */
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message?: string, options?: { details?: Record<string, unknown>; cause?: unknown }) {
+    super(message ?? errorCatalog[code].message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'AppError';
+    this.code = code;
+    this.status = errorCatalog[code].status;
+    this.details = options?.details;
+  }
+}
+
+export function isAppError(value: unknown): value is AppError {
+  return value instanceof AppError;
+}
+
+/** Normalises anything thrown into an AppError so records and responses have a code. */
+export function toAppError(value: unknown): AppError {
+  if (isAppError(value)) return value;
+  const message = value instanceof Error ? value.message : String(value);
+  return new AppError('INTERNAL', message, { cause: value });
+}

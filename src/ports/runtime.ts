@@ -1,0 +1,38 @@
+import type { RuntimeKind, ServiceSource } from '../domain/types.js';
+
+/** Streams the compose tool's output while a deployment runs. */
+export type OutputSink = (chunk: string) => void;
+
+export interface ActionContext {
+  output: OutputSink;
+  /** Aborted when the server shuts down. */
+  signal?: AbortSignal;
+}
+
+export interface DeployResult {
+  /** Image id per compose service as running after the action. */
+  images: Record<string, string>;
+}
+
+export interface UpdateResult {
+  imagesBefore: Record<string, string>;
+  imagesAfter: Record<string, string>;
+  /** Compose services whose containers were recreated because their image changed. */
+  recreated: string[];
+}
+
+/**
+ * A compose tool plus the engine it drives. Every method checks the engine's real state
+ * before it returns: a call that resolves means the containers of every compose service
+ * exist, run, and use the current configuration.
+ */
+export interface Runtime {
+  readonly kind: RuntimeKind;
+  /** Brings the service up to its compose file, recreating what changed. */
+  deploy(service: ServiceSource, ctx: ActionContext): Promise<DeployResult>;
+  /** Pulls the service's images and recreates only the containers whose image changed. */
+  update(service: ServiceSource, ctx: ActionContext): Promise<UpdateResult>;
+}
+
+/** One runtime per kind, chosen per service by its `runtime` field. */
+export type RuntimeRegistry = Record<RuntimeKind, Runtime>;
