@@ -1,0 +1,319 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { DeployedState } from '../domain/types.js';
+import { AppError, errorCatalog } from '../errors.js';
+import type { Clock } from '../ports/clock.js';
+import type { DeploymentPatch, DeploymentRecord, RunPatch, RunRecord, Store } from '../ports/store.js';
+
+const DEFAULT_MAX_OUTPUT_BYTES = 256 * 1024;
+const BUSY_TIMEOUT_MS = 5_000;
+
+/**
+ * Schema migrations; entry i takes the database from `user_version` i to i + 1. Append only:
+ * never edit an entry that has shipped, add a new one (e.g. `ALTER TABLE ... ADD COLUMN`).
+ */
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE runs (
+    id TEXT PRIMARY KEY,
+    trigger TEXT NOT NULL,
+    service TEXT,
+    status TEXT NOT NULL,
+    commit_sha TEXT,
+    error_code TEXT,
+    error TEXT,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT
+  );
+  -- seq is the rowid made explicit so it survives VACUUM: it breaks created_at ties in insertion order.
+  CREATE TABLE deployments (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    service TEXT NOT NULL,
+    action TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    commit_sha TEXT,
+    error_code TEXT,
+    error TEXT,
+    output TEXT NOT NULL DEFAULT '',
+    images_before TEXT,
+    images_after TEXT,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT
+  );
+  CREATE INDEX deployments_service_created ON deployments (service, created_at);
+  CREATE INDEX deployments_run ON deployments (run_id);
+  CREATE TABLE deployed_state (
+    service TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    files TEXT NOT NULL,
+    commit_sha TEXT,
+    deployed_at TEXT NOT NULL,
+    images TEXT NOT NULL
+  );
+  `,
+];
+
+interface RunRow {
+  id: string;
+  trigger: RunRecord['trigger'];
+  service: string | null;
+  status: RunRecord['status'];
+  commit_sha: string | null;
+  error_code: string | null;
+  error: string | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+interface DeploymentRow {
+  id: string;
+  run_id: string;
+  service: string;
+  action: DeploymentRecord['action'];
+  status: DeploymentRecord['status'];
+  reason: string;
+  commit_sha: string | null;
+  error_code: string | null;
+  error: string | null;
+  output: string;
+  images_before: string | null;
+  images_after: string | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+interface DeployedStateRow {
+  service: string;
+  fingerprint: string;
+  files: string;
+  commit_sha: string | null;
+  deployed_at: string;
+  images: string;
+}
+
+/** Patch field → column. Only these columns can be changed after insert. */
+const RUN_PATCH_COLUMNS = {
+  status: 'status', commit: 'commit_sha', errorCode: 'error_code', error: 'error',
+  startedAt: 'started_at', finishedAt: 'finished_at',
+} as const satisfies Record<keyof RunPatch, string>;
+const DEPLOYMENT_PATCH_COLUMNS = {
+  status: 'status', reason: 'reason', commit: 'commit_sha', errorCode: 'error_code', error: 'error',
+  output: 'output', imagesBefore: 'images_before', imagesAfter: 'images_after',
+  startedAt: 'started_at', finishedAt: 'finished_at',
+} as const satisfies Record<keyof DeploymentPatch, string>;
+
+/**
+ * One UPDATE for any subset of fields, so it is prepared once: `@set_x` says whether `x` is in the
+ * patch, which keeps "absent" (leave as is) apart from an explicit null (clear the column).
+ */
+function patchSql(table: string, keyColumn: string, columns: Record<string, string>): string {
+  const sets = Object.entries(columns).map(([field, column]) =>
+    `${column} = CASE WHEN @set_${field} THEN @${field} ELSE ${column} END`);
+  return `UPDATE ${table} SET ${sets.join(', ')} WHERE ${keyColumn} = @id`;
+}
+
+function patchParams(id: string, patch: Record<string, unknown>, columns: Record<string, string>): Record<string, unknown> {
+  const params: Record<string, unknown> = { id };
+  for (const field of Object.keys(columns)) {
+    const value = patch[field];
+    params[`set_${field}`] = value === undefined ? 0 : 1;
+    params[field] = value === undefined ? null : value;
+  }
+  return params;
+}
+
+/**
+ * Keeps the last `maxBytes` UTF-8 bytes of `text` (marker included): the end of a compose run is
+ * where its error is. Cuts on a character boundary so no half characters are stored.
+ */
+function boundOutput(text: string, maxBytes: number): string {
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length <= maxBytes) return text;
+  // Sized with the largest possible count, so the final (smaller or equal) marker still fits.
+  const budget = Math.max(0, maxBytes - Buffer.byteLength(marker(bytes.length)));
+  let start = bytes.length - budget;
+  while (start < bytes.length && ((bytes[start] ?? 0) & 0xc0) === 0x80) start++;
+  return marker(start) + bytes.subarray(start).toString('utf8');
+}
+
+function marker(omitted: number): string {
+  return `[... ${omitted} earlier bytes omitted ...]\n`;
+}
+
+/** Sortable ids: base36 milliseconds (fixed width) then randomness against same-millisecond clashes. */
+function sortableId(prefix: string, at: Date): string {
+  return prefix + at.getTime().toString(36).padStart(9, '0') + randomBytes(6).toString('hex');
+}
+
+function toRun(row: RunRow): RunRecord {
+  return {
+    id: row.id, trigger: row.trigger, service: row.service, status: row.status, commit: row.commit_sha,
+    errorCode: row.error_code, error: row.error, createdAt: row.created_at, startedAt: row.started_at,
+    finishedAt: row.finished_at,
+  };
+}
+
+function toDeployment(row: DeploymentRow): DeploymentRecord {
+  return {
+    id: row.id, runId: row.run_id, service: row.service, action: row.action, status: row.status,
+    reason: row.reason, commit: row.commit_sha, errorCode: row.error_code, error: row.error, output: row.output,
+    imagesBefore: row.images_before === null ? null : (JSON.parse(row.images_before) as Record<string, string>),
+    imagesAfter: row.images_after === null ? null : (JSON.parse(row.images_after) as Record<string, string>),
+    createdAt: row.created_at, startedAt: row.started_at, finishedAt: row.finished_at,
+  };
+}
+
+function toDeployedState(row: DeployedStateRow): DeployedState {
+  return {
+    service: row.service, fingerprint: row.fingerprint, files: JSON.parse(row.files) as Record<string, string>,
+    commit: row.commit_sha, deployedAt: row.deployed_at, images: JSON.parse(row.images) as Record<string, string>,
+  };
+}
+
+function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new AppError('INTERNAL', `The database schema (version ${current}) is newer than this server knows (${MIGRATIONS.length})`);
+  }
+  // Each step commits with its version number, so a crash mid-migration leaves a consistent schema.
+  MIGRATIONS.slice(current).forEach((sql, offset) => {
+    db.transaction(() => {
+      db.exec(sql);
+      db.pragma(`user_version = ${current + offset + 1}`);
+    })();
+  });
+}
+
+/**
+ * Opens (creating if needed) the SQLite store at `options.file`. The handle belongs to the
+ * returned Store: there is no module-level database, so tests can open as many as they like.
+ */
+export function openSqliteStore(options: { file: string; clock: Clock; maxOutputBytes?: number; newId?: () => string }): Store {
+  const { clock } = options;
+  const maxOutputBytes = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+  // The id and createdAt come from the same clock reading, so id order matches time order.
+  const makeId = (prefix: string, at: Date): string => (options.newId ? options.newId() : sortableId(prefix, at));
+
+  mkdirSync(dirname(options.file), { recursive: true });
+  const db = new Database(options.file);
+  try {
+    // WAL lets readers (HTTP status pages) run while a deployment writes.
+    db.pragma('journal_mode = WAL');
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    db.pragma('foreign_keys = ON');
+    migrate(db);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+
+  const statements = {
+    insertRun: db.prepare(`INSERT INTO runs (id, trigger, service, status, created_at)
+      VALUES (@id, @trigger, @service, 'queued', @createdAt)`),
+    updateRun: db.prepare(patchSql('runs', 'id', RUN_PATCH_COLUMNS)),
+    getRun: db.prepare<[string], RunRow>('SELECT * FROM runs WHERE id = ?'),
+    insertDeployment: db.prepare(`INSERT INTO deployments (id, run_id, service, action, status, reason, commit_sha, created_at)
+      VALUES (@id, @runId, @service, @action, @status, @reason, @commit, @createdAt)`),
+    updateDeployment: db.prepare(patchSql('deployments', 'id', DEPLOYMENT_PATCH_COLUMNS)),
+    getDeployment: db.prepare<[string], DeploymentRow>('SELECT * FROM deployments WHERE id = ?'),
+    listDeployments: db.prepare<[string], DeploymentRow>('SELECT * FROM deployments WHERE run_id = ? ORDER BY seq'),
+    // Loose-index scan: the recursive CTE hops from one distinct service to the next through the
+    // (service, created_at) index, then takes each service's newest row from the same index, so
+    // the cost grows with the number of services, not with the length of the history.
+    lastDeployments: db.prepare<[], DeploymentRow>(`
+      WITH RECURSIVE services(name) AS (
+        SELECT MIN(service) FROM deployments
+        UNION ALL
+        SELECT (SELECT MIN(service) FROM deployments WHERE service > services.name) FROM services WHERE name IS NOT NULL
+      )
+      SELECT d.* FROM services JOIN deployments d ON d.seq = (
+        SELECT seq FROM deployments WHERE service = services.name ORDER BY created_at DESC, seq DESC LIMIT 1
+      )`),
+    getDeployedState: db.prepare<[string], DeployedStateRow>('SELECT * FROM deployed_state WHERE service = ?'),
+    listDeployedStates: db.prepare<[], DeployedStateRow>('SELECT * FROM deployed_state ORDER BY service'),
+    saveDeployedState: db.prepare(`INSERT INTO deployed_state (service, fingerprint, files, commit_sha, deployed_at, images)
+      VALUES (@service, @fingerprint, @files, @commit, @deployedAt, @images)
+      ON CONFLICT (service) DO UPDATE SET fingerprint = excluded.fingerprint, files = excluded.files,
+        commit_sha = excluded.commit_sha, deployed_at = excluded.deployed_at, images = excluded.images`),
+    interruptDeployments: db.prepare(`UPDATE deployments SET status = 'interrupted', error_code = 'DEPLOYMENT_INTERRUPTED',
+      error = @error, finished_at = @now WHERE status IN ('queued', 'running')`),
+    failRuns: db.prepare(`UPDATE runs SET status = 'failed', error_code = 'DEPLOYMENT_INTERRUPTED',
+      error = @error, finished_at = @now WHERE status IN ('queued', 'running')`),
+  };
+
+  // deployed_state is deliberately left alone: an interrupted deployment never wrote it, so the
+  // next run still sees the service as changed and deploys it again.
+  const recover = db.transaction((now: string): number => {
+    const error = errorCatalog.DEPLOYMENT_INTERRUPTED.message;
+    const { changes } = statements.interruptDeployments.run({ error, now });
+    statements.failRuns.run({ error, now });
+    return changes;
+  });
+
+  return {
+    createRun(input) {
+      const at = clock.now();
+      const id = makeId('r_', at);
+      statements.insertRun.run({ id, trigger: input.trigger, service: input.service, createdAt: at.toISOString() });
+      return toRun(statements.getRun.get(id)!);
+    },
+    updateRun(id, patch) {
+      const { changes } = statements.updateRun.run(patchParams(id, patch, RUN_PATCH_COLUMNS));
+      if (changes === 0) throw new AppError('RUN_NOT_FOUND', `No run has id ${id}`);
+    },
+    getRun(id) {
+      const row = statements.getRun.get(id);
+      return row === undefined ? undefined : toRun(row);
+    },
+    createDeployment(input) {
+      const at = clock.now();
+      const id = makeId('d_', at);
+      statements.insertDeployment.run({ ...input, id, createdAt: at.toISOString() });
+      return toDeployment(statements.getDeployment.get(id)!);
+    },
+    updateDeployment(id, patch) {
+      const stored: Record<string, unknown> = { ...patch };
+      if (patch.output !== undefined) stored.output = boundOutput(patch.output, maxOutputBytes);
+      for (const key of ['imagesBefore', 'imagesAfter'] as const) {
+        const images = patch[key];
+        if (images !== undefined) stored[key] = images === null ? null : JSON.stringify(images);
+      }
+      const { changes } = statements.updateDeployment.run(patchParams(id, stored, DEPLOYMENT_PATCH_COLUMNS));
+      if (changes === 0) throw new AppError('INTERNAL', `No deployment has id ${id}`);
+    },
+    listDeployments(runId) {
+      return statements.listDeployments.all(runId).map(toDeployment);
+    },
+    lastDeployments() {
+      return new Map(statements.lastDeployments.all().map((row) => [row.service, toDeployment(row)]));
+    },
+    getDeployedState(service) {
+      const row = statements.getDeployedState.get(service);
+      return row === undefined ? undefined : toDeployedState(row);
+    },
+    listDeployedStates() {
+      return statements.listDeployedStates.all().map(toDeployedState);
+    },
+    saveDeployedState(state) {
+      statements.saveDeployedState.run({
+        service: state.service, fingerprint: state.fingerprint, files: JSON.stringify(state.files),
+        commit: state.commit, deployedAt: state.deployedAt, images: JSON.stringify(state.images),
+      });
+    },
+    recoverInterrupted(now) {
+      return recover(now);
+    },
+    close() {
+      if (db.open) db.close();
+    },
+  };
+}
