@@ -1,0 +1,152 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import type { RuntimeKind } from './domain/types.js';
+import { isValidServiceName } from './domain/service-layout.js';
+
+/** Typed configuration; `loadConfig` is the only reader of the process environment. */
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  /** Checkout of the environment repository. */
+  envRepoPath: string;
+  /** Set when the server clones the checkout itself (ENV_REPO_URL, or the example repository). */
+  envRepoUrl: string | undefined;
+  envRepoBranch: string | undefined;
+  /** True when neither ENV_REPO_PATH nor ENV_REPO_URL was given: the example repository is used. */
+  exampleMode: boolean;
+  servicesDirectory: string;
+  deployServerName: string;
+  /** Undefined only in example mode, where the server generates and keeps one. */
+  webhookSecret: string | undefined;
+  defaultRuntime: RuntimeKind;
+  parallelism: number;
+  composeTimeoutMs: number;
+  gitTimeoutMs: number;
+  maxBodyBytes: number;
+  /** `docker compose` (v2 plugin), `docker-compose` (standalone), or auto-detected. */
+  dockerCompose: 'auto' | 'plugin' | 'standalone';
+  logLevel: string;
+  ghcrUser: string | undefined;
+  registryAuthFile: string | undefined;
+  /** The environment compose tools and git run with: the process's own, less the server's secrets. */
+  childEnv: Record<string, string | undefined>;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const SECRET_VARIABLES = ['WEBHOOK_SECRET', 'WEBHOOK_SECRET_FILE', 'API_TOKEN', 'API_TOKEN_FILE'];
+
+const intInRange = (name: string, min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, `${name} must be a whole number`)
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, `${name} must be between ${min} and ${max}`);
+
+const envSchema = z.object({
+  PORT: intInRange('PORT', 0, 65535).default(8080),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  DATA_DIR: z.string().min(1).default('./data'),
+  ENV_REPO_PATH: z.string().min(1).optional(),
+  ENV_REPO_URL: z.string().min(1).optional(),
+  ENV_REPO_BRANCH: z.string().regex(/^[A-Za-z0-9._/-]+$/, 'ENV_REPO_BRANCH must be a branch name').optional(),
+  GITOPS_SERVICES_DIRECTORY: z
+    .string()
+    .min(1)
+    .refine((d) => !path.isAbsolute(d) && !d.split(/[\\/]/).includes('..'), 'GITOPS_SERVICES_DIRECTORY must be a path inside the repository')
+    .default('services'),
+  DEPLOY_SERVER_NAME: z
+    .string()
+    .refine(isValidServiceName, 'DEPLOY_SERVER_NAME must be a valid service directory name')
+    .default('gitops-deploy-server'),
+  WEBHOOK_SECRET: z.string().optional(),
+  WEBHOOK_SECRET_FILE: z.string().optional(),
+  DEFAULT_RUNTIME: z.enum(['podman', 'docker'], 'DEFAULT_RUNTIME must be podman or docker').default('podman'),
+  DEPLOY_PARALLELISM: intInRange('DEPLOY_PARALLELISM', 1, 64).default(4),
+  COMPOSE_TIMEOUT_SECONDS: intInRange('COMPOSE_TIMEOUT_SECONDS', 1, 86_400).default(900),
+  GIT_TIMEOUT_SECONDS: intInRange('GIT_TIMEOUT_SECONDS', 1, 3_600).default(120),
+  MAX_BODY_BYTES: intInRange('MAX_BODY_BYTES', 1, 64 * 1024 * 1024).default(1024 * 1024),
+  DOCKER_COMPOSE: z.enum(['auto', 'plugin', 'standalone'], 'DOCKER_COMPOSE must be auto, plugin or standalone').default('auto'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'LOG_LEVEL must be a pino level').default('info'),
+  GHCR_USER: z.string().min(1).optional(),
+  REGISTRY_AUTH_FILE: z.string().min(1).optional(),
+});
+
+/** The file-system reads configuration needs, passed in so tests need no real files. */
+export interface ConfigFs {
+  readFile(file: string): string;
+  exists(file: string): boolean;
+}
+const realFs: ConfigFs = { readFile: (f) => readFileSync(f, 'utf8'), exists: (f) => existsSync(f) };
+export const DEFAULT_ENV_REPO_PATH = '/env-repo';
+
+/**
+ * Reads and validates the configuration. Every problem is reported at once, one line each,
+ * so an operator fixes them in one go instead of one restart per mistake.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs): Config {
+  const problems: string[] = [];
+  const blankToUndefined = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v === '' ? undefined : v]));
+  const parsed = envSchema.safeParse(blankToUndefined);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) problems.push(issue.message);
+    throw new ConfigError(problems);
+  }
+  const e = parsed.data;
+
+  let webhookSecret = e.WEBHOOK_SECRET;
+  if (e.WEBHOOK_SECRET && e.WEBHOOK_SECRET_FILE) problems.push('Set WEBHOOK_SECRET or WEBHOOK_SECRET_FILE, not both');
+  if (e.WEBHOOK_SECRET_FILE) {
+    try {
+      webhookSecret = fs.readFile(e.WEBHOOK_SECRET_FILE).replace(/\r?\n$/, '');
+    } catch (error) {
+      problems.push(`WEBHOOK_SECRET_FILE ${e.WEBHOOK_SECRET_FILE} cannot be read: ${(error as Error).message}`);
+    }
+  }
+  if (e.ENV_REPO_PATH && e.ENV_REPO_URL) problems.push('Set ENV_REPO_PATH (an existing checkout) or ENV_REPO_URL (cloned into DATA_DIR), not both');
+  const dataDir = path.resolve(e.DATA_DIR);
+  // With nothing configured and no checkout at the default place, serve an example repository.
+  const exampleMode = !e.ENV_REPO_PATH && !e.ENV_REPO_URL && !fs.exists(DEFAULT_ENV_REPO_PATH);
+  if (webhookSecret !== undefined && webhookSecret.length < 16) problems.push('The webhook secret must be at least 16 characters long');
+  if (webhookSecret === undefined && !exampleMode) problems.push('WEBHOOK_SECRET or WEBHOOK_SECRET_FILE is required');
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const envRepoPath = e.ENV_REPO_PATH
+    ? path.resolve(e.ENV_REPO_PATH)
+    : exampleMode
+      ? path.join(dataDir, 'example', 'env-repo')
+      : e.ENV_REPO_URL
+        ? path.join(dataDir, 'env-repo')
+        : DEFAULT_ENV_REPO_PATH;
+
+  const childEnv = Object.fromEntries(Object.entries(env).filter(([k]) => !SECRET_VARIABLES.includes(k)));
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    dataDir,
+    envRepoPath,
+    envRepoUrl: e.ENV_REPO_URL,
+    envRepoBranch: e.ENV_REPO_BRANCH,
+    exampleMode,
+    servicesDirectory: e.GITOPS_SERVICES_DIRECTORY.replace(/\/+$/, ''),
+    deployServerName: e.DEPLOY_SERVER_NAME,
+    webhookSecret,
+    defaultRuntime: e.DEFAULT_RUNTIME,
+    parallelism: e.DEPLOY_PARALLELISM,
+    composeTimeoutMs: e.COMPOSE_TIMEOUT_SECONDS * 1000,
+    gitTimeoutMs: e.GIT_TIMEOUT_SECONDS * 1000,
+    maxBodyBytes: e.MAX_BODY_BYTES,
+    dockerCompose: e.DOCKER_COMPOSE,
+    logLevel: e.LOG_LEVEL,
+    ghcrUser: e.GHCR_USER,
+    registryAuthFile: e.REGISTRY_AUTH_FILE ? path.resolve(e.REGISTRY_AUTH_FILE) : undefined,
+    childEnv,
+  };
+}

@@ -1,0 +1,42 @@
+import { changedFiles } from './fingerprint.js';
+import type { DeployedState, ServiceSource } from './types.js';
+
+export type PlanDecision = 'deploy' | 'unchanged' | 'self';
+
+export interface PlanEntry {
+  service: string;
+  decision: PlanDecision;
+  /** Human-readable why, recorded on the deployment (`new service`, `changed: a, b`, ...). */
+  reason: string;
+}
+
+export interface PlanInput {
+  services: readonly ServiceSource[];
+  deployed: ReadonlyMap<string, DeployedState>;
+  /** The server's own service (DEPLOY_SERVER_NAME): reported, never deployed by a plan. */
+  selfService: string;
+}
+
+/**
+ * Decides, per service, what deploy-all-changed does. Pure: the same repository state and
+ * deployed state always give the same plan, which makes a dry run the same code path.
+ * Services deleted from the repository are left running (pruning is a later, opt-in feature).
+ */
+export function planDeployAll(input: PlanInput): PlanEntry[] {
+  return input.services.map((service): PlanEntry => {
+    if (service.name === input.selfService) {
+      return { service: service.name, decision: 'self', reason: "the deploy server's own service is not redeployed by itself yet" };
+    }
+    const deployed = input.deployed.get(service.name);
+    if (!deployed) return { service: service.name, decision: 'deploy', reason: 'new service' };
+    if (deployed.fingerprint === service.fingerprint) {
+      return { service: service.name, decision: 'unchanged', reason: 'unchanged since the last successful deployment' };
+    }
+    const changed = changedFiles(deployed.files, service.files);
+    return {
+      service: service.name,
+      decision: 'deploy',
+      reason: changed.length > 0 ? `changed: ${changed.join(', ')}` : 'changed: fingerprint rules',
+    };
+  });
+}

@@ -1,0 +1,121 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { isValidServiceName } from '../domain/service-layout.js';
+import { AppError, isAppError } from '../errors.js';
+import type { ServiceCatalog } from '../ports/service-catalog.js';
+import type { Store } from '../ports/store.js';
+import { readPackageEvent } from '../webhook/package-event.js';
+import { verifySignature } from '../webhook/signature.js';
+import { describeRun, describeServices } from './views.js';
+
+/** What the routes need from the rest of the server. */
+export interface ServerDeps {
+  logger: Logger;
+  webhookSecret: string;
+  maxBodyBytes: number;
+  serverName: string;
+  version: string;
+  store: Store;
+  catalog: ServiceCatalog;
+  triggers: {
+    deployAllChanged(): { runId: string };
+    redeployAndUpdate(service: string): { runId: string };
+  };
+}
+
+/** Builds the HTTP server without listening, so tests drive it with inject(). */
+export function buildServer(deps: ServerDeps): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: deps.maxBodyBytes,
+    disableRequestLogging: false,
+    // Service names come from the path; keep the raw text so `%2F` is refused rather than decoded into a path.
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+
+  // Every body is kept as the exact bytes received: the signature is computed over them.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  const rawBody = (request: FastifyRequest): Buffer => (Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0));
+
+  const requireSignature = async (request: FastifyRequest) => {
+    const check = verifySignature(deps.webhookSecret, rawBody(request), request.headers['x-hub-signature-256']);
+    if (!check.ok) {
+      request.log.warn({ reason: check.reason }, 'webhook refused: bad signature');
+      throw new AppError(check.reason === 'missing' ? 'SIGNATURE_MISSING' : 'SIGNATURE_INVALID');
+    }
+  };
+
+  app.get('/health', async () => ({ status: 'ok', name: deps.serverName, version: deps.version }));
+
+  app.post('/deploy-all-changed', { preHandler: requireSignature }, async (_request, reply) => {
+    const { runId } = deps.triggers.deployAllChanged();
+    return reply.code(202).send({ runId, status: 'queued' });
+  });
+
+  app.post<{ Params: { service: string } }>(
+    '/redeploy-and-update/:service',
+    { preHandler: requireSignature },
+    async (request, reply) => {
+      const verdict = readPackageEvent(rawBody(request));
+      if (!verdict.trigger) return reply.code(200).send({ status: 'ignored', note: verdict.note });
+      const name = serviceNameFromUrl(request.url);
+      const service = await deps.catalog.find(name);
+      if (!service) throw new AppError('UNKNOWN_SERVICE', `No service directory is named ${name}`);
+      const { runId } = deps.triggers.redeployAndUpdate(service.name);
+      return reply.code(202).send({ runId, status: 'queued' });
+    },
+  );
+
+  app.get<{ Params: { id: string } }>('/api/runs/:id', async (request) => {
+    const run = deps.store.getRun(request.params.id);
+    if (!run) throw new AppError('RUN_NOT_FOUND');
+    return describeRun(run, deps.store.listDeployments(run.id));
+  });
+
+  app.get('/api/services', async () => {
+    const services = await deps.catalog.discover();
+    return { services: describeServices(services, deps.store.listDeployedStates(), deps.store.lastDeployments()) };
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    void reply.code(404).send(errorBody(new AppError('ROUTE_NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`)));
+  });
+
+  app.setErrorHandler((error: unknown, request, reply) => sendError(error, request, reply));
+  return app;
+}
+
+/**
+ * The service name exactly as it stands in the request path. Taken from the raw URL so an
+ * encoded slash or dot-segment (`%2F`, `%2e%2e`) is refused instead of being decoded into a path.
+ */
+function serviceNameFromUrl(url: string): string {
+  const raw = url.split('?')[0]!.slice('/redeploy-and-update/'.length).replace(/\/$/, '');
+  if (!isValidServiceName(raw)) {
+    throw new AppError('INVALID_SERVICE_NAME', 'The service name must be a service directory name: letters, digits, dot, dash, underscore');
+  }
+  return raw;
+}
+
+function errorBody(error: AppError): { error: { code: string; message: string } } {
+  return { error: { code: error.code, message: error.message } };
+}
+
+function sendError(thrown: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  let error: AppError;
+  if (isAppError(thrown)) error = thrown;
+  else if (isFastifyError(thrown, 'FST_ERR_CTP_BODY_TOO_LARGE')) error = new AppError('PAYLOAD_TOO_LARGE');
+  else if (isFastifyError(thrown) && typeof thrown.statusCode === 'number' && thrown.statusCode < 500) {
+    return reply.code(thrown.statusCode).send({ error: { code: thrown.code, message: thrown.message } });
+  } else {
+    request.log.error({ err: thrown }, 'request failed');
+    error = new AppError('INTERNAL');
+  }
+  return reply.code(error.status).send(errorBody(error));
+}
+
+function isFastifyError(value: unknown, code?: string): value is { code: string; statusCode?: number; message: string } {
+  return typeof value === 'object' && value !== null && typeof (value as { code?: unknown }).code === 'string' && (code === undefined || (value as { code: string }).code === code);
+}
