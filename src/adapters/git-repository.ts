@@ -1,0 +1,170 @@
+import { realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { AppError, isAppError } from '../errors.js';
+import type { Repository } from '../ports/repository.js';
+import type { ProcessResult, ProcessRunner } from './process-runner.js';
+
+const DEFAULT_TIMEOUT_MS = 120_000;
+const STDERR_TAIL = 600;
+
+/** The branch to sync to: `ref` is a full ref name (unambiguous), `remote` the remote to fetch. */
+interface Upstream {
+  ref: string;
+  display: string;
+  remote: string;
+}
+
+/** Removes `user:password@` from URLs so error messages and logs never carry credentials. */
+export function redactUrlCredentials(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@'"]+@/gi, '$1');
+}
+
+function stderrTail(error: unknown): string {
+  const details = isAppError(error) ? error.details : undefined;
+  const stderr = typeof details?.['stderr'] === 'string' ? details['stderr'] : error instanceof Error ? error.message : String(error);
+  const tail = stderr.trim().slice(-STDERR_TAIL).replace(/\s*\n\s*/g, ' ');
+  return redactUrlCredentials(tail);
+}
+
+/**
+ * The environment repository, driven through the git CLI. Every call passes
+ * `safe.directory` (checkouts mounted from the host often belong to another user, and git
+ * refuses those) and disables credential prompts (a prompt would hang the server).
+ */
+export function createGitRepository(options: { path: string; run: ProcessRunner; timeoutMs?: number }): Repository {
+  const path = resolve(options.path);
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+
+  // git compares safe.directory with the resolved path on some versions: pass both spellings.
+  const safeDirectories = (): string[] => {
+    const dirs = [path];
+    try {
+      const real = realpathSync(path);
+      if (real !== path) dirs.push(real);
+    } catch {
+      // A missing path fails in the first git call with REPOSITORY_INVALID.
+    }
+    return dirs.flatMap((dir) => ['-c', `safe.directory=${dir}`]);
+  };
+
+  const git = (args: string[], onOutput?: (chunk: string) => void): Promise<ProcessResult> =>
+    options.run({
+      command: 'git',
+      ...(onOutput ? { onOutput } : {}),
+      // --literal-pathspecs: a services directory named `*` must not become a glob.
+      args: [...safeDirectories(), '--literal-pathspecs', '-C', path, ...args],
+      env: { GIT_TERMINAL_PROMPT: '0', GIT_OPTIONAL_LOCKS: '0' },
+      timeoutMs,
+    });
+
+  const invalid = (why: string, cause?: unknown) =>
+    new AppError('REPOSITORY_INVALID', `The environment repository at ${path} is not usable: ${why}`, {
+      details: { path },
+      ...(cause === undefined ? {} : { cause }),
+    });
+
+  /** Fails with REPOSITORY_INVALID unless `path` is the root of a git work tree. */
+  async function ensureRepository(): Promise<void> {
+    let toplevel: string;
+    try {
+      toplevel = (await git(['rev-parse', '--show-toplevel'])).stdout.trim();
+    } catch (error) {
+      if (isAppError(error) && error.code === 'COMMAND_NOT_FOUND') throw error;
+      throw invalid(`not a git work tree (${stderrTail(error)})`);
+    }
+    let real = path;
+    try {
+      real = realpathSync(path);
+    } catch {
+      // git found a work tree, so the path exists; keep the unresolved spelling.
+    }
+    if (resolve(toplevel) !== real) throw invalid(`it lies inside the repository at ${toplevel} but is not its root`);
+  }
+
+  /** The current branch's upstream, or `origin/<branch>` when none is configured. */
+  async function resolveUpstream(): Promise<Upstream> {
+    await ensureRepository();
+    const branch = (await git(['rev-parse', '--abbrev-ref', 'HEAD']).catch((error: unknown) => {
+      throw invalid(`HEAD cannot be read (${stderrTail(error)})`);
+    })).stdout.trim();
+    if (branch === 'HEAD') throw invalid('HEAD is detached; check out the branch to deploy from');
+    try {
+      const ref = (await git(['rev-parse', '--symbolic-full-name', '@{u}'])).stdout.trim();
+      const display = (await git(['rev-parse', '--abbrev-ref', '--symbolic-full-name', '@{u}'])).stdout.trim();
+      const remote = (await git(['config', '--get', `branch.${branch}.remote`])).stdout.trim();
+      if (ref !== '' && remote !== '') return { ref, display, remote };
+    } catch {
+      // No upstream configured: fall through to the origin convention.
+    }
+    return { ref: `refs/remotes/origin/${branch}`, display: `origin/${branch}`, remote: 'origin' };
+  }
+
+  async function fetch(upstream: Upstream): Promise<void> {
+    try {
+      await git(['fetch', '--prune', '--quiet', '--', upstream.remote]);
+    } catch (error) {
+      if (isAppError(error) && error.code === 'COMMAND_NOT_FOUND') throw error;
+      const why = isAppError(error) && error.code === 'PROCESS_TIMEOUT' ? `timed out after ${timeoutMs} ms` : stderrTail(error);
+      throw new AppError('SYNC_FAILED', `git fetch from remote '${upstream.remote}' failed: ${why}`, {
+        details: { path, remote: upstream.remote, stderr: why },
+      });
+    }
+  }
+
+  async function revParse(ref: string, failure: (why: string) => AppError): Promise<string> {
+    try {
+      return (await git(['rev-parse', '--verify', '--quiet', `${ref}^{commit}`])).stdout.trim();
+    } catch (error) {
+      throw failure(stderrTail(error) || `${ref} does not exist`);
+    }
+  }
+
+  const syncFailed = (upstream: Upstream) => (why: string) =>
+    new AppError('SYNC_FAILED', `The remote branch ${upstream.display} cannot be resolved after fetching: ${why}`, {
+      details: { path, upstream: upstream.display },
+    });
+
+  return {
+    async sync() {
+      const upstream = await resolveUpstream();
+      await fetch(upstream);
+      const target = await revParse(upstream.ref, syncFailed(upstream));
+      try {
+        // Never `git clean`: untracked and ignored files (secrets, container data) must survive.
+        await git(['reset', '--hard', '--quiet', target]);
+      } catch (error) {
+        throw new AppError('SYNC_FAILED', `git reset --hard ${upstream.display} failed: ${stderrTail(error)}`, {
+          details: { path, upstream: upstream.display },
+        });
+      }
+      return { commit: await revParse('HEAD', (why) => invalid(`HEAD cannot be read after reset (${why})`)) };
+    },
+
+    async head() {
+      await ensureRepository();
+      return revParse('HEAD', (why) => invalid(`HEAD cannot be read (${why})`));
+    },
+
+    async fetchRemoteHead() {
+      const upstream = await resolveUpstream();
+      await fetch(upstream);
+      return revParse(upstream.ref, syncFailed(upstream));
+    },
+
+    async listTrackedFiles(dir) {
+      const pathspec = dir.replace(/\\/g, '/').replace(/^(\.\/)+/, '').replace(/\/+$/, '');
+      // The runner keeps only the tail of long output; collect every chunk so a large
+      // repository's listing is never cut. ls-files is silent on stderr when it succeeds.
+      const chunks: string[] = [];
+      let result: ProcessResult;
+      try {
+        result = await git(['ls-files', '-z', '--', pathspec === '' ? '.' : pathspec], (chunk) => chunks.push(chunk));
+      } catch (error) {
+        if (isAppError(error) && error.code === 'COMMAND_NOT_FOUND') throw error;
+        throw invalid(`git ls-files failed (${stderrTail(error)})`);
+      }
+      const listing = result.stderr === '' ? chunks.join('') : result.stdout;
+      return listing.split('\0').filter((file) => file !== '');
+    },
+  };
+}

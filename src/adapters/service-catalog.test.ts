@@ -1,0 +1,216 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, beforeEach, describe, it } from 'node:test';
+import { changedFiles } from '../domain/fingerprint.js';
+import { MISSING_DIGEST, type ServiceSource } from '../domain/types.js';
+import { createGitRepository } from './git-repository.js';
+import { createProcessRunner } from './process-runner.js';
+import { createServiceCatalog } from './service-catalog.js';
+
+const run = createProcessRunner({ baseEnv: process.env });
+const identity = ['-c', 'user.name=Test', '-c', 'user.email=test@example.invalid', '-c', 'commit.gpgsign=false'];
+const roots: string[] = [];
+let repo: string;
+
+async function git(...args: string[]): Promise<void> {
+  await run({ command: 'git', args: [...identity, '-C', repo, ...args] });
+}
+
+function write(file: string, content: string): void {
+  mkdirSync(dirname(join(repo, file)), { recursive: true });
+  writeFileSync(join(repo, file), content);
+}
+
+async function commitAll(): Promise<void> {
+  await git('add', '-A');
+  await git('commit', '-q', '--allow-empty', '-m', 'change');
+}
+
+function catalog() {
+  return createServiceCatalog({
+    repoPath: repo,
+    servicesDirectory: 'services',
+    defaultRuntime: 'docker',
+    repository: createGitRepository({ path: repo, run }),
+  });
+}
+
+async function service(name: string): Promise<ServiceSource> {
+  const found = await catalog().find(name);
+  assert.ok(found, `service ${name} not found`);
+  return found;
+}
+
+const APP_COMPOSE = `
+services:
+  app:
+    image: example/app:1
+    env_file: ../../secrets/app.env
+    volumes:
+      - ./config:/etc/app:ro
+      - ./local.conf:/etc/local.conf:ro
+      - ./data:/var/lib/app
+      - appdata:/cache
+`;
+
+describe('createServiceCatalog', () => {
+  after(() => roots.forEach((root) => rmSync(root, { recursive: true, force: true })));
+
+  beforeEach(async () => {
+    repo = mkdtempSync(join(tmpdir(), 'service-catalog-test-'));
+    roots.push(repo);
+    await run({ command: 'git', args: ['init', '-q', '-b', 'main', repo] });
+    write('.gitignore', 'secrets/\nlocal.conf\ndata/\n');
+    write('secrets/app.env', 'TOKEN=1\n');
+    write('services/app/podman-compose.yml', APP_COMPOSE);
+    write('services/app/config/app.ini', 'level=info\n');
+    write('services/app/local.conf', 'host-specific\n');
+    await commitAll();
+  });
+
+  it('fingerprints the compose file, tracked files, env files outside the directory and bind-mounted files', async () => {
+    const app = await service('app');
+    assert.deepEqual(Object.keys(app.files).sort(), ['../../secrets/app.env', 'config/app.ini', 'local.conf', 'podman-compose.yml']);
+    assert.deepEqual(app.requiredEnvFiles, ['../../secrets/app.env']);
+    assert.equal(app.runtime, 'podman');
+    assert.equal(app.composeFile, 'podman-compose.yml');
+    assert.equal(app.projectName, 'app');
+    assert.equal(app.dir, join(repo, 'services', 'app'));
+    assert.equal(app.problem, undefined);
+  });
+
+  it('changes the fingerprint when a secret env file outside the directory changes, and names it', async () => {
+    const before = await service('app');
+    write('secrets/app.env', 'TOKEN=2\n');
+    const afterChange = await service('app');
+    assert.notEqual(afterChange.fingerprint, before.fingerprint);
+    assert.deepEqual(changedFiles(before.files, afterChange.files), ['../../secrets/app.env']);
+  });
+
+  it('ignores untracked data written inside the service directory', async () => {
+    const before = await service('app');
+    write('services/app/data/db.bin', 'rows');
+    write('services/app/stray.txt', 'not committed');
+    assert.equal((await service('app')).fingerprint, before.fingerprint);
+  });
+
+  it('changes the fingerprint when a bind-mounted ignored file changes', async () => {
+    const before = await service('app');
+    write('services/app/local.conf', 'other host\n');
+    const afterChange = await service('app');
+    assert.deepEqual(changedFiles(before.files, afterChange.files), ['local.conf']);
+  });
+
+  it('changes the fingerprint when a tracked config file changes', async () => {
+    const before = await service('app');
+    write('services/app/config/app.ini', 'level=debug\n');
+    await commitAll();
+    assert.deepEqual(changedFiles(before.files, (await service('app')).files), ['config/app.ini']);
+  });
+
+  it('includes interpolation env files beside the compose file, tracked or not', async () => {
+    write('services/app/.env', 'TAG=2\n');
+    write('services/app/podman-compose.env', 'X=1\n');
+    const app = await service('app');
+    assert.ok(app.files['.env']?.match(/^[0-9a-f]{64}$/));
+    assert.ok(app.files['podman-compose.env']?.match(/^[0-9a-f]{64}$/));
+  });
+
+  it('chooses the runtime from the compose file name', async () => {
+    write('services/dock/docker-compose.yml', 'services: { a: { image: x } }\n');
+    write('services/neutral/compose.yaml', 'services: { a: { image: x } }\n');
+    const services = await catalog().discover();
+    assert.deepEqual(
+      services.map((s) => [s.name, s.runtime, s.composeFile]),
+      [
+        ['app', 'podman', 'podman-compose.yml'],
+        ['dock', 'docker', 'docker-compose.yml'],
+        ['neutral', 'docker', 'compose.yaml'],
+      ],
+    );
+  });
+
+  it('skips directories without a compose file, hidden directories and invalid names', async () => {
+    write('services/docs/README.md', 'no compose here\n');
+    write('services/.hidden/compose.yaml', 'services: {}\n');
+    write('services/-dash/compose.yaml', 'services: {}\n');
+    write('services/loose-file.yml', 'services: {}\n');
+    assert.deepEqual(
+      (await catalog().discover()).map((s) => s.name),
+      ['app'],
+    );
+    assert.equal(await catalog().find('docs'), undefined);
+    assert.equal(await catalog().find('.hidden'), undefined);
+    assert.equal(await catalog().find('..'), undefined);
+    assert.equal(await catalog().find('nope'), undefined);
+  });
+
+  it('flags a directory with two compose files as ambiguous and uses the first by list order', async () => {
+    write('services/both/podman-compose.yml', 'services: { a: { image: x } }\n');
+    write('services/both/compose.yaml', 'services: { a: { image: y } }\n');
+    const both = await service('both');
+    assert.equal(both.problem?.code, 'COMPOSE_FILE_AMBIGUOUS');
+    assert.match(both.problem?.message ?? '', /compose\.yaml, podman-compose\.yml/);
+    assert.equal(both.composeFile, 'compose.yaml');
+  });
+
+  it('flags unparseable or badly shaped compose files and still fingerprints them', async () => {
+    write('services/broken/compose.yaml', 'services: [\n');
+    write('services/shape/compose.yaml', 'services: just-a-string\n');
+    write('services/shape/.env', 'A=1\n');
+    const broken = await service('broken');
+    assert.equal(broken.problem?.code, 'COMPOSE_FILE_INVALID');
+    assert.deepEqual(Object.keys(broken.files), ['compose.yaml']);
+    const shape = await service('shape');
+    assert.equal(shape.problem?.code, 'COMPOSE_FILE_INVALID');
+    assert.match(shape.problem?.message ?? '', /"services" must be a mapping/);
+    assert.deepEqual(Object.keys(shape.files).sort(), ['.env', 'compose.yaml']);
+
+    const before = broken.fingerprint;
+    write('services/broken/compose.yaml', 'services: [[\n');
+    assert.notEqual((await service('broken')).fingerprint, before);
+  });
+
+  it('lists missing required env files and marks every missing env file as missing', async () => {
+    write(
+      'services/envs/compose.yaml',
+      ['services:', '  a:', '    env_file:', '      - path: ./missing.env', '      - path: ./optional.env', '        required: false', ''].join('\n'),
+    );
+    const envs = await service('envs');
+    assert.deepEqual(envs.requiredEnvFiles, ['missing.env']);
+    assert.equal(envs.files['missing.env'], MISSING_DIGEST);
+    assert.equal(envs.files['optional.env'], MISSING_DIGEST);
+    write('services/envs/optional.env', 'X=1\n');
+    assert.deepEqual(changedFiles(envs.files, (await service('envs')).files), ['optional.env']);
+  });
+
+  it('hashes bind-mounted files outside the repository and ignores directories and missing sources', async () => {
+    const outside = mkdtempSync(join(tmpdir(), 'service-catalog-outside-'));
+    roots.push(outside);
+    writeFileSync(join(outside, 'host.conf'), 'a');
+    write('services/host/compose.yaml', `services:\n  a:\n    volumes:\n      - ${outside}/host.conf:/h.conf\n      - ${outside}:/dir\n      - ./absent:/absent\n`);
+    const host = await service('host');
+    assert.deepEqual(Object.keys(host.files).sort(), [`${outside}/host.conf`, 'compose.yaml']);
+    unlinkSync(join(outside, 'host.conf'));
+    assert.deepEqual(changedFiles(host.files, (await service('host')).files), [`${outside}/host.conf`]);
+  });
+
+  it('discovers the same services find() describes', async () => {
+    write('services/other/compose.yml', 'services: { a: { image: x } }\n');
+    await commitAll();
+    const discovered = await catalog().discover();
+    assert.deepEqual(discovered, [await service('app'), await service('other')]);
+  });
+
+  it('fails when the services directory is missing instead of reporting no services', async () => {
+    const broken = createServiceCatalog({
+      repoPath: repo,
+      servicesDirectory: 'no-such-dir',
+      defaultRuntime: 'docker',
+      repository: createGitRepository({ path: repo, run }),
+    });
+    await assert.rejects(broken.discover(), { code: 'REPOSITORY_INVALID' });
+  });
+});

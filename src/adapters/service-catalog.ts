@@ -1,0 +1,251 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, readFile, readdir, stat, type Dirent, type Stats } from 'node:fs';
+import { isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
+import { parseDocument } from 'yaml';
+import { extractComposeInputs, type EnvFileEntry } from '../domain/compose-inputs.js';
+import { fingerprintOf } from '../domain/fingerprint.js';
+import { COMPOSE_FILE_NAMES, INTERPOLATION_ENV_FILES, composeProjectName, isValidServiceName, runtimeForComposeFile } from '../domain/service-layout.js';
+import { MISSING_DIGEST, type FileDigests, type RuntimeKind, type ServiceSource } from '../domain/types.js';
+import { AppError } from '../errors.js';
+import type { Repository } from '../ports/repository.js';
+import type { ServiceCatalog } from '../ports/service-catalog.js';
+
+const DEFAULT_CONCURRENCY = 32;
+/** Files up to this size are read in one call; larger ones (bind-mounted data) are streamed. */
+const WHOLE_READ_LIMIT = 4 * 1024 * 1024;
+
+export function sha256hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** Bounds concurrent file system work. Only leaf operations take a slot, so nesting cannot deadlock. */
+function createLimiter(limit: number): <T>(task: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: Array<() => void> = [];
+  return async (task) => {
+    if (active >= limit) await new Promise<void>((resume) => waiting.push(resume));
+    active += 1;
+    try {
+      return await task();
+    } finally {
+      active -= 1;
+      waiting.shift()?.();
+    }
+  };
+}
+
+/** `a/./b/../c` → `a/c`, no leading `./`, no trailing `/`: the same key however compose spells it. */
+function normaliseRelative(path: string): string {
+  const normal = posix.normalize(path.replace(/\\/g, '/')).replace(/\/+$/, '');
+  return normal === '' ? '.' : normal;
+}
+
+function isMissing(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/** A file the compose file names: its key in `files` and where it lives. */
+interface Input {
+  key: string;
+  absolute: string;
+  /** Known for bind-mounted files, so large ones are streamed rather than read whole. */
+  size?: number;
+}
+
+/**
+ * Reads the service directories of the checkout. One `listTrackedFiles` call per discover()
+ * decides which files inside a service directory count (tracked ones: data containers write
+ * there must not trigger redeploys); files the compose file names count wherever they are.
+ */
+export function createServiceCatalog(options: {
+  repoPath: string;
+  servicesDirectory: string;
+  defaultRuntime: RuntimeKind;
+  repository: Pick<Repository, 'listTrackedFiles'>;
+  concurrency?: number;
+}): ServiceCatalog {
+  const repoPath = resolve(options.repoPath);
+  const servicesRelative = normaliseRelative(options.servicesDirectory);
+  const servicesRoot = resolve(repoPath, servicesRelative);
+  const limit = createLimiter(Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY));
+  // YAML parsing is the costliest step per service; a compose file with the same digest parses the same.
+  const parsedByDir = new Map<string, ParsedCompose & { digest: string }>();
+
+  /** sha256 of a file's bytes, following symlinks; anything that cannot be read as a file is MISSING_DIGEST. */
+  const digestFile = (absolute: string, size = 0): Promise<string> =>
+    limit(async () => {
+      try {
+        const hash = createHash('sha256');
+        if (size <= WHOLE_READ_LIMIT) hash.update(await readBytes(absolute));
+        else for await (const chunk of createReadStream(absolute)) hash.update(chunk as Buffer);
+        return hash.digest('hex');
+      } catch {
+        return MISSING_DIGEST;
+      }
+    });
+
+  /** Size of a regular file, or undefined for directories, missing paths and anything else. */
+  const regularFileSize = (absolute: string): Promise<number | undefined> =>
+    limit(() => new Promise((done) => stat(absolute, (error, info: Stats) => done(!error && info.isFile() ? info.size : undefined))));
+
+  /** Tracked files per service directory name, relative to that directory. */
+  async function trackedByService(prefix: string): Promise<Map<string, string[]>> {
+    const byService = new Map<string, string[]>();
+    const base = servicesRelative === '.' ? '' : `${servicesRelative}/`;
+    for (const file of await options.repository.listTrackedFiles(prefix)) {
+      if (!file.startsWith(base)) continue;
+      const inside = file.slice(base.length);
+      const slash = inside.indexOf('/');
+      if (slash <= 0) continue;
+      const name = inside.slice(0, slash);
+      let list = byService.get(name);
+      if (!list) byService.set(name, (list = []));
+      list.push(inside.slice(slash + 1));
+    }
+    return byService;
+  }
+
+  /** Key for a path the compose file names: relative to the service directory, or absolute when written absolute. */
+  function inputFor(dir: string, written: string): Input {
+    if (isAbsolute(written)) return { key: posix.normalize(written), absolute: resolve(written) };
+    const key = normaliseRelative(written);
+    return { key, absolute: resolve(dir, key) };
+  }
+
+  async function describe(name: string, tracked: readonly string[]): Promise<ServiceSource | undefined> {
+    const dir = join(servicesRoot, name);
+    let entries: Dirent[];
+    try {
+      entries = await limit(() => listDirectory(dir));
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+    const present = new Set(entries.filter((entry) => !entry.isDirectory()).map((entry) => entry.name));
+    const composeFiles = COMPOSE_FILE_NAMES.filter((file) => present.has(file));
+    const composeFile = composeFiles[0];
+    if (composeFile === undefined) return undefined;
+
+    let problem: ServiceSource['problem'];
+    if (composeFiles.length > 1) {
+      problem = {
+        code: 'COMPOSE_FILE_AMBIGUOUS',
+        message: `${name} holds ${composeFiles.join(', ')}; keep exactly one compose file`,
+      };
+    }
+
+    const inputs = new Map<string, Input>();
+    const add = (input: Input) => inputs.set(input.key, input);
+    add({ key: composeFile, absolute: join(dir, composeFile) });
+    for (const file of tracked) add({ key: file, absolute: join(dir, ...file.split('/')) });
+    for (const file of INTERPOLATION_ENV_FILES) if (present.has(file)) add({ key: file, absolute: join(dir, file) });
+
+    const requiredEnvFiles = new Set<string>();
+    let composeBytes: Buffer;
+    try {
+      composeBytes = await limit(() => readBytes(join(dir, composeFile)));
+    } catch (error) {
+      if (isMissing(error)) return undefined; // removed while we looked: not a service any more
+      throw error;
+    }
+    const composeDigest = createHash('sha256').update(composeBytes).digest('hex');
+    let parsed = parsedByDir.get(dir);
+    if (parsed?.digest !== composeDigest) {
+      parsed = { digest: composeDigest, ...parseCompose(composeBytes.toString('utf8')) };
+      parsedByDir.set(dir, parsed);
+    }
+    if (!parsed.ok) {
+      problem ??= { code: 'COMPOSE_FILE_INVALID', message: `${name}/${composeFile}: ${parsed.message}` };
+    } else {
+      for (const entry of parsed.envFiles) {
+        const input = inputFor(dir, entry.path);
+        add(input);
+        if (entry.required) requiredEnvFiles.add(input.key);
+      }
+      // Bind sources count only when they are files: a mounted directory is covered by its tracked files.
+      const mounted = parsed.mountedPaths.map((path) => inputFor(dir, path)).filter((input) => !inputs.has(input.key));
+      const sizes = await Promise.all(mounted.map((input) => regularFileSize(input.absolute)));
+      mounted.forEach((input, index) => {
+        const size = sizes[index];
+        if (size !== undefined) add({ ...input, size });
+      });
+    }
+
+    const files: FileDigests = {};
+    const keys = [...inputs.keys()];
+    const digests = await Promise.all(keys.map((key) => (key === composeFile ? composeDigest : digestFile(inputs.get(key)!.absolute, inputs.get(key)!.size))));
+    keys.forEach((key, index) => (files[key] = digests[index]!));
+
+    return {
+      name,
+      dir,
+      composeFile,
+      runtime: runtimeForComposeFile(composeFile, options.defaultRuntime),
+      projectName: composeProjectName(name, sha256hex),
+      files,
+      fingerprint: fingerprintOf(files, sha256hex),
+      requiredEnvFiles: [...requiredEnvFiles].sort(),
+      ...(problem ? { problem } : {}),
+    };
+  }
+
+  return {
+    async discover() {
+      // One git call for every service, running while the directories are read.
+      const trackedPromise = trackedByService(servicesRelative);
+      trackedPromise.catch(() => undefined);
+      let entries: Dirent[];
+      try {
+        entries = await listDirectory(servicesRoot);
+      } catch (error) {
+        // An empty list would read as "every service was removed": fail instead.
+        throw new AppError('REPOSITORY_INVALID', `The services directory ${servicesRelative} cannot be read: ${(error as Error).message}`, {
+          details: { servicesDirectory: servicesRelative },
+          cause: error,
+        });
+      }
+      const names = entries.filter((entry) => entry.isDirectory() && isValidServiceName(entry.name)).map((entry) => entry.name);
+      const tracked = await trackedPromise;
+      const services = await Promise.all(names.map((name) => describe(name, tracked.get(name) ?? [])));
+      return services.filter((service): service is ServiceSource => service !== undefined).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    },
+
+    async find(name) {
+      if (!isValidServiceName(name)) return undefined;
+      const dir = join(servicesRoot, name);
+      // Refuse anything that would leave the services directory, whatever the caller checked.
+      if (relative(servicesRoot, dir).split(sep)[0] === '..') return undefined;
+      const prefix = servicesRelative === '.' ? name : `${servicesRelative}/${name}`;
+      const tracked = await trackedByService(prefix);
+      return describe(name, tracked.get(name) ?? []);
+    },
+  };
+}
+
+// Callback fs: several times faster than fs/promises for thousands of small files (no FileHandle).
+function readBytes(path: string): Promise<Buffer> {
+  return new Promise((done, fail) => readFile(path, (error, bytes) => (error ? fail(error) : done(bytes))));
+}
+
+function listDirectory(path: string): Promise<Dirent[]> {
+  return new Promise((done, fail) => readdir(path, { withFileTypes: true }, (error, entries) => (error ? fail(error) : done(entries))));
+}
+
+type ParsedCompose = { ok: true; envFiles: EnvFileEntry[]; mountedPaths: string[] } | { ok: false; message: string };
+
+/** YAML → the compose inputs; merge keys (`<<`) on, as compose supports them. */
+function parseCompose(text: string): ParsedCompose {
+  let document: unknown;
+  try {
+    const parsed = parseDocument(text, { merge: true, prettyErrors: true });
+    const firstError = parsed.errors[0];
+    if (firstError) return { ok: false, message: firstError.message };
+    document = parsed.toJS();
+  } catch (error) {
+    return { ok: false, message: error instanceof Error ? error.message : String(error) };
+  }
+  const result = extractComposeInputs(document);
+  if (!result.ok) return result;
+  return { ok: true, envFiles: result.inputs.envFiles, mountedPaths: result.inputs.mountedPaths };
+}
