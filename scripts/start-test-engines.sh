@@ -47,7 +47,7 @@ wait_for() {
   local what=$1 logf=$2 pid=$3; shift 3
   local deadline=$((SECONDS + WAIT_SECS))
   until "$@" >/dev/null 2>&1; do
-    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+    if [ -n "$pid" ] && ! alive "$pid"; then
       tail -n 30 "$logf" >&2 || true
       die "$what exited during start-up; see $logf"
     fi
@@ -66,6 +66,12 @@ start_bg() {
   setsid "$@" </dev/null >>"$logf" 2>&1 &
   echo $! >"$pidf"
   STARTED_PID=$!
+}
+
+# alive PID: running and not a zombie (a killed daemon may linger as one for a while).
+alive() {
+  [ -n "$1" ] && kill -0 "$1" 2>/dev/null &&
+    [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]
 }
 
 ping_unix() { [ "$(curl -sf --max-time 2 --unix-socket "$1" http://d/_ping)" = "OK" ]; }
@@ -101,7 +107,7 @@ else
   DOCKER_EXEC_ROOT=/run/gds-docker-exec
   mkdir -p "$DOCKER_DATA_ROOT" "$DOCKER_EXEC_ROOT"
   # A stale pidfile from a killed daemon makes dockerd refuse to start.
-  if [ -f "$DIR/dockerd.pid" ] && ! kill -0 "$(cat "$DIR/dockerd.pid")" 2>/dev/null; then
+  if [ -f "$DIR/dockerd.pid" ] && ! alive "$(cat "$DIR/dockerd.pid")"; then
     rm -f "$DIR/dockerd.pid"
   fi
   rm -f "$DOCKER_SOCK"
@@ -212,51 +218,8 @@ chmod 600 "$DIR/docker-config/config.json"
 log "engines answering"
 
 # ---------------------------------------------------------- busybox image
-build_busybox_tar() {
-  local rootfs=$DIR/busybox-rootfs tarball=$DIR/busybox-image.tar
-  local bb
-  bb=$(command -v busybox)
-  # busybox-static installs /bin/busybox (static); refuse a dynamic one.
-  if ldd "$bb" >/dev/null 2>&1; then
-    die "$bb is dynamically linked; install busybox-static"
-  fi
-  if [ -f "$tarball" ] && [ "$tarball" -nt "$bb" ] && [ "$tarball" -nt "$0" ]; then
-    echo "$tarball"; return
-  fi
-  rm -rf "$rootfs"
-  mkdir -p "$rootfs"/{bin,sbin,etc,tmp,proc,sys,dev,root,var/www,usr/bin,usr/sbin}
-  chmod 1777 "$rootfs/tmp"
-  cp "$bb" "$rootfs/bin/busybox"
-  local applet
-  for applet in $("$bb" --list); do
-    [ "$applet" = busybox ] || ln -sf busybox "$rootfs/bin/$applet"
-  done
-  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$rootfs/etc/passwd"
-  printf 'root:x:0:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
-  echo '<html><body>gds busybox test image</body></html>' >"$rootfs/var/www/index.html"
-  tar --sort=name --mtime='2020-01-01 00:00:00' --owner=0 --group=0 --numeric-owner \
-    -C "$rootfs" -cf "$tarball.tmp" .
-  mv "$tarball.tmp" "$tarball"
-  echo "$tarball"
-}
-
-IMPORT_CHANGES=(--change 'ENV PATH=/bin:/sbin:/usr/bin:/usr/sbin' --change 'CMD ["sh"]' --change 'WORKDIR /')
-podman_has_image() { podman image exists "$BUSYBOX_IMAGE"; }
-docker_has_image() { DOCKER_HOST=unix://$DOCKER_SOCK docker image inspect "$BUSYBOX_IMAGE" >/dev/null 2>&1; }
-
-if ! podman_has_image || ! docker_has_image; then
-  tarball=$(build_busybox_tar)
-  if ! podman_has_image; then
-    log "importing $BUSYBOX_IMAGE into podman"
-    podman import -q "${IMPORT_CHANGES[@]}" "$tarball" "$BUSYBOX_IMAGE" >/dev/null
-  fi
-  if ! docker_has_image; then
-    log "importing $BUSYBOX_IMAGE into the private dockerd"
-    DOCKER_HOST=unix://$DOCKER_SOCK docker import "${IMPORT_CHANGES[@]}" "$tarball" "$BUSYBOX_IMAGE" >/dev/null
-  fi
-else
-  log "$BUSYBOX_IMAGE present in podman and private dockerd"
-fi
+GDS_IMAGE_WORK_DIR=$DIR/busybox-image "$(dirname "$0")/build-busybox-image.sh" "$BUSYBOX_IMAGE" podman
+GDS_IMAGE_WORK_DIR=$DIR/busybox-image DOCKER_HOST=unix://$DOCKER_SOCK "$(dirname "$0")/build-busybox-image.sh" "$BUSYBOX_IMAGE" docker
 
 # ---------------------------------------------------------------- env file
 cat >"$DIR/engines.env.tmp" <<EOF

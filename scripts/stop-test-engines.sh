@@ -10,18 +10,23 @@ PURGE=0
 
 log() { echo "[stop-test-engines] $*" >&2; }
 
+alive() {
+  [ -n "$1" ] && kill -0 "$1" 2>/dev/null &&
+    [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]
+}
+
 stop_pidfile() { # NAME PIDFILE [TIMEOUT_SECS]
   local name=$1 pidf=$2 timeout=${3:-20} pid i
   [ -f "$pidf" ] || return 0
   pid=$(cat "$pidf" 2>/dev/null)
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+  if alive "$pid"; then
     log "stopping $name (pid $pid)"
     kill -TERM "$pid" 2>/dev/null
     for ((i = 0; i < timeout * 5; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
+      alive "$pid" || break
       sleep 0.2
     done
-    if kill -0 "$pid" 2>/dev/null; then
+    if alive "$pid"; then
       log "$name did not stop in ${timeout}s: SIGKILL"
       kill -KILL "$pid" 2>/dev/null
     fi
