@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { StringDecoder } from 'node:string_decoder';
 import { AppError } from '../errors.js';
 
 export interface ProcessRequest {
@@ -75,11 +76,15 @@ export function createProcessRunner(options: { baseEnv: Record<string, string | 
       }, timeoutMs);
       timer.unref();
 
-      const onData = (target: TailBuffer) => (data: Buffer) => {
-        const chunk = data.toString('utf8');
+      // One decoder per stream: a multi-byte character split across chunks stays whole.
+      const onData = (target: TailBuffer) => {
+        const decoder = new StringDecoder('utf8');
+        return (data: Buffer) => {
+        const chunk = decoder.write(data);
         target.push(chunk);
         output.push(chunk);
         request.onOutput?.(chunk);
+        };
       };
       child.stdout.on('data', onData(stdout));
       child.stderr.on('data', onData(stderr));

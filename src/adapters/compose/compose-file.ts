@@ -1,0 +1,51 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parse } from 'yaml';
+import { interpolate, parseEnvFile } from '../../domain/interpolate.js';
+import { INTERPOLATION_ENV_FILES } from '../../domain/service-layout.js';
+import type { ServiceSource } from '../../domain/types.js';
+import { AppError } from '../../errors.js';
+
+/** A compose service as a deployment needs to know it. */
+export interface ComposeServiceModel {
+  name: string;
+  /** The image reference after interpolation; undefined when the service only builds. */
+  image: string | undefined;
+  builds: boolean;
+}
+
+/**
+ * The compose services a plain `up` starts (services behind a profile are not), with their
+ * image references resolved the way compose resolves them: the process environment wins over
+ * `.env` / `podman-compose.env` beside the compose file.
+ */
+export async function readComposeModel(service: ServiceSource, processEnv: Record<string, string | undefined>): Promise<ComposeServiceModel[]> {
+  let document: unknown;
+  try {
+    document = parse(await readFile(path.join(service.dir, service.composeFile), 'utf8'));
+  } catch (error) {
+    throw new AppError('COMPOSE_FILE_INVALID', `${service.composeFile}: ${(error as Error).message.split('\n')[0]}`);
+  }
+  const services = (document as { services?: unknown } | null)?.services;
+  if (typeof services !== 'object' || services === null || Array.isArray(services)) {
+    throw new AppError('COMPOSE_FILE_INVALID', `${service.composeFile} has no services mapping`);
+  }
+  const variables: Record<string, string | undefined> = {};
+  for (const file of INTERPOLATION_ENV_FILES) {
+    try {
+      Object.assign(variables, parseEnvFile(await readFile(path.join(service.dir, file), 'utf8')));
+    } catch {
+      // An absent interpolation file is normal.
+    }
+  }
+  Object.assign(variables, Object.fromEntries(Object.entries(processEnv).filter(([, v]) => v !== undefined)));
+
+  const models: ComposeServiceModel[] = [];
+  for (const [name, raw] of Object.entries(services as Record<string, unknown>)) {
+    const definition = (raw ?? {}) as { image?: unknown; build?: unknown; profiles?: unknown };
+    if (Array.isArray(definition.profiles) && definition.profiles.length > 0) continue;
+    const image = typeof definition.image === 'string' ? interpolate(definition.image, variables) : undefined;
+    models.push({ name, image: image || undefined, builds: definition.build !== undefined });
+  }
+  return models;
+}

@@ -1,0 +1,37 @@
+import type { RuntimeRegistry } from '../../ports/runtime.js';
+import { EngineCli } from '../engine-cli.js';
+import type { ProcessRunner } from '../process-runner.js';
+import { ComposeRuntime } from './compose-runtime.js';
+import { dockerComposeTool, podmanCompose } from './tools.js';
+
+/** The registry of runtimes: one per kind, chosen per service by its compose file name. */
+export function createRuntimes(options: {
+  run: ProcessRunner;
+  authEnv: () => Record<string, string>;
+  processEnv: Record<string, string | undefined>;
+  dockerCompose: 'auto' | 'plugin' | 'standalone';
+  timeoutMs: number;
+  stopTimeoutSeconds: number;
+}): RuntimeRegistry {
+  const common = {
+    run: options.run,
+    authEnv: options.authEnv,
+    processEnv: options.processEnv,
+    timeoutMs: options.timeoutMs,
+    stopTimeoutSeconds: options.stopTimeoutSeconds,
+  };
+  return {
+    podman: new ComposeRuntime({
+      ...common,
+      kind: 'podman',
+      tool: async () => podmanCompose,
+      engine: new EngineCli('podman', options.run, options.timeoutMs),
+    }),
+    docker: new ComposeRuntime({
+      ...common,
+      kind: 'docker',
+      tool: dockerComposeTool({ preference: options.dockerCompose, run: options.run }),
+      engine: new EngineCli('docker', options.run, options.timeoutMs),
+    }),
+  };
+}

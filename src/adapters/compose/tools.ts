@@ -1,0 +1,38 @@
+import type { ProcessRunner } from '../process-runner.js';
+import type { ComposeTool } from './compose-runtime.js';
+
+/** podman-compose (Debian 12 ships 1.0.3). */
+export const podmanCompose: ComposeTool = {
+  name: 'podman-compose',
+  up: (project, composeFile) => ({ command: 'podman-compose', args: ['-p', project, '-f', composeFile, 'up', '-d'] }),
+  recreatesChanged: false,
+};
+
+const dockerComposePlugin: ComposeTool = {
+  name: 'docker compose',
+  up: (project, composeFile) => ({ command: 'docker', args: ['compose', '-p', project, '-f', composeFile, 'up', '-d', '--remove-orphans'] }),
+  recreatesChanged: true,
+};
+
+const dockerComposeStandalone: ComposeTool = {
+  name: 'docker-compose',
+  up: (project, composeFile) => ({ command: 'docker-compose', args: ['-p', project, '-f', composeFile, 'up', '-d', '--remove-orphans'] }),
+  recreatesChanged: true,
+};
+
+/**
+ * Docker Compose v2 (`docker compose`) where the plugin exists, else the standalone
+ * `docker-compose` (Debian 12 has only 1.29). Detected once, on first use.
+ */
+export function dockerComposeTool(options: { preference: 'auto' | 'plugin' | 'standalone'; run: ProcessRunner }): () => Promise<ComposeTool> {
+  let detected: Promise<ComposeTool> | undefined;
+  return () => {
+    if (options.preference === 'plugin') return Promise.resolve(dockerComposePlugin);
+    if (options.preference === 'standalone') return Promise.resolve(dockerComposeStandalone);
+    detected ??= options
+      .run({ command: 'docker', args: ['compose', 'version'], timeoutMs: 15_000 })
+      .then(() => dockerComposePlugin)
+      .catch(() => dockerComposeStandalone);
+    return detected;
+  };
+}

@@ -1,0 +1,99 @@
+import type { ContainerState } from '../domain/engine-state.js';
+import { AppError, isAppError } from '../errors.js';
+import type { ProcessRunner } from './process-runner.js';
+
+/**
+ * The container engine seen through its CLI (`podman` or `docker`). Both honour the engine
+ * socket variables (CONTAINER_HOST, DOCKER_HOST) and both speak to a Podman or a Docker API,
+ * so this is how deployments check what really runs.
+ */
+export class EngineCli {
+  constructor(
+    private readonly cli: 'podman' | 'docker',
+    private readonly run: ProcessRunner,
+    private readonly timeoutMs: number,
+  ) {}
+
+  /** Every container (running or not) labelled with the compose project. */
+  async listProjectContainers(project: string): Promise<ContainerState[]> {
+    const ids = (
+      await this.exec(['ps', '--all', '--quiet', '--no-trunc', '--filter', `label=com.docker.compose.project=${project}`])
+    ).stdout
+      .split('\n')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    if (ids.length === 0) return [];
+    // A container removed between ps and inspect makes inspect fail; ask again once.
+    let inspected: string;
+    try {
+      inspected = (await this.exec(['container', 'inspect', ...ids])).stdout;
+    } catch (error) {
+      if (!isAppError(error) || error.code !== 'PROCESS_FAILED') throw error;
+      return this.listProjectContainers(project);
+    }
+    return parseInspect(inspected).filter((c) => c.project === project).map(({ project: _p, ...c }) => c);
+  }
+
+  /** The local image id for a reference, without `sha256:`, or undefined when it is not present. */
+  async imageId(reference: string): Promise<string | undefined> {
+    try {
+      const out = await this.exec(['image', 'inspect', '--format', '{{.Id}}', reference]);
+      return stripDigestPrefix(out.stdout.trim().split('\n')[0] ?? '') || undefined;
+    } catch (error) {
+      if (isAppError(error) && error.code === 'PROCESS_FAILED') return undefined;
+      throw error;
+    }
+  }
+
+  /** Pulls one image; credentials come from `env` (REGISTRY_AUTH_FILE / DOCKER_CONFIG). */
+  async pull(reference: string, env: Record<string, string>, output: (chunk: string) => void): Promise<void> {
+    try {
+      await this.run({ command: this.cli, args: ['pull', reference], env, timeoutMs: this.timeoutMs, onOutput: output });
+    } catch (error) {
+      if (isAppError(error) && error.code === 'PROCESS_FAILED') {
+        throw new AppError('PULL_FAILED', `pulling ${reference} failed`, { details: error.details, cause: error });
+      }
+      throw error;
+    }
+  }
+
+  /** Stops (politely, then by force after `stopTimeoutSeconds`) and removes containers. */
+  async removeContainers(ids: readonly string[], stopTimeoutSeconds: number, output: (chunk: string) => void): Promise<void> {
+    if (ids.length === 0) return;
+    await this.run({ command: this.cli, args: ['stop', '--time', String(stopTimeoutSeconds), ...ids], timeoutMs: this.timeoutMs, onOutput: output, okExitCodes: [0, 1, 125] });
+    await this.run({ command: this.cli, args: ['rm', '--force', ...ids], timeoutMs: this.timeoutMs, onOutput: output });
+  }
+
+  private exec(args: string[]) {
+    return this.run({ command: this.cli, args, timeoutMs: this.timeoutMs }).catch((error: unknown) => {
+      if (isAppError(error) && error.code === 'PROCESS_FAILED' && /cannot connect|connection refused|no such file or directory.*sock|is the docker daemon running/i.test(String(error.details?.['stderr'] ?? ''))) {
+        throw new AppError('ENGINE_UNAVAILABLE', `${this.cli} cannot reach its engine: ${String(error.details?.['stderr']).trim().split('\n').pop()}`, { details: error.details });
+      }
+      throw error;
+    });
+  }
+}
+
+function stripDigestPrefix(id: string): string {
+  return id.startsWith('sha256:') ? id.slice(7) : id;
+}
+
+/** Reads `container inspect` JSON from either engine (Podman's and Docker's shapes differ slightly). */
+export function parseInspect(json: string): Array<ContainerState & { project: string }> {
+  const parsed = JSON.parse(json) as Array<{
+    Id: string;
+    Name: string;
+    Image: string;
+    State?: { Status?: string; ExitCode?: number };
+    Config?: { Labels?: Record<string, string> | null };
+  }>;
+  return parsed.map((c) => ({
+    id: c.Id,
+    name: c.Name.replace(/^\//, ''),
+    service: c.Config?.Labels?.['com.docker.compose.service'] ?? '',
+    project: c.Config?.Labels?.['com.docker.compose.project'] ?? '',
+    state: c.State?.Status ?? 'unknown',
+    exitCode: c.State?.ExitCode ?? 0,
+    imageId: stripDigestPrefix(c.Image),
+  }));
+}

@@ -1,0 +1,50 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+/** Where registry credentials come from; all optional. */
+export interface RegistryAuthSources {
+  /** Checkout root: `secrets/ghcr.cred` (the old server's token file) and `secrets/registry-auth.json` live there. */
+  envRepoPath: string;
+  /** User for ghcr.io when `secrets/ghcr.cred` exists (the old server's GHCR_USER). */
+  ghcrUser: string | undefined;
+  /** A standard auth file (`auth.json` / Docker `config.json` format) given by the operator. */
+  registryAuthFile: string | undefined;
+  /** Private directory the merged file is written to. */
+  stateDir: string;
+}
+
+interface AuthFile {
+  auths?: Record<string, { auth?: string } & Record<string, unknown>>;
+  [key: string]: unknown;
+}
+
+/**
+ * Merges every configured credential into one standard auth file and returns the environment
+ * that points both tool families at it (REGISTRY_AUTH_FILE for Podman, DOCKER_CONFIG for
+ * Docker). Credentials travel in a 0600 file, never on a command line. Read again before each
+ * pull, because a sync may have changed the secrets. Returns {} when nothing is configured, so
+ * the tools keep their own defaults.
+ */
+export function prepareRegistryAuth(sources: RegistryAuthSources): Record<string, string> {
+  const merged: AuthFile = { auths: {} };
+  let found = false;
+  const addFile = (file: string) => {
+    if (!existsSync(file)) return;
+    const parsed = JSON.parse(readFileSync(file, 'utf8')) as AuthFile;
+    Object.assign(merged, { ...parsed, auths: { ...merged.auths, ...(parsed.auths ?? {}) } });
+    found = true;
+  };
+  if (sources.registryAuthFile) addFile(sources.registryAuthFile);
+  addFile(path.join(sources.envRepoPath, 'secrets', 'registry-auth.json'));
+  const ghcrToken = path.join(sources.envRepoPath, 'secrets', 'ghcr.cred');
+  if (sources.ghcrUser && existsSync(ghcrToken)) {
+    const token = readFileSync(ghcrToken, 'utf8').trim();
+    merged.auths!['ghcr.io'] = { auth: Buffer.from(`${sources.ghcrUser}:${token}`).toString('base64') };
+    found = true;
+  }
+  if (!found) return {};
+  mkdirSync(sources.stateDir, { recursive: true, mode: 0o700 });
+  const file = path.join(sources.stateDir, 'config.json');
+  writeFileSync(file, JSON.stringify(merged, null, 2), { mode: 0o600 });
+  return { REGISTRY_AUTH_FILE: file, DOCKER_CONFIG: sources.stateDir };
+}
