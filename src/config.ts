@@ -23,6 +23,8 @@ export interface Config {
   defaultRuntime: RuntimeKind;
   parallelism: number;
   composeTimeoutMs: number;
+  /** Seconds a container gets to stop before it is killed, when one must be replaced. */
+  stopTimeoutSeconds: number;
   gitTimeoutMs: number;
   maxBodyBytes: number;
   /** `docker compose` (v2 plugin), `docker-compose` (standalone), or auto-detected. */
@@ -71,6 +73,7 @@ const envSchema = z.object({
   DEFAULT_RUNTIME: z.enum(['podman', 'docker'], 'DEFAULT_RUNTIME must be podman or docker').default('podman'),
   DEPLOY_PARALLELISM: intInRange('DEPLOY_PARALLELISM', 1, 64).default(4),
   COMPOSE_TIMEOUT_SECONDS: intInRange('COMPOSE_TIMEOUT_SECONDS', 1, 86_400).default(900),
+  STOP_TIMEOUT_SECONDS: intInRange('STOP_TIMEOUT_SECONDS', 0, 3_600).default(10),
   GIT_TIMEOUT_SECONDS: intInRange('GIT_TIMEOUT_SECONDS', 1, 3_600).default(120),
   MAX_BODY_BYTES: intInRange('MAX_BODY_BYTES', 1, 64 * 1024 * 1024).default(1024 * 1024),
   DOCKER_COMPOSE: z.enum(['auto', 'plugin', 'standalone'], 'DOCKER_COMPOSE must be auto, plugin or standalone').default('auto'),
@@ -95,28 +98,29 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs): Confi
   const problems: string[] = [];
   const blankToUndefined = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v === '' ? undefined : v]));
   const parsed = envSchema.safeParse(blankToUndefined);
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) problems.push(issue.message);
-    throw new ConfigError(problems);
-  }
-  const e = parsed.data;
+  if (!parsed.success) for (const issue of parsed.error.issues) problems.push(issue.message);
+  // The secret and repository checks read plain strings, so they run even when the schema
+  // refused other variables, and every problem is reported in one go.
+  const raw = blankToUndefined as Record<string, string | undefined>;
 
-  let webhookSecret = e.WEBHOOK_SECRET;
-  if (e.WEBHOOK_SECRET && e.WEBHOOK_SECRET_FILE) problems.push('Set WEBHOOK_SECRET or WEBHOOK_SECRET_FILE, not both');
-  if (e.WEBHOOK_SECRET_FILE) {
+  let webhookSecret = raw['WEBHOOK_SECRET'];
+  const secretFile = raw['WEBHOOK_SECRET_FILE'];
+  if (webhookSecret && secretFile) problems.push('Set WEBHOOK_SECRET or WEBHOOK_SECRET_FILE, not both');
+  if (secretFile) {
     try {
-      webhookSecret = fs.readFile(e.WEBHOOK_SECRET_FILE).replace(/\r?\n$/, '');
+      webhookSecret = fs.readFile(secretFile).replace(/\r?\n$/, '');
     } catch (error) {
-      problems.push(`WEBHOOK_SECRET_FILE ${e.WEBHOOK_SECRET_FILE} cannot be read: ${(error as Error).message}`);
+      problems.push(`WEBHOOK_SECRET_FILE ${secretFile} cannot be read: ${(error as Error).message}`);
     }
   }
-  if (e.ENV_REPO_PATH && e.ENV_REPO_URL) problems.push('Set ENV_REPO_PATH (an existing checkout) or ENV_REPO_URL (cloned into DATA_DIR), not both');
-  const dataDir = path.resolve(e.DATA_DIR);
+  if (raw['ENV_REPO_PATH'] && raw['ENV_REPO_URL']) problems.push('Set ENV_REPO_PATH (an existing checkout) or ENV_REPO_URL (cloned into DATA_DIR), not both');
   // With nothing configured and no checkout at the default place, serve an example repository.
-  const exampleMode = !e.ENV_REPO_PATH && !e.ENV_REPO_URL && !fs.exists(DEFAULT_ENV_REPO_PATH);
+  const exampleMode = !raw['ENV_REPO_PATH'] && !raw['ENV_REPO_URL'] && !fs.exists(DEFAULT_ENV_REPO_PATH);
   if (webhookSecret !== undefined && webhookSecret.length < 16) problems.push('The webhook secret must be at least 16 characters long');
-  if (webhookSecret === undefined && !exampleMode) problems.push('WEBHOOK_SECRET or WEBHOOK_SECRET_FILE is required');
-  if (problems.length > 0) throw new ConfigError(problems);
+  if (webhookSecret === undefined && !secretFile && !exampleMode) problems.push('WEBHOOK_SECRET or WEBHOOK_SECRET_FILE is required');
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
+  const e = parsed.data;
+  const dataDir = path.resolve(e.DATA_DIR);
 
   const envRepoPath = e.ENV_REPO_PATH
     ? path.resolve(e.ENV_REPO_PATH)
@@ -141,6 +145,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs): Confi
     defaultRuntime: e.DEFAULT_RUNTIME,
     parallelism: e.DEPLOY_PARALLELISM,
     composeTimeoutMs: e.COMPOSE_TIMEOUT_SECONDS * 1000,
+    stopTimeoutSeconds: e.STOP_TIMEOUT_SECONDS,
     gitTimeoutMs: e.GIT_TIMEOUT_SECONDS * 1000,
     maxBodyBytes: e.MAX_BODY_BYTES,
     dockerCompose: e.DOCKER_COMPOSE,

@@ -28,7 +28,6 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: deps.maxBodyBytes,
-    disableRequestLogging: false,
     // Service names come from the path; keep the raw text so `%2F` is refused rather than decoded into a path.
     routerOptions: { ignoreTrailingSlash: true },
   });
