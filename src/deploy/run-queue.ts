@@ -78,8 +78,8 @@ export class RunQueue<J extends RunJob> {
   }
 
   private start(laneKey: string, lane: Lane, runId: string, job: J): void {
-    const done = this.deps
-      .execute(runId, job)
+    // Wrapped so an execute that throws synchronously is contained like one that rejects.
+    const done = new Promise<void>((resolve) => resolve(this.deps.execute(runId, job)))
       .catch((error: unknown) => this.deps.onUnexpectedError(error, runId))
       .finally(() => {
         this.inFlight.delete(done);

@@ -29,7 +29,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: deps.maxBodyBytes,
     // Service names come from the path; keep the raw text so `%2F` is refused rather than decoded into a path.
-    routerOptions: { ignoreTrailingSlash: true },
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
   });
 
   // Every body is kept as the exact bytes received: the signature is computed over them.
@@ -57,9 +57,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     '/redeploy-and-update/:service',
     { preHandler: requireSignature },
     async (request, reply) => {
+      const name = serviceNameFromUrl(request.url);
       const verdict = readPackageEvent(rawBody(request));
       if (!verdict.trigger) return reply.code(200).send({ status: 'ignored', note: verdict.note });
-      const name = serviceNameFromUrl(request.url);
       const service = await deps.catalog.find(name);
       if (!service) throw new AppError('UNKNOWN_SERVICE', `No service directory is named ${name}`);
       const { runId } = deps.triggers.redeployAndUpdate(service.name);

@@ -1,0 +1,168 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { ConfigError, DEFAULT_ENV_REPO_PATH, loadConfig, type ConfigFs } from './config.js';
+
+const SECRET = 'sixteen-chars-or-more-secret';
+
+/** A file system holding only the given files; `/env-repo` exists when listed. */
+function fakeFs(files: Record<string, string> = {}, dirs: string[] = []): ConfigFs & { reads: string[] } {
+  const reads: string[] = [];
+  return {
+    reads,
+    readFile(file) {
+      reads.push(file);
+      const content = files[file];
+      if (content === undefined) throw new Error(`ENOENT: no such file or directory, open '${file}'`);
+      return content;
+    },
+    exists: (file) => file in files || dirs.includes(file),
+  };
+}
+
+function configError(env: NodeJS.ProcessEnv, fs: ConfigFs = fakeFs()): ConfigError {
+  try {
+    loadConfig(env, fs);
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, String(error));
+    return error;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('uses the defaults, with the checkout at /env-repo when it exists', () => {
+    const config = loadConfig({ WEBHOOK_SECRET: SECRET }, fakeFs({}, [DEFAULT_ENV_REPO_PATH]));
+    assert.equal(config.port, 8080);
+    assert.equal(config.host, '0.0.0.0');
+    assert.equal(config.servicesDirectory, 'services');
+    assert.equal(config.deployServerName, 'gitops-deploy-server');
+    assert.equal(config.envRepoPath, '/env-repo');
+    assert.equal(config.exampleMode, false);
+    assert.equal(config.envRepoUrl, undefined);
+    assert.equal(config.webhookSecret, SECRET);
+    assert.equal(config.defaultRuntime, 'podman');
+    assert.equal(config.parallelism, 4);
+    assert.equal(config.composeTimeoutMs, 900_000);
+    assert.equal(config.gitTimeoutMs, 120_000);
+    assert.equal(config.maxBodyBytes, 1024 * 1024);
+    assert.equal(config.dockerCompose, 'auto');
+    assert.equal(config.logLevel, 'info');
+    assert.equal(config.dataDir, path.resolve('./data'));
+  });
+
+  it('reads every variable it knows', () => {
+    const config = loadConfig(
+      {
+        PORT: '9000', HOST: '127.0.0.1', DATA_DIR: '/var/lib/gitops', ENV_REPO_URL: 'https://git.example.com/env.git',
+        ENV_REPO_BRANCH: 'release/prod', GITOPS_SERVICES_DIRECTORY: 'stacks/', DEPLOY_SERVER_NAME: 'deployer',
+        WEBHOOK_SECRET: SECRET, DEFAULT_RUNTIME: 'docker', DEPLOY_PARALLELISM: '8', COMPOSE_TIMEOUT_SECONDS: '60',
+        GIT_TIMEOUT_SECONDS: '30', MAX_BODY_BYTES: '2048', DOCKER_COMPOSE: 'standalone', LOG_LEVEL: 'debug', GHCR_USER: 'bot',
+      },
+      fakeFs(),
+    );
+    assert.equal(config.port, 9000);
+    assert.equal(config.host, '127.0.0.1');
+    assert.equal(config.envRepoPath, '/var/lib/gitops/env-repo');
+    assert.equal(config.envRepoUrl, 'https://git.example.com/env.git');
+    assert.equal(config.envRepoBranch, 'release/prod');
+    assert.equal(config.exampleMode, false);
+    assert.equal(config.servicesDirectory, 'stacks');
+    assert.equal(config.deployServerName, 'deployer');
+    assert.equal(config.defaultRuntime, 'docker');
+    assert.equal(config.parallelism, 8);
+    assert.equal(config.composeTimeoutMs, 60_000);
+    assert.equal(config.gitTimeoutMs, 30_000);
+    assert.equal(config.maxBodyBytes, 2048);
+    assert.equal(config.dockerCompose, 'standalone');
+    assert.equal(config.logLevel, 'debug');
+    assert.equal(config.ghcrUser, 'bot');
+  });
+
+  it('uses ENV_REPO_PATH as given', () => {
+    const config = loadConfig({ WEBHOOK_SECRET: SECRET, ENV_REPO_PATH: '/srv/env' }, fakeFs());
+    assert.equal(config.envRepoPath, '/srv/env');
+    assert.equal(config.exampleMode, false);
+  });
+
+  it('serves the example repository when nothing is configured and /env-repo is missing', () => {
+    const config = loadConfig({}, fakeFs());
+    assert.equal(config.exampleMode, true);
+    assert.equal(config.webhookSecret, undefined);
+    assert.equal(config.envRepoPath, path.join(path.resolve('./data'), 'example', 'env-repo'));
+  });
+
+  it('treats blank variables as unset', () => {
+    const config = loadConfig({ PORT: '', ENV_REPO_PATH: '', WEBHOOK_SECRET: '' }, fakeFs());
+    assert.equal(config.port, 8080);
+    assert.equal(config.exampleMode, true);
+  });
+
+  it('reads WEBHOOK_SECRET_FILE and strips the trailing newline', () => {
+    const fs = fakeFs({ '/run/secrets/webhook': `${SECRET}\n` }, [DEFAULT_ENV_REPO_PATH]);
+    const config = loadConfig({ WEBHOOK_SECRET_FILE: '/run/secrets/webhook' }, fs);
+    assert.equal(config.webhookSecret, SECRET);
+    assert.deepEqual(fs.reads, ['/run/secrets/webhook']);
+    const crlf = loadConfig({ WEBHOOK_SECRET_FILE: '/s' }, fakeFs({ '/s': `${SECRET}\r\n` }, [DEFAULT_ENV_REPO_PATH]));
+    assert.equal(crlf.webhookSecret, SECRET);
+  });
+
+  it('reports an unreadable secret file', () => {
+    const error = configError({ WEBHOOK_SECRET_FILE: '/nope', ENV_REPO_PATH: '/srv/env' });
+    assert.equal(error.problems.length, 1);
+    assert.match(error.problems[0]!, /WEBHOOK_SECRET_FILE \/nope cannot be read/);
+  });
+
+  it('requires a secret outside example mode, and a long enough one', () => {
+    assert.deepEqual(configError({ ENV_REPO_PATH: '/srv/env' }).problems, ['WEBHOOK_SECRET or WEBHOOK_SECRET_FILE is required']);
+    assert.deepEqual(configError({}, fakeFs({}, [DEFAULT_ENV_REPO_PATH])).problems, ['WEBHOOK_SECRET or WEBHOOK_SECRET_FILE is required']);
+    assert.match(configError({ ENV_REPO_PATH: '/srv/env', WEBHOOK_SECRET: 'short' }).problems.join('\n'), /at least 16/);
+  });
+
+  it('reports several problems together in one ConfigError', () => {
+    const error = configError({ PORT: 'abc', DEPLOY_PARALLELISM: '0', ENV_REPO_PATH: '/srv/env' });
+    assert.equal(error.problems.length, 3, error.problems.join('\n'));
+    assert.ok(error.problems.some((p) => /PORT must be a whole number/.test(p)));
+    assert.ok(error.problems.some((p) => /DEPLOY_PARALLELISM must be between 1 and 64/.test(p)));
+    assert.ok(error.problems.some((p) => /WEBHOOK_SECRET or WEBHOOK_SECRET_FILE is required/.test(p)));
+    for (const problem of error.problems) assert.ok(error.message.includes(problem));
+  });
+
+  it('reports conflicting settings', () => {
+    const error = configError({
+      WEBHOOK_SECRET: SECRET, WEBHOOK_SECRET_FILE: '/s', ENV_REPO_PATH: '/a', ENV_REPO_URL: 'https://x/y.git',
+    }, fakeFs({ '/s': SECRET }));
+    assert.equal(error.problems.length, 2, error.problems.join('\n'));
+  });
+
+  it('refuses bad values with messages that name the variable', () => {
+    const cases: Array<[NodeJS.ProcessEnv, RegExp]> = [
+      [{ PORT: '70000' }, /PORT/],
+      [{ GITOPS_SERVICES_DIRECTORY: '../elsewhere' }, /GITOPS_SERVICES_DIRECTORY/],
+      [{ GITOPS_SERVICES_DIRECTORY: '/abs' }, /GITOPS_SERVICES_DIRECTORY/],
+      [{ DEPLOY_SERVER_NAME: '../x' }, /DEPLOY_SERVER_NAME/],
+      [{ DEFAULT_RUNTIME: 'lxc' }, /DEFAULT_RUNTIME/],
+      [{ ENV_REPO_BRANCH: 'main; rm -rf /' }, /ENV_REPO_BRANCH/],
+      [{ LOG_LEVEL: 'verbose' }, /LOG_LEVEL/],
+      [{ MAX_BODY_BYTES: '0' }, /MAX_BODY_BYTES/],
+    ];
+    for (const [env, pattern] of cases) {
+      const error = configError({ WEBHOOK_SECRET: SECRET, ENV_REPO_PATH: '/srv/env', ...env });
+      assert.match(error.problems.join('\n'), pattern, JSON.stringify(env));
+    }
+  });
+
+  it('keeps the secrets out of the environment of child processes', () => {
+    const config = loadConfig(
+      { WEBHOOK_SECRET: SECRET, API_TOKEN: 'token', PATH: '/usr/bin', HOME: '/home/deploy', XDG_RUNTIME_DIR: '/run/user/1000' },
+      fakeFs({}, [DEFAULT_ENV_REPO_PATH]),
+    );
+    assert.equal('WEBHOOK_SECRET' in config.childEnv, false);
+    assert.equal('API_TOKEN' in config.childEnv, false);
+    assert.ok(!Object.values(config.childEnv).includes(SECRET));
+    assert.deepEqual(config.childEnv, { PATH: '/usr/bin', HOME: '/home/deploy', XDG_RUNTIME_DIR: '/run/user/1000' });
+
+    const fromFile = loadConfig({ WEBHOOK_SECRET_FILE: '/s', PATH: '/bin' }, fakeFs({ '/s': SECRET }, [DEFAULT_ENV_REPO_PATH]));
+    assert.deepEqual(fromFile.childEnv, { PATH: '/bin' });
+  });
+});

@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { fingerprintOf } from './fingerprint.js';
+import { planDeployAll } from './plan.js';
+import type { DeployedState, FileDigests, ServiceSource } from './types.js';
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+function source(name: string, files: FileDigests): ServiceSource {
+  return {
+    name,
+    dir: `/env-repo/services/${name}`,
+    composeFile: 'podman-compose.yml',
+    runtime: 'podman',
+    projectName: name,
+    files,
+    fingerprint: fingerprintOf(files, sha256),
+    requiredEnvFiles: [],
+  };
+}
+
+function deployed(name: string, files: FileDigests, fingerprint = fingerprintOf(files, sha256)): DeployedState {
+  return { service: name, fingerprint, files, commit: 'c0ffee', deployedAt: '2024-05-01T10:00:00.000Z', images: {} };
+}
+
+describe('planDeployAll', () => {
+  const appFiles = { 'podman-compose.yml': 'p1', '.env': 'e1', '../../secrets/app.env': 's1' };
+
+  it('deploys a service never deployed before as new', () => {
+    const plan = planDeployAll({ services: [source('app', appFiles)], deployed: new Map(), selfService: 'gitops-deploy-server' });
+    assert.deepEqual(plan, [{ service: 'app', decision: 'deploy', reason: 'new service' }]);
+  });
+
+  it('leaves a service whose fingerprint matches unchanged', () => {
+    const plan = planDeployAll({
+      services: [source('app', appFiles)],
+      deployed: new Map([['app', deployed('app', appFiles)]]),
+      selfService: 'gitops-deploy-server',
+    });
+    assert.equal(plan[0]!.decision, 'unchanged');
+    assert.match(plan[0]!.reason, /unchanged/);
+  });
+
+  it('deploys a changed service and names the files, compose file first and outside files last', () => {
+    const now = { ...appFiles, 'podman-compose.yml': 'p2', '../../secrets/app.env': 's2', 'config/app.ini': 'c1' };
+    const plan = planDeployAll({
+      services: [source('app', now)],
+      deployed: new Map([['app', deployed('app', appFiles)]]),
+      selfService: 'gitops-deploy-server',
+    });
+    assert.deepEqual(plan, [{ service: 'app', decision: 'deploy', reason: 'changed: podman-compose.yml, config/app.ini, ../../secrets/app.env' }]);
+  });
+
+  it('names exactly the compose file and the outside secret when only those changed', () => {
+    const now = { ...appFiles, 'podman-compose.yml': 'p2', '../../secrets/app.env': 's2' };
+    const [entry] = planDeployAll({
+      services: [source('app', now)],
+      deployed: new Map([['app', deployed('app', appFiles)]]),
+      selfService: 'x',
+    });
+    assert.equal(entry!.reason, 'changed: podman-compose.yml, ../../secrets/app.env');
+  });
+
+  it('still deploys when fingerprints differ but file digests are equal (fingerprint rules changed)', () => {
+    const plan = planDeployAll({
+      services: [source('app', appFiles)],
+      deployed: new Map([['app', deployed('app', appFiles, 'an-older-fingerprint')]]),
+      selfService: 'x',
+    });
+    assert.deepEqual(plan, [{ service: 'app', decision: 'deploy', reason: 'changed: fingerprint rules' }]);
+  });
+
+  it("never deploys the server's own service, new or changed", () => {
+    const plan = planDeployAll({
+      services: [source('gitops-deploy-server', appFiles)],
+      deployed: new Map(),
+      selfService: 'gitops-deploy-server',
+    });
+    assert.equal(plan[0]!.decision, 'self');
+    assert.equal(plan[0]!.service, 'gitops-deploy-server');
+  });
+
+  it('decides each service on its own, in the order given, ignoring deployed services gone from the repository', () => {
+    const plan = planDeployAll({
+      services: [source('a', { 'compose.yaml': '1' }), source('b', { 'compose.yaml': '2' }), source('self', {}), source('c', { 'compose.yaml': '3' })],
+      deployed: new Map([
+        ['b', deployed('b', { 'compose.yaml': '2' })],
+        ['c', deployed('c', { 'compose.yaml': 'old' })],
+        ['removed', deployed('removed', { 'compose.yaml': 'r' })],
+      ]),
+      selfService: 'self',
+    });
+    assert.deepEqual(
+      plan.map((entry) => [entry.service, entry.decision]),
+      [['a', 'deploy'], ['b', 'unchanged'], ['self', 'self'], ['c', 'deploy']],
+    );
+    assert.equal(plan[3]!.reason, 'changed: compose.yaml');
+  });
+});

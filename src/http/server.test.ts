@@ -1,0 +1,364 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import { pino } from 'pino';
+import { FakeServiceCatalog, fakeServiceSource } from '../../test/fakes/service-catalog.js';
+import { openSqliteStore } from '../adapters/sqlite-store.js';
+import type { Store } from '../ports/store.js';
+import { signBody } from '../webhook/signature.js';
+import { buildServer, type ServerDeps } from './server.js';
+
+const SECRET = 'test-webhook-secret-0123456789';
+
+/** Triggers that record their calls and hand out run ids. */
+function recordingTriggers() {
+  const calls: Array<{ trigger: string; service?: string }> = [];
+  let n = 0;
+  return {
+    calls,
+    deployAllChanged() {
+      calls.push({ trigger: 'deploy-all-changed' });
+      return { runId: `r_test${++n}` };
+    },
+    redeployAndUpdate(service: string) {
+      calls.push({ trigger: 'redeploy-and-update', service });
+      return { runId: `r_test${++n}` };
+    },
+  };
+}
+
+describe('buildServer', () => {
+  let dir: string;
+  let store: Store;
+  let catalog: FakeServiceCatalog;
+  let triggers: ReturnType<typeof recordingTriggers>;
+  let app: FastifyInstance;
+
+  const build = (overrides: Partial<ServerDeps> = {}) =>
+    buildServer({
+      logger: pino({ level: 'silent' }),
+      webhookSecret: SECRET,
+      maxBodyBytes: 64 * 1024,
+      serverName: 'gitops-deploy-server',
+      version: '0.1.0-test',
+      store,
+      catalog,
+      triggers,
+      ...overrides,
+    });
+
+  /** A POST signed over exactly `body`, with optional content type. */
+  const signedPost = (url: string, body: string | Buffer, contentType?: string) => {
+    const payload = Buffer.isBuffer(body) ? body : Buffer.from(body);
+    const headers: Record<string, string> = { 'x-hub-signature-256': signBody(SECRET, payload) };
+    if (contentType) headers['content-type'] = contentType;
+    return app.inject({ method: 'POST', url, headers, payload });
+  };
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'http-server-test-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  beforeEach(async () => {
+    store = openSqliteStore({ file: join(dir, `${Math.random().toString(36).slice(2)}.db`), clock: { now: () => new Date('2024-05-01T10:00:00.000Z') } });
+    catalog = new FakeServiceCatalog([fakeServiceSource('app'), fakeServiceSource('db', { runtime: 'docker', composeFile: 'docker-compose.yml' })]);
+    triggers = recordingTriggers();
+    app = build();
+    await app.ready();
+  });
+  afterEach(async () => {
+    await app.close();
+    store.close();
+  });
+
+  it('GET /health answers 200', async () => {
+    const response = await app.inject({ method: 'GET', url: '/health' });
+    assert.equal(response.statusCode, 200);
+    assert.deepEqual(response.json(), { status: 'ok', name: 'gitops-deploy-server', version: '0.1.0-test' });
+  });
+
+  describe('POST /deploy-all-changed', () => {
+    it('queues a run for a signed EMPTY body with no content type (the old CI)', async () => {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/deploy-all-changed',
+        headers: { 'x-hub-signature-256': signBody(SECRET, Buffer.alloc(0)) },
+      });
+      assert.equal(response.statusCode, 202);
+      assert.deepEqual(response.json(), { runId: 'r_test1', status: 'queued' });
+      assert.deepEqual(triggers.calls, [{ trigger: 'deploy-all-changed' }]);
+    });
+
+    it('queues a run for a signed GitHub push with a JSON content type', async () => {
+      const push = '{\n  "ref": "refs/heads/main",\n  "after": "4c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d",\n  "repository": {"full_name": "example-org/env"}\n}';
+      const response = await signedPost('/deploy-all-changed', push, 'application/json');
+      assert.equal(response.statusCode, 202);
+      assert.deepEqual(response.json(), { runId: 'r_test1', status: 'queued' });
+      assert.equal(triggers.calls.length, 1);
+    });
+
+    it('verifies the raw bytes of a form-encoded body too', async () => {
+      const response = await signedPost('/deploy-all-changed', 'payload=%7B%7D', 'application/x-www-form-urlencoded');
+      assert.equal(response.statusCode, 202);
+    });
+
+    it('refuses a request without signature: 401 SIGNATURE_MISSING, no trigger', async () => {
+      const response = await app.inject({ method: 'POST', url: '/deploy-all-changed', headers: { 'content-type': 'application/json' }, payload: '{}' });
+      assert.equal(response.statusCode, 401);
+      assert.equal(response.json().error.code, 'SIGNATURE_MISSING');
+      assert.deepEqual(triggers.calls, []);
+    });
+
+    it('refuses a wrong signature: 401 SIGNATURE_INVALID, no trigger', async () => {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/deploy-all-changed',
+        headers: { 'x-hub-signature-256': signBody('some-other-secret-value', Buffer.from('{}')), 'content-type': 'application/json' },
+        payload: '{}',
+      });
+      assert.equal(response.statusCode, 401);
+      assert.equal(response.json().error.code, 'SIGNATURE_INVALID');
+      assert.deepEqual(triggers.calls, []);
+    });
+
+    it('refuses a malformed signature header as SIGNATURE_INVALID', async () => {
+      const response = await app.inject({ method: 'POST', url: '/deploy-all-changed', headers: { 'x-hub-signature-256': 'sha256=nothex' } });
+      assert.equal(response.statusCode, 401);
+      assert.equal(response.json().error.code, 'SIGNATURE_INVALID');
+    });
+
+    it('refuses a signature of the re-serialised body', async () => {
+      const body = '{ "ref" : "refs/heads/main" }';
+      const response = await app.inject({
+        method: 'POST',
+        url: '/deploy-all-changed',
+        headers: { 'x-hub-signature-256': signBody(SECRET, Buffer.from(JSON.stringify(JSON.parse(body)))), 'content-type': 'application/json' },
+        payload: body,
+      });
+      assert.equal(response.statusCode, 401);
+      assert.deepEqual(triggers.calls, []);
+    });
+
+    it('refuses a body over maxBodyBytes with 413 PAYLOAD_TOO_LARGE', async () => {
+      await app.close();
+      app = build({ maxBodyBytes: 16 });
+      const response = await signedPost('/deploy-all-changed', JSON.stringify({ padding: 'x'.repeat(100) }), 'application/json');
+      assert.equal(response.statusCode, 413);
+      assert.equal(response.json().error.code, 'PAYLOAD_TOO_LARGE');
+      assert.deepEqual(triggers.calls, []);
+    });
+
+    it('does not answer GET', async () => {
+      const response = await app.inject({ method: 'GET', url: '/deploy-all-changed' });
+      assert.equal(response.statusCode, 404);
+      assert.equal(response.json().error.code, 'ROUTE_NOT_FOUND');
+    });
+  });
+
+  describe('POST /redeploy-and-update/:service', () => {
+    it('queues an update for {"action":"published"}', async () => {
+      const response = await signedPost('/redeploy-and-update/app', '{"action":"published"}', 'application/json');
+      assert.equal(response.statusCode, 202);
+      assert.deepEqual(response.json(), { runId: 'r_test1', status: 'queued' });
+      assert.deepEqual(triggers.calls, [{ trigger: 'redeploy-and-update', service: 'app' }]);
+    });
+
+    it('queues an update for the GitHub registry_package fixture', async () => {
+      const { readFileSync } = await import('node:fs');
+      const fixture = readFileSync(new URL('../webhook/fixtures/github-registry-package-published.json', import.meta.url));
+      const response = await signedPost('/redeploy-and-update/db', fixture, 'application/json');
+      assert.equal(response.statusCode, 202);
+      assert.deepEqual(triggers.calls, [{ trigger: 'redeploy-and-update', service: 'db' }]);
+    });
+
+    it('ignores other actions with 200 and no trigger', async () => {
+      const response = await signedPost('/redeploy-and-update/app', '{"action":"created"}', 'application/json');
+      assert.equal(response.statusCode, 200);
+      const body = response.json();
+      assert.equal(body.status, 'ignored');
+      assert.match(body.note, /created/);
+      assert.deepEqual(triggers.calls, []);
+    });
+
+    it('queues an update for a signed empty body with no content type', async () => {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/redeploy-and-update/app',
+        headers: { 'x-hub-signature-256': signBody(SECRET, Buffer.alloc(0)) },
+      });
+      assert.equal(response.statusCode, 202);
+      assert.deepEqual(triggers.calls, [{ trigger: 'redeploy-and-update', service: 'app' }]);
+    });
+
+    it('refuses invalid JSON with 400 INVALID_JSON', async () => {
+      const response = await signedPost('/redeploy-and-update/app', '{"action":', 'application/json');
+      assert.equal(response.statusCode, 400);
+      assert.equal(response.json().error.code, 'INVALID_JSON');
+      assert.deepEqual(triggers.calls, []);
+    });
+
+    it('answers 404 UNKNOWN_SERVICE for a service the catalog does not know', async () => {
+      const response = await signedPost('/redeploy-and-update/nope', '{"action":"published"}', 'application/json');
+      assert.equal(response.statusCode, 404);
+      assert.equal(response.json().error.code, 'UNKNOWN_SERVICE');
+      assert.deepEqual(triggers.calls, []);
+    });
+
+    it('checks the signature before anything else', async () => {
+      const response = await app.inject({ method: 'POST', url: '/redeploy-and-update/app', payload: '{"action":"published"}', headers: { 'content-type': 'application/json' } });
+      assert.equal(response.statusCode, 401);
+      assert.equal(response.json().error.code, 'SIGNATURE_MISSING');
+      assert.deepEqual(triggers.calls, []);
+      assert.deepEqual(catalog.lookups, []);
+    });
+
+    it('never triggers for names that are not plain directory names', async () => {
+      // A catalog that would answer anything proves the refusal happens before the lookup.
+      const looked: string[] = [];
+      catalog.find = async (name) => {
+        looked.push(name);
+        return fakeServiceSource(name);
+      };
+      const urls = [
+        '/redeploy-and-update/..',
+        '/redeploy-and-update/.',
+        '/redeploy-and-update/.hidden',
+        '/redeploy-and-update/-rf',
+        '/redeploy-and-update/a%2Fb',
+        '/redeploy-and-update/a%2fb',
+        '/redeploy-and-update/..%2F..%2Fetc',
+        '/redeploy-and-update/%2e%2e',
+        '/redeploy-and-update/%2E%2E%2Fetc',
+        '/redeploy-and-update/%24%28id%29',
+        '/redeploy-and-update/$(id)',
+        '/redeploy-and-update/a;b',
+        '/redeploy-and-update/a%3Bb',
+        '/redeploy-and-update/a%20b',
+        '/redeploy-and-update/a%00b',
+        '/redeploy-and-update/caf%C3%A9',
+        '/redeploy-and-update/a/b',
+        '/redeploy-and-update/../../etc',
+      ];
+      for (const url of urls) {
+        const response = await signedPost(url, '{"action":"published"}', 'application/json');
+        assert.ok([400, 404].includes(response.statusCode), `${url} -> ${response.statusCode}`);
+        assert.ok(['INVALID_SERVICE_NAME', 'ROUTE_NOT_FOUND'].includes(response.json().error.code), `${url} -> ${response.body}`);
+      }
+      assert.deepEqual(looked, [], 'no refused name reaches the catalog');
+      assert.deepEqual(triggers.calls, []);
+    });
+
+    it('refuses an over-long name before the handler (414 from the router)', async () => {
+      const response = await signedPost(`/redeploy-and-update/${'x'.repeat(129)}`, '{"action":"published"}', 'application/json');
+      assert.ok(response.statusCode >= 400 && response.statusCode < 500, String(response.statusCode));
+      assert.deepEqual(triggers.calls, []);
+    });
+
+    it('refuses an encoded slash with INVALID_SERVICE_NAME', async () => {
+      const response = await signedPost('/redeploy-and-update/a%2Fb', '', undefined);
+      assert.equal(response.statusCode, 400);
+      assert.equal(response.json().error.code, 'INVALID_SERVICE_NAME');
+    });
+  });
+
+  describe('GET /api/runs/:id', () => {
+    it('answers 404 RUN_NOT_FOUND for an unknown id', async () => {
+      const response = await app.inject({ method: 'GET', url: '/api/runs/r_missing' });
+      assert.equal(response.statusCode, 404);
+      assert.equal(response.json().error.code, 'RUN_NOT_FOUND');
+    });
+
+    it('describes a run and its deployments', async () => {
+      const run = store.createRun({ trigger: 'deploy-all-changed', service: null });
+      store.updateRun(run.id, { status: 'failed', commit: 'abc123', startedAt: '2024-05-01T10:00:01.000Z', finishedAt: '2024-05-01T10:00:09.000Z' });
+      const ok = store.createDeployment({ runId: run.id, service: 'app', action: 'deploy', status: 'queued', reason: 'changed: podman-compose.yml', commit: 'abc123' });
+      store.updateDeployment(ok.id, { status: 'succeeded', output: 'Container app Started', imagesAfter: { app: 'sha256:aa' } });
+      const bad = store.createDeployment({ runId: run.id, service: 'db', action: 'deploy', status: 'queued', reason: 'new service', commit: 'abc123' });
+      store.updateDeployment(bad.id, { status: 'failed', errorCode: 'COMPOSE_FAILED', error: 'exit code 1' });
+      store.createDeployment({ runId: run.id, service: 'web', action: 'skip', status: 'skipped', reason: 'unchanged since the last successful deployment', commit: 'abc123' });
+
+      const response = await app.inject({ method: 'GET', url: `/api/runs/${run.id}` });
+      assert.equal(response.statusCode, 200);
+      const body = response.json();
+      assert.equal(body.id, run.id);
+      assert.equal(body.status, 'failed');
+      assert.equal(body.trigger, 'deploy-all-changed');
+      assert.equal(body.service, null);
+      assert.equal(body.commit, 'abc123');
+      assert.equal(body.error, null);
+      assert.equal(body.startedAt, '2024-05-01T10:00:01.000Z');
+      assert.equal(body.finishedAt, '2024-05-01T10:00:09.000Z');
+      assert.deepEqual(
+        body.deployments.map((d: Record<string, unknown>) => ({ service: d['service'], action: d['action'], status: d['status'], reason: d['reason'], error: d['error'] })),
+        [
+          { service: 'app', action: 'deploy', status: 'succeeded', reason: 'changed: podman-compose.yml', error: null },
+          { service: 'db', action: 'deploy', status: 'failed', reason: 'new service', error: { code: 'COMPOSE_FAILED', message: 'exit code 1' } },
+          { service: 'web', action: 'skip', status: 'skipped', reason: 'unchanged since the last successful deployment', error: null },
+        ],
+      );
+      const first = body.deployments[0];
+      assert.equal(first.commit, 'abc123');
+      assert.equal(first.output, 'Container app Started');
+      assert.deepEqual(first.imagesAfter, { app: 'sha256:aa' });
+      assert.equal(first.imagesBefore, null);
+    });
+
+    it('reports a run-level error with its code', async () => {
+      const run = store.createRun({ trigger: 'redeploy-and-update', service: 'app' });
+      store.updateRun(run.id, { status: 'failed', errorCode: 'SYNC_FAILED', error: 'remote unreachable' });
+      const body = (await app.inject({ method: 'GET', url: `/api/runs/${run.id}` })).json();
+      assert.equal(body.trigger, 'redeploy-and-update');
+      assert.equal(body.service, 'app');
+      assert.deepEqual(body.error, { code: 'SYNC_FAILED', message: 'remote unreachable' });
+      assert.deepEqual(body.deployments, []);
+    });
+  });
+
+  describe('GET /api/services', () => {
+    it('lists every service beside its deployed state and last deployment', async () => {
+      const app1 = catalog.services[0]!;
+      store.saveDeployedState({ service: 'app', fingerprint: app1.fingerprint, files: app1.files, commit: 'abc123', deployedAt: '2024-05-01T09:00:00.000Z', images: {} });
+      const run = store.createRun({ trigger: 'deploy-all-changed', service: null });
+      const d = store.createDeployment({ runId: run.id, service: 'app', action: 'deploy', status: 'queued', reason: 'new service', commit: 'abc123' });
+      store.updateDeployment(d.id, { status: 'succeeded', finishedAt: '2024-05-01T09:00:00.000Z' });
+      catalog.services.push(fakeServiceSource('broken', { problem: { code: 'COMPOSE_FILE_AMBIGUOUS', message: 'two compose files' } }));
+
+      const response = await app.inject({ method: 'GET', url: '/api/services' });
+      assert.equal(response.statusCode, 200);
+      const { services } = response.json();
+      assert.deepEqual(services.map((s: { name: string }) => s.name), ['app', 'broken', 'db']);
+      const [appView, broken, db] = services;
+      assert.deepEqual(appView, {
+        name: 'app',
+        runtime: 'podman',
+        composeFile: 'podman-compose.yml',
+        projectName: 'app',
+        desiredFingerprint: app1.fingerprint,
+        deployedFingerprint: app1.fingerprint,
+        inSync: true,
+        deployedCommit: 'abc123',
+        deployedAt: '2024-05-01T09:00:00.000Z',
+        problem: null,
+        lastDeployment: { runId: run.id, status: 'succeeded', action: 'deploy', reason: 'new service', finishedAt: '2024-05-01T09:00:00.000Z', error: null },
+      });
+      assert.deepEqual(broken.problem, { code: 'COMPOSE_FILE_AMBIGUOUS', message: 'two compose files' });
+      assert.equal(db.runtime, 'docker');
+      assert.equal(db.composeFile, 'docker-compose.yml');
+      assert.equal(db.inSync, false);
+      assert.equal(db.deployedFingerprint, null);
+      assert.equal(db.lastDeployment, null);
+    });
+  });
+
+  it('answers unknown routes with 404 ROUTE_NOT_FOUND', async () => {
+    for (const [method, url] of [['GET', '/nope'], ['POST', '/deploy-all'], ['GET', '/api/runs'], ['DELETE', '/health']] as const) {
+      const response = await app.inject({ method, url });
+      assert.equal(response.statusCode, 404, `${method} ${url}`);
+      assert.equal(response.json().error.code, 'ROUTE_NOT_FOUND');
+    }
+  });
+});
