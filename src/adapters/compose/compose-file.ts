@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'yaml';
+import { extractComposeInputs } from '../../domain/compose-inputs.js';
 import { interpolate, parseEnvFile } from '../../domain/interpolate.js';
 import { INTERPOLATION_ENV_FILES } from '../../domain/service-layout.js';
 import type { ServiceSource } from '../../domain/types.js';
@@ -14,12 +15,19 @@ export interface ComposeServiceModel {
   builds: boolean;
 }
 
+/** What a deployment reads from a compose file. */
+export interface ComposeModel {
+  services: ComposeServiceModel[];
+  /** Values of every env file the service reads: kept out of stored output. */
+  envValues: string[];
+}
+
 /**
  * The compose services a plain `up` starts (services behind a profile are not), with their
  * image references resolved the way compose resolves them: the process environment wins over
  * `.env` / `podman-compose.env` beside the compose file.
  */
-export async function readComposeModel(service: ServiceSource, processEnv: Record<string, string | undefined>): Promise<ComposeServiceModel[]> {
+export async function readComposeModel(service: ServiceSource, processEnv: Record<string, string | undefined>): Promise<ComposeModel> {
   let document: unknown;
   try {
     document = parse(await readFile(path.join(service.dir, service.composeFile), 'utf8'));
@@ -31,13 +39,21 @@ export async function readComposeModel(service: ServiceSource, processEnv: Recor
     throw new AppError('COMPOSE_FILE_INVALID', `${service.composeFile} has no services mapping`);
   }
   const variables: Record<string, string | undefined> = {};
-  for (const file of INTERPOLATION_ENV_FILES) {
+  const envValues: string[] = [];
+  const readEnv = async (file: string) => {
     try {
-      Object.assign(variables, parseEnvFile(await readFile(path.join(service.dir, file), 'utf8')));
+      return parseEnvFile(await readFile(path.resolve(service.dir, file), 'utf8'));
     } catch {
-      // An absent interpolation file is normal.
+      return {}; // Absent env files are reported by the catalog's checks, not here.
     }
+  };
+  for (const file of INTERPOLATION_ENV_FILES) {
+    const values = await readEnv(file);
+    Object.assign(variables, values);
+    envValues.push(...Object.values(values));
   }
+  const inputs = extractComposeInputs(document);
+  for (const entry of inputs.ok ? inputs.inputs.envFiles : []) envValues.push(...Object.values(await readEnv(entry.path)));
   Object.assign(variables, Object.fromEntries(Object.entries(processEnv).filter(([, v]) => v !== undefined)));
 
   const models: ComposeServiceModel[] = [];
@@ -47,5 +63,5 @@ export async function readComposeModel(service: ServiceSource, processEnv: Recor
     const image = typeof definition.image === 'string' ? interpolate(definition.image, variables) : undefined;
     models.push({ name, image: image || undefined, builds: definition.build !== undefined });
   }
-  return models;
+  return { services: models, envValues };
 }

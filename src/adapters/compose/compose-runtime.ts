@@ -1,3 +1,4 @@
+import { createRedactor, lineBufferedSink } from '../../domain/redact.js';
 import { checkEngineState, imagesByService, type ExpectedService } from '../../domain/engine-state.js';
 import type { RuntimeKind, ServiceSource } from '../../domain/types.js';
 import { AppError, isAppError } from '../../errors.js';
@@ -43,10 +44,34 @@ export class ComposeRuntime implements Runtime {
     this.kind = deps.kind;
   }
 
-  async deploy(service: ServiceSource, ctx: ActionContext): Promise<DeployResult> {
+  deploy(service: ServiceSource, ctx: ActionContext): Promise<DeployResult> {
+    return this.redacted(service, ctx, (model, out) => this.deployModel(service, model, out));
+  }
+
+  update(service: ServiceSource, ctx: ActionContext): Promise<UpdateResult> {
+    return this.redacted(service, ctx, (model, out) => this.updateModel(service, model, out));
+  }
+
+  /**
+   * Reads the compose model and runs `work` with an output sink and errors from which every
+   * env file value is removed: the output and errors are stored and served by the API.
+   */
+  private async redacted<T>(service: ServiceSource, ctx: ActionContext, work: (model: ComposeServiceModel[], ctx: ActionContext) => Promise<T>): Promise<T> {
+    const { services, envValues } = await readComposeModel(service, this.deps.processEnv);
+    const redact = createRedactor(envValues);
+    const sink = lineBufferedSink(ctx.output, redact);
+    try {
+      return await work(services, { ...ctx, output: sink.write });
+    } catch (error) {
+      throw redactError(error, redact);
+    } finally {
+      sink.flush();
+    }
+  }
+
+  private async deployModel(service: ServiceSource, model: ComposeServiceModel[], ctx: ActionContext): Promise<DeployResult> {
     const { engine } = this.deps;
     const tool = await this.deps.tool();
-    const model = await readComposeModel(service, this.deps.processEnv);
     const env = this.authEnv();
     // Pull before touching anything: a failed pull leaves the running version alone.
     const expected = await this.ensureImages(model, env, ctx, false);
@@ -61,10 +86,9 @@ export class ComposeRuntime implements Runtime {
     return { images: imagesByService(actual) };
   }
 
-  async update(service: ServiceSource, ctx: ActionContext): Promise<UpdateResult> {
+  private async updateModel(service: ServiceSource, model: ComposeServiceModel[], ctx: ActionContext): Promise<UpdateResult> {
     const { engine } = this.deps;
     const tool = await this.deps.tool();
-    const model = await readComposeModel(service, this.deps.processEnv);
     const env = this.authEnv();
     const before = await engine.listProjectContainers(service.projectName);
     const expected = await this.ensureImages(model, env, ctx, true);
@@ -141,6 +165,15 @@ export class ComposeRuntime implements Runtime {
     }
     return actual;
   }
+}
+
+/** The same error with every string it carries passed through `redact`. */
+function redactError(error: unknown, redact: (text: string) => string): unknown {
+  if (!isAppError(error)) return error;
+  const details = error.details
+    ? Object.fromEntries(Object.entries(error.details).map(([k, v]) => [k, typeof v === 'string' ? redact(v) : Array.isArray(v) ? v.map((x) => (typeof x === 'string' ? redact(x) : x)) : v]))
+    : undefined;
+  return new AppError(error.code, redact(error.message), { details });
 }
 
 /** The most telling line of a tool's output: its last error line, else its last line. */
