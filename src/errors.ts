@@ -3,7 +3,6 @@
  * (for errors that reach a client) and a default message. Callers match on `code`, never on text.
  */
 export const errorCatalog = {
-  CONFIG_INVALID: { status: 500, message: 'The configuration is invalid' },
   SIGNATURE_MISSING: { status: 401, message: 'The X-Hub-Signature-256 header is missing' },
   SIGNATURE_INVALID: { status: 401, message: 'The X-Hub-Signature-256 signature does not match the body' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is larger than allowed' },
