@@ -79,7 +79,7 @@ describe('deploy-all-changed pipeline', () => {
     ctx.runtime.calls.length = 0;
     const { run, deployments } = await ctx.deployAll();
     assert.equal(run.status, 'succeeded');
-    assert.deepEqual(ctx.runtime.calls, []);
+    assert.equal(ctx.runtime.calls.length, 0);
     assert.deepEqual(deployments.map((d) => d.service), ['gitops-deploy-server']);
   });
 
@@ -124,7 +124,7 @@ describe('deploy-all-changed pipeline', () => {
     const gamma = deployments.find((d) => d.service === 'gamma')!;
     assert.equal(gamma.errorCode, 'ENV_FILE_MISSING');
     assert.match(gamma.error ?? '', /secrets\/gamma\.env/);
-    assert.deepEqual(ctx.runtime.calls, []);
+    assert.equal(ctx.runtime.calls.length, 0);
     repo.writeSecret('secrets/gamma.env', 'A=1\n');
     const fixed = await ctx.deployAll();
     assert.equal(fixed.run.status, 'succeeded');
@@ -141,7 +141,7 @@ describe('deploy-all-changed pipeline', () => {
       assert.equal(run.status, 'failed');
       assert.equal(run.errorCode, 'SYNC_FAILED');
       assert.deepEqual(deployments, []);
-      assert.deepEqual(ctx.runtime.calls, []);
+      assert.equal(ctx.runtime.calls.length, 0);
     } finally {
       renameSync(`${repo.remote}.gone`, repo.remote);
     }

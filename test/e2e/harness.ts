@@ -227,8 +227,9 @@ export function containerEnv(engine: 'podman' | 'docker', containerId: string, n
 export function removeProject(engine: 'podman' | 'docker', project: string, env: Record<string, string> = {}): void {
   try {
     const ids = sh(engine, ['ps', '-a', '-q', '--filter', `label=com.docker.compose.project=${project}`], { env }).split('\n').filter(Boolean);
-    if (ids.length > 0) sh(engine, ['rm', '-f', '-t', '0', ...ids], { env });
-    sh(engine, ['network', 'rm', '-f', `${project}_default`], { env });
+    // `docker rm` has no -t; podman's -t 0 skips the stop grace period.
+    if (ids.length > 0) sh(engine, ['rm', '-f', ...(engine === 'podman' ? ['-t', '0'] : []), ...ids], { env });
+    sh(engine, ['network', 'rm', engine === 'podman' ? '-f' : '--force', `${project}_default`], { env });
   } catch {
     // Best effort: a leftover container does not change another suite's result (names are unique).
   }
