@@ -24,10 +24,14 @@ export interface ComposeModel {
 
 /**
  * The compose services a plain `up` starts (services behind a profile are not), with their
- * image references resolved the way compose resolves them: the process environment wins over
- * `.env` / `podman-compose.env` beside the compose file.
+ * image references resolved the way the tool resolves them: the process environment wins over
+ * `.env` / `podman-compose.env` beside the compose file, unless `envFileWins` (podman-compose 1.0.3).
  */
-export async function readComposeModel(service: ServiceSource, processEnv: Record<string, string | undefined>): Promise<ComposeModel> {
+export async function readComposeModel(
+  service: ServiceSource,
+  processEnv: Record<string, string | undefined>,
+  options: { envFileWins?: boolean } = {},
+): Promise<ComposeModel> {
   let document: unknown;
   try {
     document = parse(await readFile(path.join(service.dir, service.composeFile), 'utf8'));
@@ -38,6 +42,7 @@ export async function readComposeModel(service: ServiceSource, processEnv: Recor
   if (typeof services !== 'object' || services === null || Array.isArray(services)) {
     throw new AppError('COMPOSE_FILE_INVALID', `${service.composeFile} has no services mapping`);
   }
+  const environment = Object.fromEntries(Object.entries(processEnv).filter(([, v]) => v !== undefined));
   const variables: Record<string, string | undefined> = {};
   const envValues: string[] = [];
   const readEnv = async (file: string) => {
@@ -54,7 +59,8 @@ export async function readComposeModel(service: ServiceSource, processEnv: Recor
   }
   const inputs = extractComposeInputs(document);
   for (const entry of inputs.ok ? inputs.inputs.envFiles : []) envValues.push(...Object.values(await readEnv(entry.path)));
-  Object.assign(variables, Object.fromEntries(Object.entries(processEnv).filter(([, v]) => v !== undefined)));
+  if (options.envFileWins) Object.assign(variables, { ...environment, ...variables });
+  else Object.assign(variables, environment);
 
   const models: ComposeServiceModel[] = [];
   for (const [name, raw] of Object.entries(services as Record<string, unknown>)) {

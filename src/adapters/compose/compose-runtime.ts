@@ -19,6 +19,12 @@ export interface ComposeTool {
    * runtime removes the containers that must change first and lets `up` create them anew.
    */
   recreatesChanged: boolean;
+  /**
+   * Whether `.env` beats the process environment in `${VAR}` interpolation. Docker Compose lets
+   * the environment win; podman-compose 1.0.3 loads `.env` over it. Image references must be
+   * resolved the way the tool resolves them, or the state check compares against the wrong image.
+   */
+  envFileWins: boolean;
 }
 
 export interface ComposeRuntimeDeps {
@@ -57,7 +63,8 @@ export class ComposeRuntime implements Runtime {
    * env file value is removed: the output and errors are stored and served by the API.
    */
   private async redacted<T>(service: ServiceSource, ctx: ActionContext, work: (model: ComposeServiceModel[], ctx: ActionContext) => Promise<T>): Promise<T> {
-    const { services, envValues } = await readComposeModel(service, this.deps.processEnv);
+    const { envFileWins } = await this.deps.tool();
+    const { services, envValues } = await readComposeModel(service, this.deps.processEnv, { envFileWins });
     const redact = createRedactor(envValues);
     const sink = lineBufferedSink(ctx.output, redact);
     try {

@@ -6,18 +6,21 @@ export const podmanCompose: ComposeTool = {
   name: 'podman-compose',
   up: (project, composeFile) => ({ command: 'podman-compose', args: ['-p', project, '-f', composeFile, 'up', '-d'] }),
   recreatesChanged: false,
+  envFileWins: true,
 };
 
 const dockerComposePlugin: ComposeTool = {
   name: 'docker compose',
   up: (project, composeFile) => ({ command: 'docker', args: ['compose', '-p', project, '-f', composeFile, 'up', '-d', '--remove-orphans'] }),
   recreatesChanged: true,
+  envFileWins: false,
 };
 
 const dockerComposeStandalone: ComposeTool = {
   name: 'docker-compose',
   up: (project, composeFile) => ({ command: 'docker-compose', args: ['-p', project, '-f', composeFile, 'up', '-d', '--remove-orphans'] }),
   recreatesChanged: true,
+  envFileWins: false,
 };
 
 /**
