@@ -1,20 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { KeyedMutex, ReadWriteLock, Semaphore } from './concurrency.js';
+import { deferred, flush } from '../../test/support/deferred.js';
 
-/** A promise the test settles. */
-function deferred<T = void>() {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
-  return { promise, resolve, reject };
-}
 
-/** Lets every pending promise callback run (no timers). */
-async function flush(): Promise<void> {
-  for (let i = 0; i < 20; i++) await Promise.resolve();
-  await new Promise<void>((resolve) => setImmediate(resolve));
-}
 
 describe('Semaphore', () => {
   it('never runs more than its limit at once and runs every job', async () => {

@@ -3,9 +3,8 @@
 // API socket, both reached through DOCKER_HOST. Per target one server and one environment
 // repository are shared by the steps below, which build on each other in order.
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { test, type TestContext } from 'node:test';
-import { EnvRepo, TestServer, containerEnv, projectContainers, removeProject, requireEngines, sh, uid, type Container, type RunView } from './harness.js';
+import { EnvRepo, TestServer, containerEnv, projectContainers, removeProject, requireEngines, sh, stepper, uid, freePort, type Container, type RunView } from './harness.js';
 import type { TestEngines } from './engines/engines.js';
 
 const IMAGE = 'localhost/busybox:test';
@@ -35,17 +34,6 @@ interface ServiceView {
   lastDeployment: { runId: string; status: string; error: { code: string; message: string } | null } | null;
 }
 
-/** A free TCP port on loopback for the published httpd port. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 /**
  * Two compose services: an httpd that serves its own GREETING on a published port, and a
@@ -191,18 +179,7 @@ for (const target of TARGETS) {
       assert.equal(s.deployedCommit, commit, JSON.stringify(s));
     };
 
-    // Steps share state; once one fails the rest would only report its consequences.
-    let failed: string | undefined;
-    const step = (name: string, fn: (t: TestContext) => Promise<void>) =>
-      t.test(name, async (st) => {
-        if (failed) return st.skip(`earlier step failed: ${failed}`);
-        try {
-          await fn(st);
-        } catch (error) {
-          failed = name;
-          throw error;
-        }
-      });
+    const step = stepper(t);
 
     const webUrl = `http://127.0.0.1:${port}/index.html`;
     let appContainers: Record<string, Container> = {};

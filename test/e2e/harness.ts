@@ -2,6 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
@@ -233,4 +234,34 @@ export function removeProject(engine: 'podman' | 'docker', project: string, env:
   } catch {
     // Best effort: a leftover container does not change another suite's result (names are unique).
   }
+}
+
+/**
+ * Sequential steps that share state: once one fails, the later ones are skipped naming it,
+ * instead of reporting only its consequences.
+ */
+export function stepper(t: TestContext): (name: string, fn: (st: TestContext) => Promise<void>) => Promise<void> {
+  let failed: string | undefined;
+  return (name, fn) =>
+    t.test(name, async (st) => {
+      if (failed) return st.skip(`earlier step failed: ${failed}`);
+      try {
+        await fn(st);
+      } catch (error) {
+        failed = name;
+        throw error;
+      }
+    });
+}
+
+/** A free TCP port on loopback (for published ports and child servers). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
 }

@@ -3,11 +3,10 @@
 // environment repository are shared by the steps below, which build on each other in order.
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { signBody } from '../../src/webhook/signature.js';
-import { EnvRepo, TestServer, containerEnv, projectContainers, removeProject, requireEngines, sh, uid, type Container, type RunView } from './harness.js';
+import { EnvRepo, TestServer, containerEnv, projectContainers, removeProject, requireEngines, sh, stepper, uid, freePort, type Container, type RunView } from './harness.js';
 
 const id = uid();
 const WEB = `web-${id}`;
@@ -19,17 +18,6 @@ const PROJECTS = [WEB, WORKER, BAD, TAGGED];
 const WEB_SECRET = `secrets/${WEB}.env`;
 const WORKER_SECRET = `secrets/${WORKER}.env`;
 
-/** A free TCP port on loopback for the published httpd port. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 function webCompose(image: string, extraEnv = ''): string {
   return `services:
@@ -126,18 +114,7 @@ test('podman-compose: deploy-all-changed against real Podman', { timeout: 600_00
     repo.dispose();
   });
 
-  // Steps share state; once one fails the rest would only report its consequences.
-  let failed: string | undefined;
-  const step = (name: string, fn: (t: TestContext) => Promise<void>) =>
-    t.test(name, async (st) => {
-      if (failed) return st.skip(`earlier step failed: ${failed}`);
-      try {
-        await fn(st);
-      } catch (error) {
-        failed = name;
-        throw error;
-      }
-    });
+  const step = stepper(t);
 
   const webUrl = `http://127.0.0.1:${port}/index.html`;
   let webIds: Record<string, string> = {};
