@@ -62,7 +62,9 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
 
   const store = openSqliteStore({ file: path.join(config.dataDir, 'state.db'), clock });
   const interrupted = store.recoverInterrupted(clock.now().toISOString());
-  if (interrupted > 0) logger.warn({ interrupted }, 'deployments interrupted by the last stop are marked interrupted and will be retried');
+  if (interrupted.runs.length > 0) {
+    logger.warn({ deployments: interrupted.deployments, runs: interrupted.runs.length }, 'work interrupted by the last stop is marked interrupted and will be retried');
+  }
 
   const repository = createGitRepository({ path: config.envRepoPath, run, timeoutMs: config.gitTimeoutMs });
   const catalog = createServiceCatalog({
@@ -120,8 +122,13 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
   const address = await app.listen({ port: config.port, host: config.host });
   logger.info({ address, repository: config.envRepoPath, servicesDirectory: config.servicesDirectory }, 'listening');
 
-  // What a crash left half-done is retried now rather than at the next push.
-  if (interrupted > 0) triggers.deployAllChanged();
+  // What a crash left half-done is retried now rather than at the next push, including a run
+  // killed before it recorded any deployment (during sync or planning): its webhook was accepted.
+  // An interrupted image update is retried as an update: a deploy-all would not pull again.
+  for (const run of interrupted.runs) {
+    if (run.trigger === 'redeploy-and-update' && run.service) triggers.redeployAndUpdate(run.service);
+    else triggers.deployAllChanged();
+  }
 
   let closing: Promise<void> | undefined;
   return {

@@ -190,7 +190,7 @@ describe('openSqliteStore', () => {
 
     const after = openStore();
     const now = '2024-05-01T11:00:00.000Z';
-    assert.equal(after.recoverInterrupted(now), 2);
+    assert.deepEqual(after.recoverInterrupted(now), { deployments: 2, runs: [{ trigger: 'deploy-all-changed', service: null }] });
 
     const byId = new Map(after.listDeployments(run.id).map((d) => [d.id, d]));
     for (const id of [running.id, queued.id]) {
@@ -209,7 +209,26 @@ describe('openSqliteStore', () => {
     // The interrupted deployment never wrote deployed state, so the old one must still be there.
     assert.deepEqual(after.listDeployedStates(), [state]);
 
-    assert.equal(after.recoverInterrupted('2024-05-01T12:00:00.000Z'), 0);
+    assert.deepEqual(after.recoverInterrupted('2024-05-01T12:00:00.000Z'), { deployments: 0, runs: [] });
+  });
+
+  it('returns runs left open before they recorded any deployment, with their triggers to retry', () => {
+    const before = openStore();
+    const run = before.createRun({ trigger: 'deploy-all-changed', service: null });
+    before.updateRun(run.id, { status: 'running', startedAt: '2024-05-01T10:00:01.000Z' });
+    before.createRun({ trigger: 'redeploy-and-update', service: 'web' }); // accepted, still queued
+    before.close(); // the process dies during sync
+
+    const after = openStore();
+    assert.deepEqual(after.recoverInterrupted('2024-05-01T11:00:00.000Z'), {
+      deployments: 0,
+      runs: [
+        { trigger: 'deploy-all-changed', service: null },
+        { trigger: 'redeploy-and-update', service: 'web' },
+      ],
+    });
+    assert.equal(after.getRun(run.id)!.status, 'failed');
+    assert.equal(after.getRun(run.id)!.errorCode, 'DEPLOYMENT_INTERRUPTED');
   });
 
   it('migrates once: reopening keeps the schema version and the data', () => {

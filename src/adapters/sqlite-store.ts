@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import type { DeployedState } from '../domain/types.js';
 import { AppError, errorCatalog } from '../errors.js';
 import type { Clock } from '../ports/clock.js';
-import type { DeploymentPatch, DeploymentRecord, RunPatch, RunRecord, Store } from '../ports/store.js';
+import type { DeploymentPatch, DeploymentRecord, RecoveredWork, RunPatch, RunRecord, Store } from '../ports/store.js';
 
 const DEFAULT_MAX_OUTPUT_BYTES = 256 * 1024;
 const BUSY_TIMEOUT_MS = 5_000;
@@ -247,16 +247,19 @@ export function openSqliteStore(options: { file: string; clock: Clock; maxOutput
     interruptDeployments: db.prepare(`UPDATE deployments SET status = 'interrupted', error_code = 'DEPLOYMENT_INTERRUPTED',
       error = @error, finished_at = @now WHERE status IN ('queued', 'running')`),
     failRuns: db.prepare(`UPDATE runs SET status = 'failed', error_code = 'DEPLOYMENT_INTERRUPTED',
-      error = @error, finished_at = @now WHERE status IN ('queued', 'running')`),
+      error = @error, finished_at = @now WHERE status IN ('queued', 'running') RETURNING "trigger" AS "trigger", service`),
   };
 
   // deployed_state is deliberately left alone: an interrupted deployment never wrote it, so the
   // next run still sees the service as changed and deploys it again.
-  const recover = db.transaction((now: string): number => {
+  const recover = db.transaction((now: string): RecoveredWork => {
     const error = errorCatalog.DEPLOYMENT_INTERRUPTED.message;
-    const { changes } = statements.interruptDeployments.run({ error, now });
-    statements.failRuns.run({ error, now });
-    return changes;
+    const deployments = statements.interruptDeployments.run({ error, now }).changes;
+    // RETURNING gives no order; sorted so recovery retries in a stable order.
+    const runs = (statements.failRuns.all({ error, now }) as RecoveredWork['runs']).sort(
+      (a, b) => a.trigger.localeCompare(b.trigger) || (a.service ?? '').localeCompare(b.service ?? ''),
+    );
+    return { deployments, runs };
   });
 
   return {

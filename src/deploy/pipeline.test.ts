@@ -153,7 +153,7 @@ describe('deploy-all-changed pipeline', () => {
     repo.push('beta again');
     const runId = ctx.store.createRun({ trigger: 'deploy-all-changed', service: null }).id;
     const crashed = ctx.store.createDeployment({ runId, service: 'beta', action: 'deploy', status: 'running', reason: 'changed: .env', commit: null });
-    assert.equal(ctx.store.recoverInterrupted(new Date().toISOString()), 1);
+    assert.deepEqual(ctx.store.recoverInterrupted(new Date().toISOString()), { deployments: 1, runs: [{ trigger: 'deploy-all-changed', service: null }] });
     assert.equal(ctx.store.listDeployments(runId).find((d) => d.id === crashed.id)?.status, 'interrupted');
     ctx.runtime.calls.length = 0;
     const { run } = await ctx.deployAll();

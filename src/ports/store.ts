@@ -39,6 +39,12 @@ export interface DeploymentRecord {
   finishedAt: string | null;
 }
 
+/** What start-up recovery found unfinished: how many deployments, and which runs' triggers to retry. */
+export interface RecoveredWork {
+  deployments: number;
+  runs: Array<{ trigger: RunTrigger; service: string | null }>;
+}
+
 export type NewDeployment = Pick<DeploymentRecord, 'runId' | 'service' | 'action' | 'status' | 'reason' | 'commit'>;
 export type RunPatch = Partial<Pick<RunRecord, 'status' | 'commit' | 'errorCode' | 'error' | 'startedAt' | 'finishedAt'>>;
 export type DeploymentPatch = Partial<
@@ -69,8 +75,9 @@ export interface Store {
   saveDeployedState(state: DeployedState): void;
   /**
    * Start-up recovery: deployments left `running` or `queued` by a dead process become
-   * `interrupted`, runs left open become `failed`. Returns how many deployments were interrupted.
+   * `interrupted`, runs left open become `failed`. Returns how many of each: a run can be left
+   * open without any deployment (killed while syncing or planning), and its trigger still needs a retry.
    */
-  recoverInterrupted(now: string): number;
+  recoverInterrupted(now: string): RecoveredWork;
   close(): void;
 }
