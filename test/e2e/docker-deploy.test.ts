@@ -4,7 +4,7 @@
 // repository are shared by the steps below, which build on each other in order.
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { EnvRepo, TestServer, containerEnv, projectContainers, removeProject, requireEngines, sh, stepper, uid, freePort, type Container, type RunView } from './harness.js';
+import { EnvRepo, TestServer, containerEnv, projectContainers, removeProject, requireEngines, sh, stepper, uid, freePort, deploymentOf, summary, type Container, type RunView } from './harness.js';
 import type { TestEngines } from './engines/engines.js';
 
 const IMAGE = 'localhost/busybox:test';
@@ -104,20 +104,6 @@ async function waitForBody(url: string, expected: string, timeoutMs = 15_000): P
   }
 }
 
-function deploymentOf(run: RunView, service: string) {
-  const found = run.deployments.filter((d) => d.service === service);
-  assert.equal(found.length, 1, `run ${run.id}: one deployment of ${service} expected: ${summary(run)}`);
-  return found[0]!;
-}
-
-/** A compact view of a run for assertion messages (the tool output is long). */
-function summary(run: RunView): string {
-  return JSON.stringify({
-    status: run.status,
-    error: run.error,
-    deployments: run.deployments.map((d) => ({ service: d.service, action: d.action, status: d.status, reason: d.reason, error: d.error, output: d.output.slice(-600) })),
-  });
-}
 
 for (const target of TARGETS) {
   test(`docker runtime (docker-compose) against the ${target.name}`, { timeout: 300_000 }, async (t) => {

@@ -1,4 +1,5 @@
 // Shared set-up for the end-to-end suites: real engines, real git remotes, the real server.
+import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -264,4 +265,20 @@ export function freePort(): Promise<number> {
       server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
     });
   });
+}
+
+/** A compact view of a run for assertion messages (the tool output is long). */
+export function summary(run: RunView): string {
+  return JSON.stringify({
+    status: run.status,
+    error: run.error,
+    deployments: run.deployments.map((d) => ({ service: d.service, action: d.action, status: d.status, reason: d.reason, error: d.error, output: d.output.slice(-800) })),
+  });
+}
+
+/** The one deployment of `service` in a run (fails the test when there is none or several). */
+export function deploymentOf(run: RunView, service: string): RunView['deployments'][number] {
+  const found = run.deployments.filter((d) => d.service === service);
+  assert.equal(found.length, 1, `run ${run.id}: one deployment of ${service} expected: ${summary(run)}`);
+  return found[0]!;
 }

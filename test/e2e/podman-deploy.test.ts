@@ -6,7 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { signBody } from '../../src/webhook/signature.js';
-import { EnvRepo, TestServer, containerEnv, projectContainers, removeProject, requireEngines, sh, stepper, uid, freePort, type Container, type RunView } from './harness.js';
+import { EnvRepo, TestServer, containerEnv, projectContainers, removeProject, requireEngines, sh, stepper, uid, freePort, deploymentOf, summary, type Container, type RunView } from './harness.js';
 
 const id = uid();
 const WEB = `web-${id}`;
@@ -86,20 +86,6 @@ async function httpBody(url: string, timeoutMs = 15_000): Promise<string> {
   }
 }
 
-function deploymentOf(run: RunView, service: string) {
-  const found = run.deployments.filter((d) => d.service === service);
-  assert.equal(found.length, 1, `run ${run.id}: one deployment of ${service} expected, got ${JSON.stringify(run.deployments.map((d) => [d.service, d.action, d.status]))}`);
-  return found[0]!;
-}
-
-/** A compact view of a run for assertion messages (the tool output is long). */
-function summary(run: RunView): string {
-  return JSON.stringify({
-    status: run.status,
-    error: run.error,
-    deployments: run.deployments.map((d) => ({ service: d.service, action: d.action, status: d.status, reason: d.reason, error: d.error, output: d.output.slice(-800) })),
-  });
-}
 
 test('podman-compose: deploy-all-changed against real Podman', { timeout: 600_000 }, async (t) => {
   if (!requireEngines(t)) return;
