@@ -85,6 +85,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
           stateDir: path.join(config.dataDir, 'registry-auth'),
         }),
       processEnv: config.childEnv,
+      overrideDir: path.join(config.dataDir, 'compose-overrides'),
       dockerCompose: config.dockerCompose,
       timeoutMs: config.composeTimeoutMs,
       stopTimeoutSeconds: config.stopTimeoutSeconds,

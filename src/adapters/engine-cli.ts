@@ -1,4 +1,5 @@
 import type { ContainerState } from '../domain/engine-state.js';
+import { CONFIG_HASH_LABEL } from '../domain/service-config-hash.js';
 import { AppError, isAppError } from '../errors.js';
 import type { ProcessRunner } from './process-runner.js';
 
@@ -95,5 +96,6 @@ export function parseInspect(json: string): Array<ContainerState & { project: st
     state: c.State?.Status ?? 'unknown',
     exitCode: c.State?.ExitCode ?? 0,
     imageId: stripDigestPrefix(c.Image),
+    configHash: c.Config?.Labels?.[CONFIG_HASH_LABEL],
   }));
 }

@@ -4,7 +4,7 @@ import { isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
 import { parseDocument } from 'yaml';
 import { extractComposeInputs, type EnvFileEntry } from '../domain/compose-inputs.js';
 import { fingerprintOf } from '../domain/fingerprint.js';
-import { COMPOSE_FILE_NAMES, INTERPOLATION_ENV_FILES, composeProjectName, isValidServiceName, runtimeForComposeFile } from '../domain/service-layout.js';
+import { COMPOSE_FILE_NAMES, INTERPOLATION_ENV_FILES, composeProjectName, inputFileKey, isValidServiceName, runtimeForComposeFile } from '../domain/service-layout.js';
 import { MISSING_DIGEST, type FileDigests, type RuntimeKind, type ServiceSource } from '../domain/types.js';
 import { AppError } from '../errors.js';
 import type { Repository } from '../ports/repository.js';
@@ -108,9 +108,8 @@ export function createServiceCatalog(options: {
 
   /** Key for a path the compose file names: relative to the service directory, or absolute when written absolute. */
   function inputFor(dir: string, written: string): Input {
-    if (isAbsolute(written)) return { key: posix.normalize(written), absolute: resolve(written) };
-    const key = normaliseRelative(written);
-    return { key, absolute: resolve(dir, key) };
+    const key = inputFileKey(written);
+    return { key, absolute: isAbsolute(written) ? resolve(written) : resolve(dir, key) };
   }
 
   async function describe(name: string, tracked: readonly string[]): Promise<ServiceSource | undefined> {

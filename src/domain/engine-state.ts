@@ -9,6 +9,8 @@ export interface ContainerState {
   exitCode: number;
   /** Image id without the `sha256:` prefix. */
   imageId: string;
+  /** The configuration hash label the server put on it (undefined on containers it did not make). */
+  configHash: string | undefined;
 }
 
 /** One compose service the file asks for. */
@@ -16,16 +18,19 @@ export interface ExpectedService {
   name: string;
   /** Image id it must run (unknown for services that build their image). */
   imageId: string | undefined;
+  /** Hash of the configuration it must run (see service-config-hash.ts). */
+  configHash: string;
 }
 
 /**
  * Compares what the compose file asks for with what the engine runs, after an action.
- * `replaced` holds ids of containers that the action removed: any of them still present means
- * the tool brought back an old container (podman-compose 1.0.3 does this and exits 0).
  * Returns the problems found, one line each; empty means the deployment really happened.
+ * The configuration hash catches a tool that left an old container running (podman-compose
+ * 1.0.3 restarts the old container and exits 0).
  */
-export function checkEngineState(expected: readonly ExpectedService[], actual: readonly ContainerState[], replaced: ReadonlySet<string> = new Set()): string[] {
+export function checkEngineState(expected: readonly ExpectedService[], actual: readonly ContainerState[]): string[] {
   const problems: string[] = [];
+  const names = new Set(expected.map((e) => e.name));
   for (const service of expected) {
     const containers = actual.filter((c) => c.service === service.name);
     if (containers.length === 0) {
@@ -33,7 +38,7 @@ export function checkEngineState(expected: readonly ExpectedService[], actual: r
       continue;
     }
     for (const c of containers) {
-      if (replaced.has(c.id)) problems.push(`${service.name}: ${c.name} is the old container, it was not recreated`);
+      if (c.configHash !== service.configHash) problems.push(`${service.name}: ${c.name} runs an old configuration, it was not recreated`);
       else if (c.state !== 'running' && !(c.state === 'exited' && c.exitCode === 0)) {
         problems.push(`${service.name}: ${c.name} is ${c.state}${c.state === 'exited' ? ` with exit code ${c.exitCode}` : ''}`);
       } else if (service.imageId && c.imageId !== service.imageId) {
@@ -41,6 +46,7 @@ export function checkEngineState(expected: readonly ExpectedService[], actual: r
       }
     }
   }
+  for (const c of actual) if (!names.has(c.service)) problems.push(`${c.name} belongs to no service of the compose file and was not removed`);
   return problems;
 }
 

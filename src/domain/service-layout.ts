@@ -1,3 +1,4 @@
+import { posix } from 'node:path';
 import type { RuntimeKind } from './types.js';
 
 /** Compose file names a service directory may hold, in the order compose itself prefers them. */
@@ -44,4 +45,15 @@ export function composeProjectName(directoryName: string, hash: (text: string) =
   if (name === '') name = 'service';
   if (name !== directoryName) name = `${name}-${hash(directoryName).slice(0, 6)}`;
   return name;
+}
+
+/**
+ * The key under which a file the compose file names is kept in a service's `files`: relative to
+ * the service directory in normal form (`./a/../b` is `b`), or absolute when written absolute.
+ */
+export function inputFileKey(written: string): string {
+  const slashed = written.replace(/\\/g, '/');
+  if (slashed.startsWith('/')) return posix.normalize(slashed);
+  const normal = posix.normalize(slashed).replace(/\/+$/, '');
+  return normal === '' ? '.' : normal;
 }

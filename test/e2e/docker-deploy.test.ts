@@ -71,20 +71,6 @@ function singleCompose(image: string, envFile: string | undefined, extra = ''): 
 ${envFile ? `    env_file: ${envFile}\n` : ''}`;
 }
 
-/**
- * Removes a compose project's containers and network through the docker CLI (test clean-up).
- * The harness's removeProject passes `rm -t 0`, which only podman accepts (`docker rm` has no
- * -t), so with 'docker' it removes nothing.
- */
-function removeDockerProject(project: string, env: Record<string, string>): void {
-  try {
-    const ids = sh('docker', ['ps', '-a', '-q', '--filter', `label=com.docker.compose.project=${project}`], { env }).split('\n').filter(Boolean);
-    if (ids.length > 0) sh('docker', ['rm', '-f', ...ids], { env });
-    sh('docker', ['network', 'rm', '--force', `${project}_default`], { env });
-  } catch {
-    // Best effort: names are unique per run, so a leftover never changes another suite's result.
-  }
-}
 
 /** A GET until it answers 200 with `expected` (bounded): a new httpd needs a moment to bind. */
 async function waitForBody(url: string, expected: string, timeoutMs = 15_000): Promise<void> {
@@ -116,7 +102,8 @@ for (const target of TARGETS) {
     const BAD_IMAGE = `dk-badimage-${id}`;
     const BAD_ENV = `dk-badenv-${id}`;
     // Directory names are lowercase letters, digits and dashes: compose project names equal them.
-    const PROJECTS = [APP, NEUTRAL, BAD_IMAGE, BAD_ENV];
+    const MOUNTED = `dk-mounted-${id}`;
+    const PROJECTS = [APP, NEUTRAL, BAD_IMAGE, BAD_ENV, MOUNTED];
     const APP_SECRET = `secrets/${APP}.env`;
     const BAD_ENV_SECRET = `secrets/${BAD_ENV}.env`;
 
@@ -126,7 +113,7 @@ for (const target of TARGETS) {
     t.after(async () => {
       await server.close();
       for (const project of PROJECTS) {
-        removeDockerProject(project, env);
+        removeProject('docker', project, env);
         // Had the wrong runtime (podman-compose) run, its containers would sit in Podman's storage.
         if (target.notInPodman) removeProject('podman', project);
       }
@@ -316,6 +303,29 @@ for (const target of TARGETS) {
       assertDeployed(all, BAD_IMAGE, commit);
       assertDeployed(all, BAD_ENV, commit);
       assertDeployed(all, NEUTRAL, firstCommit);
+    });
+
+    await step('6. a changed bind-mounted config file recreates the container that mounts it', async () => {
+      // Compose never looks at file contents, and a single-file bind mount keeps showing the old
+      // file after git replaced it; the configuration hash label makes compose recreate it.
+      const compose = `services:\n  main:\n    image: ${IMAGE}\n    init: true\n    command: ["sleep", "3600"]\n    volumes:\n      - ./app.conf:/etc/app.conf:ro\n  other:\n    image: ${IMAGE}\n    init: true\n    command: ["sleep", "3600"]\n`;
+      repo.write(`services/${MOUNTED}/docker-compose.yml`, compose);
+      repo.write(`services/${MOUNTED}/app.conf`, `setting=one-${id}\n`);
+      repo.push('mounted config');
+      assert.equal(deploymentOf(await server.deployAll(), MOUNTED).status, 'succeeded');
+      const before = byService(MOUNTED, ['main', 'other']);
+      assert.equal(sh('docker', ['exec', before['main']!.id, 'cat', '/etc/app.conf'], { env }), `setting=one-${id}`);
+
+      repo.write(`services/${MOUNTED}/app.conf`, `setting=two-${id}\n`);
+      repo.push('config file only');
+      const run = await server.deployAll();
+      const d = deploymentOf(run, MOUNTED);
+      assert.equal(d.status, 'succeeded', summary(run));
+      assert.equal(d.reason, 'changed: app.conf');
+      const after = byService(MOUNTED, ['main', 'other']);
+      assert.notEqual(after['main']!.id, before['main']!.id, 'the container mounting the file was recreated');
+      assert.equal(sh('docker', ['exec', after['main']!.id, 'cat', '/etc/app.conf'], { env }), `setting=two-${id}`);
+      assert.equal(after['other']!.id, before['other']!.id, 'the compose service that mounts nothing kept its container');
     });
   });
 }

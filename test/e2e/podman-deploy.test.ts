@@ -346,4 +346,18 @@ test('podman-compose: deploy-all-changed against real Podman', { timeout: 600_00
     assert.equal(app.imageId, sh('podman', ['image', 'inspect', '--format', '{{.Id}}', 'localhost/busybox:test']).replace(/^sha256:/, ''));
     assert.deepEqual(d.imagesAfter, { app: app.imageId });
   });
+
+  await step('9. a change to one compose service of a stack recreates only its container (no down + up)', async () => {
+    const before = byService(WEB, ['httpd', 'sleeper']);
+    const sleeperStarted = sh('podman', ['container', 'inspect', '--format', '{{.State.StartedAt}}', before['sleeper']!.id]);
+    repo.write(`services/${WEB}/podman-compose.yml`, webCompose('localhost/busybox:test', `\n      RELEASE: r3-${id}`));
+    repo.push('web: only httpd changes');
+    const run = await server.deployAll();
+    assert.equal(deploymentOf(run, WEB).status, 'succeeded', summary(run));
+    const after = byService(WEB, ['httpd', 'sleeper']);
+    assert.notEqual(after['httpd']!.id, before['httpd']!.id, 'the changed container was recreated');
+    assert.equal(containerEnv('podman', after['httpd']!.id, 'RELEASE'), `r3-${id}`);
+    assert.equal(after['sleeper']!.id, before['sleeper']!.id, 'the unchanged container kept running');
+    assert.equal(sh('podman', ['container', 'inspect', '--format', '{{.State.StartedAt}}', after['sleeper']!.id]), sleeperStarted, 'and was not restarted');
+  });
 });

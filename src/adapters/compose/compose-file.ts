@@ -13,6 +13,9 @@ export interface ComposeServiceModel {
   /** The image reference after interpolation; undefined when the service only builds. */
   image: string | undefined;
   builds: boolean;
+  /** The service's mapping as written, and the env files and bind sources it reads. */
+  definition: unknown;
+  inputPaths: string[];
 }
 
 /** What a deployment reads from a compose file. */
@@ -20,6 +23,10 @@ export interface ComposeModel {
   services: ComposeServiceModel[];
   /** Values of every env file the service reads: kept out of stored output. */
   envValues: string[];
+  /** Top-level sections other than `services`. */
+  shared: Record<string, unknown>;
+  /** Interpolation variables, with the tool's precedence applied. */
+  variables: Record<string, string | undefined>;
 }
 
 /**
@@ -34,7 +41,7 @@ export async function readComposeModel(
 ): Promise<ComposeModel> {
   let document: unknown;
   try {
-    document = parse(await readFile(path.join(service.dir, service.composeFile), 'utf8'));
+    document = parse(await readFile(path.join(service.dir, service.composeFile), 'utf8'), { merge: true });
   } catch (error) {
     throw new AppError('COMPOSE_FILE_INVALID', `${service.composeFile}: ${(error as Error).message.split('\n')[0]}`);
   }
@@ -62,12 +69,21 @@ export async function readComposeModel(
   if (options.envFileWins) Object.assign(variables, { ...environment, ...variables });
   else Object.assign(variables, environment);
 
+  const perService = new Map((inputs.ok ? inputs.inputs.services : []).map((s) => [s.name, s] as const));
   const models: ComposeServiceModel[] = [];
   for (const [name, raw] of Object.entries(services as Record<string, unknown>)) {
     const definition = (raw ?? {}) as { image?: unknown; build?: unknown; profiles?: unknown };
     if (Array.isArray(definition.profiles) && definition.profiles.length > 0) continue;
     const image = typeof definition.image === 'string' ? interpolate(definition.image, variables) : undefined;
-    models.push({ name, image: image || undefined, builds: definition.build !== undefined });
+    const reads = perService.get(name);
+    models.push({
+      name,
+      image: image || undefined,
+      builds: definition.build !== undefined,
+      definition,
+      inputPaths: [...(reads?.envFiles.map((e) => e.path) ?? []), ...(reads?.bindSources ?? [])],
+    });
   }
-  return { services: models, envValues };
+  const { services: _services, ...shared } = document as Record<string, unknown>;
+  return { services: models, envValues, shared, variables };
 }

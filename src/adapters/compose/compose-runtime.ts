@@ -1,22 +1,28 @@
+import { createHash } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { stringify } from 'yaml';
+import { checkEngineState, imagesByService, type ContainerState, type ExpectedService } from '../../domain/engine-state.js';
 import { createRedactor, lineBufferedSink } from '../../domain/redact.js';
-import { checkEngineState, imagesByService, type ExpectedService } from '../../domain/engine-state.js';
+import { CONFIG_HASH_LABEL, serviceConfigHash } from '../../domain/service-config-hash.js';
 import type { RuntimeKind, ServiceSource } from '../../domain/types.js';
 import { AppError, isAppError } from '../../errors.js';
 import type { ActionContext, DeployResult, Runtime, UpdateResult } from '../../ports/runtime.js';
 import type { EngineCli } from '../engine-cli.js';
 import type { ProcessRunner } from '../process-runner.js';
-import { readComposeModel, type ComposeServiceModel } from './compose-file.js';
+import { readComposeModel, type ComposeModel, type ComposeServiceModel } from './compose-file.js';
 
 /** How one compose tool is invoked. */
 export interface ComposeTool {
   /** Name for messages: `podman-compose`, `docker compose`, `docker-compose`. */
   name: string;
-  /** argv that brings a project up detached, run in the service directory. */
-  up(project: string, composeFile: string): { command: string; args: string[] };
+  /** argv that brings a project up detached from the given compose files, run in the service directory. */
+  up(project: string, composeFiles: readonly string[]): { command: string; args: string[] };
   /**
-   * Whether `up` recreates containers whose configuration or image changed. Docker Compose does;
+   * Whether `up` recreates containers whose configuration changed. Docker Compose does;
    * podman-compose 1.0.3 does not (it restarts the old container and exits 0), so for it the
-   * runtime removes the containers that must change first and lets `up` create them anew.
+   * runtime removes exactly the containers whose configuration hash differs and lets `up`
+   * create them anew, leaving the unchanged ones running.
    */
   recreatesChanged: boolean;
   /**
@@ -36,39 +42,51 @@ export interface ComposeRuntimeDeps {
   authEnv: () => Record<string, string>;
   /** The environment compose interpolates from, to resolve image references. */
   processEnv: Record<string, string | undefined>;
+  /** Where the generated compose override files (configuration hash labels) are written. */
+  overrideDir: string;
   timeoutMs: number;
   stopTimeoutSeconds: number;
 }
 
 /** Images that exist only locally are never pulled (`localhost/...`): there is no registry to ask. */
 const isPullable = (reference: string) => !reference.startsWith('localhost/');
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
-/** A runtime = a compose tool + the engine CLI that checks its work. */
+/**
+ * A runtime = a compose tool + the engine CLI that checks its work. Both actions converge the
+ * project the same way: make the images present (pull first, so a failed pull touches nothing),
+ * label every compose service with the hash of its configuration, let the tool recreate what
+ * differs, then check that the engine runs exactly that.
+ */
 export class ComposeRuntime implements Runtime {
   readonly kind: RuntimeKind;
   constructor(private readonly deps: ComposeRuntimeDeps) {
     this.kind = deps.kind;
   }
 
-  deploy(service: ServiceSource, ctx: ActionContext): Promise<DeployResult> {
-    return this.redacted(service, ctx, (model, out) => this.deployModel(service, model, out));
+  async deploy(service: ServiceSource, ctx: ActionContext): Promise<DeployResult> {
+    const { after } = await this.redacted(service, ctx, (model, out) => this.converge(service, model, out, false));
+    return { images: imagesByService(after) };
   }
 
-  update(service: ServiceSource, ctx: ActionContext): Promise<UpdateResult> {
-    return this.redacted(service, ctx, (model, out) => this.updateModel(service, model, out));
+  async update(service: ServiceSource, ctx: ActionContext): Promise<UpdateResult> {
+    const { before, after } = await this.redacted(service, ctx, (model, out) => this.converge(service, model, out, true));
+    const ids = (list: ContainerState[], name: string) => list.filter((c) => c.service === name).map((c) => c.id).sort().join();
+    const recreated = [...new Set(after.map((c) => c.service))].filter((name) => ids(before, name) !== ids(after, name)).sort();
+    return { imagesBefore: imagesByService(before), imagesAfter: imagesByService(after), recreated };
   }
 
   /**
    * Reads the compose model and runs `work` with an output sink and errors from which every
    * env file value is removed: the output and errors are stored and served by the API.
    */
-  private async redacted<T>(service: ServiceSource, ctx: ActionContext, work: (model: ComposeServiceModel[], ctx: ActionContext) => Promise<T>): Promise<T> {
+  private async redacted<T>(service: ServiceSource, ctx: ActionContext, work: (model: ComposeModel, ctx: ActionContext) => Promise<T>): Promise<T> {
     const { envFileWins } = await this.deps.tool();
-    const { services, envValues } = await readComposeModel(service, this.deps.processEnv, { envFileWins });
-    const redact = createRedactor(envValues);
+    const model = await readComposeModel(service, this.deps.processEnv, { envFileWins });
+    const redact = createRedactor(model.envValues);
     const sink = lineBufferedSink(ctx.output, redact);
     try {
-      return await work(services, { ...ctx, output: sink.write });
+      return await work(model, { ...ctx, output: sink.write });
     } catch (error) {
       throw redactError(error, redact);
     } finally {
@@ -76,45 +94,36 @@ export class ComposeRuntime implements Runtime {
     }
   }
 
-  private async deployModel(service: ServiceSource, model: ComposeServiceModel[], ctx: ActionContext): Promise<DeployResult> {
-    const { engine } = this.deps;
-    const tool = await this.deps.tool();
-    const env = this.authEnv();
-    // Pull before touching anything: a failed pull leaves the running version alone.
-    const expected = await this.ensureImages(model, env, ctx, false);
-    let replaced = new Set<string>();
-    if (!tool.recreatesChanged) {
-      const existing = await engine.listProjectContainers(service.projectName);
-      await engine.removeContainers(existing.map((c) => c.id), this.deps.stopTimeoutSeconds, ctx.output);
-      replaced = new Set(existing.map((c) => c.id));
-    }
-    const said = await this.up(tool, service, env, ctx);
-    const actual = await this.verify(tool, service, expected, replaced, ctx, said);
-    return { images: imagesByService(actual) };
-  }
-
-  private async updateModel(service: ServiceSource, model: ComposeServiceModel[], ctx: ActionContext): Promise<UpdateResult> {
+  /** `refresh` pulls every pullable image (an update); otherwise only missing images are pulled. */
+  private async converge(service: ServiceSource, model: ComposeModel, ctx: ActionContext, refresh: boolean) {
     const { engine } = this.deps;
     const tool = await this.deps.tool();
     const env = this.authEnv();
     const before = await engine.listProjectContainers(service.projectName);
-    const expected = await this.ensureImages(model, env, ctx, true);
-    let replaced = new Set<string>();
+    const images = await this.ensureImages(model.services, env, ctx, refresh);
+    const expected: ExpectedService[] = model.services.map((s) => {
+      const imageId = s.image ? images.get(s.image) : undefined;
+      const configHash = serviceConfigHash(
+        { definition: s.definition, shared: model.shared, variables: model.variables, inputPaths: s.inputPaths, files: service.files, imageId },
+        sha256,
+      );
+      return { name: s.name, imageId, configHash };
+    });
+    const override = await this.writeOverride(service, expected);
+
+    let needsUp = true;
     if (!tool.recreatesChanged) {
-      const wanted = new Map(expected.map((e) => [e.name, e.imageId] as const));
-      const stale = before.filter((c) => {
-        const imageId = wanted.get(c.service);
-        return imageId !== undefined && c.imageId !== imageId;
-      });
+      const wanted = new Map(expected.map((e) => [e.name, e.configHash] as const));
+      // Containers of changed compose services, and of services gone from the file (orphans).
+      const stale = before.filter((c) => wanted.get(c.service) !== c.configHash);
       await engine.removeContainers(stale.map((c) => c.id), this.deps.stopTimeoutSeconds, ctx.output);
-      replaced = new Set(stale.map((c) => c.id));
+      const kept = before.filter((c) => !stale.includes(c));
+      needsUp = expected.some((e) => !kept.some((c) => c.service === e.name && c.state === 'running'));
+      if (!needsUp) ctx.output('every container already runs its current configuration\n');
     }
-    const said = await this.up(tool, service, env, ctx);
-    const after = await this.verify(tool, service, expected, replaced, ctx, said);
-    const imagesBefore = imagesByService(before);
-    const imagesAfter = imagesByService(after);
-    const recreated = Object.keys(imagesAfter).filter((name) => imagesBefore[name] !== imagesAfter[name]);
-    return { imagesBefore, imagesAfter, recreated };
+    const said = needsUp ? await this.up(tool, service, override, env, ctx) : '';
+    const after = await this.verify(tool, service, expected, ctx, said);
+    return { before, after };
   }
 
   private authEnv(): Record<string, string> {
@@ -127,9 +136,9 @@ export class ComposeRuntime implements Runtime {
 
   /**
    * Makes sure every image is present, pulling the missing ones (or all pullable ones when
-   * `refresh`), and returns each service's image id for the state check.
+   * `refresh`), and returns the image id of each reference.
    */
-  private async ensureImages(model: ComposeServiceModel[], env: Record<string, string>, ctx: ActionContext, refresh: boolean): Promise<ExpectedService[]> {
+  private async ensureImages(model: ComposeServiceModel[], env: Record<string, string>, ctx: ActionContext, refresh: boolean): Promise<Map<string, string | undefined>> {
     const { engine } = this.deps;
     const ids = new Map<string, string | undefined>();
     for (const reference of new Set(model.flatMap((s) => (s.image ? [s.image] : [])))) {
@@ -143,12 +152,24 @@ export class ComposeRuntime implements Runtime {
       if (!id && !builds) throw new AppError('PULL_FAILED', `image ${reference} is not available locally and cannot be pulled`);
       ids.set(reference, id);
     }
-    return model.map((s) => ({ name: s.name, imageId: s.image ? ids.get(s.image) : undefined }));
+    return ids;
+  }
+
+  /**
+   * Writes the compose override that labels each compose service with its configuration hash.
+   * The operator's compose file is never modified; the override lives in the server's data dir.
+   */
+  private async writeOverride(service: ServiceSource, expected: ExpectedService[]): Promise<string> {
+    const file = path.join(this.deps.overrideDir, `${service.projectName}.labels.yml`);
+    const services = Object.fromEntries(expected.map((e) => [e.name, { labels: { [CONFIG_HASH_LABEL]: e.configHash } }]));
+    await mkdir(this.deps.overrideDir, { recursive: true });
+    await writeFile(file, `# Written by gitops-deploy-server for ${service.name}; regenerated on every deployment.\n${stringify({ services })}`);
+    return file;
   }
 
   /** Runs the tool's `up`; returns its output, which may tell why the state check then fails. */
-  private async up(tool: ComposeTool, service: ServiceSource, env: Record<string, string>, ctx: ActionContext): Promise<string> {
-    const { command, args } = tool.up(service.projectName, service.composeFile);
+  private async up(tool: ComposeTool, service: ServiceSource, override: string, env: Record<string, string>, ctx: ActionContext): Promise<string> {
+    const { command, args } = tool.up(service.projectName, [service.composeFile, override]);
     ctx.output(`$ ${[command, ...args].join(' ')}\n`);
     try {
       const result = await this.deps.run({ command, args, cwd: service.dir, env, timeoutMs: this.deps.timeoutMs, onOutput: ctx.output, signal: ctx.signal });
@@ -162,13 +183,13 @@ export class ComposeRuntime implements Runtime {
   }
 
   /** Reads the engine's real state and fails the deployment unless it matches the compose file. */
-  private async verify(tool: ComposeTool, service: ServiceSource, expected: ExpectedService[], replaced: Set<string>, ctx: ActionContext, toolOutput: string) {
+  private async verify(tool: ComposeTool, service: ServiceSource, expected: ExpectedService[], ctx: ActionContext, toolOutput: string) {
     const actual = await this.deps.engine.listProjectContainers(service.projectName);
-    const problems = checkEngineState(expected, actual, replaced);
+    const problems = checkEngineState(expected, actual);
     if (problems.length > 0) {
       ctx.output(`state check failed:\n${problems.map((p) => `  ${p}\n`).join('')}`);
-      const said = lastErrorLine(toolOutput);
-      throw new AppError('ENGINE_STATE_MISMATCH', `after ${tool.name} up: ${problems.join('; ')} (${tool.name}: ${said})`, { details: { problems } });
+      const said = toolOutput ? ` (${tool.name}: ${lastErrorLine(toolOutput)})` : '';
+      throw new AppError('ENGINE_STATE_MISMATCH', `after ${tool.name} up: ${problems.join('; ')}${said}`, { details: { problems } });
     }
     return actual;
   }

@@ -9,6 +9,7 @@ export function createRuntimes(options: {
   run: ProcessRunner;
   authEnv: () => Record<string, string>;
   processEnv: Record<string, string | undefined>;
+  overrideDir: string;
   dockerCompose: 'auto' | 'plugin' | 'standalone';
   timeoutMs: number;
   stopTimeoutSeconds: number;
@@ -17,6 +18,7 @@ export function createRuntimes(options: {
     run: options.run,
     authEnv: options.authEnv,
     processEnv: options.processEnv,
+    overrideDir: options.overrideDir,
     timeoutMs: options.timeoutMs,
     stopTimeoutSeconds: options.stopTimeoutSeconds,
   };

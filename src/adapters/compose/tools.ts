@@ -4,21 +4,21 @@ import type { ComposeTool } from './compose-runtime.js';
 /** podman-compose (Debian 12 ships 1.0.3). */
 export const podmanCompose: ComposeTool = {
   name: 'podman-compose',
-  up: (project, composeFile) => ({ command: 'podman-compose', args: ['-p', project, '-f', composeFile, 'up', '-d'] }),
+  up: (project, files) => ({ command: 'podman-compose', args: ['-p', project, ...files.flatMap((f) => ['-f', f]), 'up', '-d'] }),
   recreatesChanged: false,
   envFileWins: true,
 };
 
 const dockerComposePlugin: ComposeTool = {
   name: 'docker compose',
-  up: (project, composeFile) => ({ command: 'docker', args: ['compose', '-p', project, '-f', composeFile, 'up', '-d', '--remove-orphans'] }),
+  up: (project, files) => ({ command: 'docker', args: ['compose', '-p', project, ...files.flatMap((f) => ['-f', f]), 'up', '-d', '--remove-orphans'] }),
   recreatesChanged: true,
   envFileWins: false,
 };
 
 const dockerComposeStandalone: ComposeTool = {
   name: 'docker-compose',
-  up: (project, composeFile) => ({ command: 'docker-compose', args: ['-p', project, '-f', composeFile, 'up', '-d', '--remove-orphans'] }),
+  up: (project, files) => ({ command: 'docker-compose', args: ['-p', project, ...files.flatMap((f) => ['-f', f]), 'up', '-d', '--remove-orphans'] }),
   recreatesChanged: true,
   envFileWins: false,
 };
