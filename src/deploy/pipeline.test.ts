@@ -13,7 +13,6 @@ import { createProcessRunner } from '../adapters/process-runner.js';
 import { createServiceCatalog } from '../adapters/service-catalog.js';
 import { openSqliteStore } from '../adapters/sqlite-store.js';
 import { systemClock } from '../ports/clock.js';
-import type { Store } from '../ports/store.js';
 import { Pipeline } from './pipeline.js';
 import { RunQueue } from './run-queue.js';
 

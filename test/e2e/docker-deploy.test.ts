@@ -3,7 +3,7 @@
 // API socket, both reached through DOCKER_HOST. Per target one server and one environment
 // repository are shared by the steps below, which build on each other in order.
 import assert from 'node:assert/strict';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { EnvRepo, TestServer, containerEnv, projectContainers, removeProject, requireEngines, sh, stepper, uid, freePort, deploymentOf, summary, type Container, type RunView } from './harness.js';
 import type { TestEngines } from './engines/engines.js';
 

@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { signBody } from '../../src/webhook/signature.js';
-import { EnvRepo, TestServer, containerEnv, projectContainers, removeProject, requireEngines, sh, stepper, uid, freePort, deploymentOf, summary, type Container, type RunView } from './harness.js';
+import { EnvRepo, TestServer, containerEnv, projectContainers, removeProject, requireEngines, sh, stepper, uid, freePort, deploymentOf, summary, type Container } from './harness.js';
 
 const id = uid();
 const WEB = `web-${id}`;
