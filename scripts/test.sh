@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-system-deps.sh
 bash scripts/ensure-node-deps.sh
+npm run --silent typecheck   # tests too: tsx runs them without checking types
 bash scripts/start-test-engines.sh >/dev/null
 shopt -s nullglob globstar
 files=(src/**/*.test.ts test/**/*.test.ts)
