@@ -34,6 +34,8 @@ export interface Config {
   registryAuthFile: string | undefined;
   /** The environment compose tools and git run with: the process's own, less the server's secrets. */
   childEnv: Record<string, string | undefined>;
+  /** Acceptable but unwise settings, logged at start-up. */
+  warnings: string[];
 }
 
 export class ConfigError extends Error {
@@ -116,7 +118,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs): Confi
   if (raw['ENV_REPO_PATH'] && raw['ENV_REPO_URL']) problems.push('Set ENV_REPO_PATH (an existing checkout) or ENV_REPO_URL (cloned into DATA_DIR), not both');
   // With nothing configured and no checkout at the default place, serve an example repository.
   const exampleMode = !raw['ENV_REPO_PATH'] && !raw['ENV_REPO_URL'] && !fs.exists(DEFAULT_ENV_REPO_PATH);
-  if (webhookSecret !== undefined && webhookSecret.length < 16) problems.push('The webhook secret must be at least 16 characters long');
+  // A short secret is allowed (the old server's users keep theirs) but said at start-up.
+  const warnings: string[] = [];
+  if (webhookSecret !== undefined && webhookSecret.length < 16) warnings.push('The webhook secret is shorter than 16 characters; a longer random one resists guessing');
+  if (webhookSecret === '') problems.push('The webhook secret is empty');
   if (webhookSecret === undefined && !secretFile && !exampleMode) problems.push('WEBHOOK_SECRET or WEBHOOK_SECRET_FILE is required');
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const e = parsed.data;
@@ -153,5 +158,6 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs): Confi
     ghcrUser: e.GHCR_USER,
     registryAuthFile: e.REGISTRY_AUTH_FILE ? path.resolve(e.REGISTRY_AUTH_FILE) : undefined,
     childEnv,
+    warnings,
   };
 }

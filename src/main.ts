@@ -56,6 +56,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
   const logger = overrides.logger ?? createLogger(config.logLevel);
   const clock = overrides.clock ?? systemClock;
   const run = createProcessRunner({ baseEnv: config.childEnv });
+  for (const warning of config.warnings) logger.warn(warning);
   mkdirSync(config.dataDir, { recursive: true });
 
   const { webhookSecret, exampleRemote } = await prepareRepository(config, run, logger);
