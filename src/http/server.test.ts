@@ -101,6 +101,21 @@ describe('buildServer', () => {
       assert.equal(triggers.calls.length, 1);
     });
 
+    it("answers GitHub's signed ping without deploying, and refuses an unsigned one", async () => {
+      const ping = '{"zen":"Keep it logically awesome.","hook_id":1}';
+      const response = await app.inject({
+        method: 'POST',
+        url: '/deploy-all-changed',
+        headers: { 'x-github-event': 'ping', 'content-type': 'application/json', 'x-hub-signature-256': signBody(SECRET, Buffer.from(ping)) },
+        payload: ping,
+      });
+      assert.equal(response.statusCode, 200);
+      assert.equal(response.json().status, 'ignored');
+      const unsigned = await app.inject({ method: 'POST', url: '/deploy-all-changed', headers: { 'x-github-event': 'ping' }, payload: ping });
+      assert.equal(unsigned.statusCode, 401);
+      assert.deepEqual(triggers.calls, []);
+    });
+
     it('verifies the raw bytes of a form-encoded body too', async () => {
       const response = await signedPost('/deploy-all-changed', 'payload=%7B%7D', 'application/x-www-form-urlencoded');
       assert.equal(response.statusCode, 202);

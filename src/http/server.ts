@@ -48,7 +48,11 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
 
   app.get('/health', async () => ({ status: 'ok', name: deps.serverName, version: deps.version }));
 
-  app.post('/deploy-all-changed', { preHandler: requireSignature }, async (_request, reply) => {
+  // GitHub sends a signed `ping` when a webhook is created; answering it deploys nothing.
+  const isPing = (request: FastifyRequest) => request.headers['x-github-event'] === 'ping';
+
+  app.post('/deploy-all-changed', { preHandler: requireSignature }, async (request, reply) => {
+    if (isPing(request)) return reply.code(200).send({ status: 'ignored', note: 'ping received; the webhook works' });
     const { runId } = deps.triggers.deployAllChanged();
     return reply.code(202).send({ runId, status: 'queued' });
   });
@@ -58,6 +62,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     { preHandler: requireSignature },
     async (request, reply) => {
       const name = serviceNameFromUrl(request.url);
+      if (isPing(request)) return reply.code(200).send({ status: 'ignored', note: 'ping received; the webhook works' });
       const verdict = readPackageEvent(rawBody(request));
       if (!verdict.trigger) return reply.code(200).send({ status: 'ignored', note: verdict.note });
       const service = await deps.catalog.find(name);
