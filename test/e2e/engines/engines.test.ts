@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { request } from "node:http";
 import { loadTestEngines, SKIP_NO_ENGINES } from "./engines.js";
 
+// Locally a missing engine skips with the fix; under CI=true the tests run and fail.
 const engines = loadTestEngines();
 
 function httpGet(
@@ -27,7 +28,7 @@ function hostPort(s: string): { host: string; port: number } {
   return { host: s.slice(0, i), port: Number(s.slice(i + 1)) };
 }
 
-test("podman API and private dockerd answer _ping", { skip: engines ? false : SKIP_NO_ENGINES }, async () => {
+test("podman API and private dockerd answer _ping", { skip: engines || process.env["CI"] ? false : SKIP_NO_ENGINES }, async () => {
   assert.ok(engines);
   for (const socketPath of [engines.podmanSocket, engines.dockerSocket]) {
     const r = await httpGet({ socketPath, path: "/_ping" });
@@ -36,7 +37,7 @@ test("podman API and private dockerd answer _ping", { skip: engines ? false : SK
   }
 });
 
-test("busybox test image is in both engines", { skip: engines ? false : SKIP_NO_ENGINES }, async () => {
+test("busybox test image is in both engines", { skip: engines || process.env["CI"] ? false : SKIP_NO_ENGINES }, async () => {
   assert.ok(engines);
   const name = encodeURIComponent(engines.busyboxImage);
   for (const socketPath of [engines.podmanSocket, engines.dockerSocket]) {
@@ -45,7 +46,7 @@ test("busybox test image is in both engines", { skip: engines ? false : SKIP_NO_
   }
 });
 
-test("registries: open answers, auth one needs credentials", { skip: engines ? false : SKIP_NO_ENGINES }, async () => {
+test("registries: open answers, auth one needs credentials", { skip: engines || process.env["CI"] ? false : SKIP_NO_ENGINES }, async () => {
   assert.ok(engines);
   const open = await httpGet({ ...hostPort(engines.registryOpen), path: "/v2/" });
   assert.equal(open.status, 200);
