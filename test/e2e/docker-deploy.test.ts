@@ -4,7 +4,7 @@
 // repository are shared by the steps below, which build on each other in order.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { EnvRepo, TestServer, containerEnv, projectContainers, removeProject, requireEngines, sh, stepper, uid, freePort, deploymentOf, summary, type Container, type RunView } from './harness.js';
+import { EnvRepo, TestServer, containerEnv, projectContainers, removeProject, requireEngines, sh, stepper, uid, freePort, deploymentOf, summary, waitForHttp, type Container, type RunView } from './harness.js';
 import type { TestEngines } from './engines/engines.js';
 
 const IMAGE = 'localhost/busybox:test';
@@ -72,23 +72,8 @@ ${envFile ? `    env_file: ${envFile}\n` : ''}`;
 }
 
 
-/** A GET until it answers 200 with `expected` (bounded): a new httpd needs a moment to bind. */
-async function waitForBody(url: string, expected: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  for (;;) {
-    try {
-      const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
-      const text = await response.text();
-      if (response.status === 200 && text === expected) return;
-      last = `status ${response.status}: ${JSON.stringify(text)}`;
-    } catch (error) {
-      last = String(error);
-    }
-    if (Date.now() > deadline) throw new Error(`${url} did not answer ${JSON.stringify(expected)} within ${timeoutMs} ms (last: ${last})`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
+/** Waits until a URL answers 200 with exactly `expected`. */
+const waitForBody = (url: string, expected: string) => waitForHttp(url, (body) => body === expected);
 
 
 for (const target of TARGETS) {

@@ -282,3 +282,24 @@ export function deploymentOf(run: RunView, service: string): RunView['deployment
   assert.equal(found.length, 1, `run ${run.id}: one deployment of ${service} expected: ${summary(run)}`);
   return found[0]!;
 }
+
+/**
+ * GETs a URL until it answers 200 with a body `accept` takes (bounded), and returns the body:
+ * a freshly started httpd needs a moment to bind.
+ */
+export async function waitForHttp(url: string, accept: (body: string) => boolean = () => true, timeoutMs = 15_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+      const text = await response.text();
+      if (response.status === 200 && accept(text)) return text;
+      last = `status ${response.status}: ${JSON.stringify(text)}`;
+    } catch (error) {
+      last = String(error);
+    }
+    if (Date.now() > deadline) throw new Error(`${url} did not give the expected answer within ${timeoutMs} ms (last: ${last})`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}

@@ -6,7 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { signBody } from '../../src/webhook/signature.js';
-import { EnvRepo, TestServer, containerEnv, projectContainers, removeProject, requireEngines, sh, stepper, uid, freePort, deploymentOf, summary, type Container } from './harness.js';
+import { EnvRepo, TestServer, containerEnv, projectContainers, removeProject, requireEngines, sh, stepper, uid, freePort, deploymentOf, summary, waitForHttp, type Container } from './harness.js';
 
 const id = uid();
 const WEB = `web-${id}`;
@@ -68,23 +68,8 @@ function byService(project: string, services: string[]): Record<string, Containe
 
 const ids = (containers: Record<string, Container>) => Object.fromEntries(Object.entries(containers).map(([k, c]) => [k, c.id]));
 
-/** GETs a URL until it answers 200 (bounded): a freshly started httpd needs a moment to bind. */
-async function httpBody(url: string, timeoutMs = 15_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  for (;;) {
-    try {
-      const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
-      const text = await response.text();
-      if (response.status === 200) return text;
-      last = `status ${response.status}: ${text}`;
-    } catch (error) {
-      last = String(error);
-    }
-    if (Date.now() > deadline) throw new Error(`${url} did not answer 200 within ${timeoutMs} ms (${last})`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
+/** The body of a URL once it answers 200. */
+const httpBody = (url: string) => waitForHttp(url);
 
 
 test('podman-compose: deploy-all-changed against real Podman', { timeout: 600_000 }, async (t) => {
