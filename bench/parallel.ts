@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { sha256hex } from '../src/adapters/service-catalog.js';
+import { sha256hex } from '../src/util/digest.js';
 import { composeProjectName } from '../src/domain/service-layout.js';
 import { loadTestEngines } from '../test/e2e/engines/engines.js';
 import { EnvRepo, TestServer, containerEnv, projectContainers, removeProject, uid, type RunView } from '../test/e2e/harness.js';

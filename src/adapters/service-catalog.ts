@@ -7,6 +7,8 @@ import { fingerprintOf } from '../domain/fingerprint.js';
 import { COMPOSE_FILE_NAMES, INTERPOLATION_ENV_FILES, composeProjectName, inputFileKey, isValidServiceName, runtimeForComposeFile } from '../domain/service-layout.js';
 import { MISSING_DIGEST, type FileDigests, type RuntimeKind, type ServiceSource } from '../domain/types.js';
 import { AppError } from '../errors.js';
+import { Semaphore } from '../util/concurrency.js';
+import { sha256hex } from '../util/digest.js';
 import type { Repository } from '../ports/repository.js';
 import type { ServiceCatalog } from '../ports/service-catalog.js';
 
@@ -14,25 +16,7 @@ const DEFAULT_CONCURRENCY = 32;
 /** Files up to this size are read in one call; larger ones (bind-mounted data) are streamed. */
 const WHOLE_READ_LIMIT = 4 * 1024 * 1024;
 
-export function sha256hex(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
-}
 
-/** Bounds concurrent file system work. Only leaf operations take a slot, so nesting cannot deadlock. */
-function createLimiter(limit: number): <T>(task: () => Promise<T>) => Promise<T> {
-  let active = 0;
-  const waiting: Array<() => void> = [];
-  return async (task) => {
-    if (active >= limit) await new Promise<void>((resume) => waiting.push(resume));
-    active += 1;
-    try {
-      return await task();
-    } finally {
-      active -= 1;
-      waiting.shift()?.();
-    }
-  };
-}
 
 /** `a/./b/../c` → `a/c`, no leading `./`, no trailing `/`: the same key however compose spells it. */
 function normaliseRelative(path: string): string {
@@ -68,7 +52,9 @@ export function createServiceCatalog(options: {
   const repoPath = resolve(options.repoPath);
   const servicesRelative = normaliseRelative(options.servicesDirectory);
   const servicesRoot = resolve(repoPath, servicesRelative);
-  const limit = createLimiter(Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY));
+  // Bounds concurrent file system work. Only leaf operations take a slot, so nesting cannot deadlock.
+  const slots = new Semaphore(Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY));
+  const limit = <T>(task: () => Promise<T>) => slots.run(task);
   // YAML parsing is the costliest step per service; a compose file with the same digest parses the same.
   const parsedByDir = new Map<string, ParsedCompose & { digest: string }>();
 

@@ -7,7 +7,7 @@ import type { Repository } from '../ports/repository.js';
 import type { RuntimeRegistry } from '../ports/runtime.js';
 import type { ServiceCatalog } from '../ports/service-catalog.js';
 import type { DeploymentRecord, Store } from '../ports/store.js';
-import { KeyedMutex, ReadWriteLock, Semaphore } from './concurrency.js';
+import { KeyedMutex, ReadWriteLock, Semaphore } from '../util/concurrency.js';
 
 
 export interface PipelineDeps {

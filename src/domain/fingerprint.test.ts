@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { changedFiles, fingerprintOf } from './fingerprint.js';
 import { MISSING_DIGEST } from './types.js';
+import { sha256hex } from '../util/digest.js';
 
-const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+const sha256 = sha256hex;
 
 describe('fingerprintOf', () => {
   it('does not depend on the order files were read in', () => {

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { fingerprintOf } from './fingerprint.js';
 import { planDeployAll } from './plan.js';
 import type { DeployedState, FileDigests, ServiceSource } from './types.js';
+import { sha256hex } from '../util/digest.js';
 
-const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+const sha256 = sha256hex;
 
 function source(name: string, files: FileDigests): ServiceSource {
   return {

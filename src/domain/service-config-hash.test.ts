@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import { canonicalJson, referencedVariables, serviceConfigHash, type ServiceConfigInput } from './service-config-hash.js';
+import { sha256hex } from '../util/digest.js';
 
-const sha = (t: string) => createHash('sha256').update(t).digest('hex');
+const sha = sha256hex;
 const base: ServiceConfigInput = {
   definition: { image: 'app:${TAG}', environment: { A: '1' }, env_file: ['../../secrets/app.env'], volumes: ['./conf:/etc/app:ro'] },
   shared: { networks: { front: {} } },

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { COMPOSE_FILE_NAMES, composeProjectName, isValidServiceName, runtimeForComposeFile } from './service-layout.js';
+import { sha256hex } from '../util/digest.js';
 
-const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+const sha256 = sha256hex;
 const COMPOSE_PROJECT = /^[a-z0-9][a-z0-9_-]*$/;
 
 describe('isValidServiceName', () => {

@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import { fingerprintOf } from '../../src/domain/fingerprint.js';
 import type { FileDigests, ServiceSource } from '../../src/domain/types.js';
 import type { ServiceCatalog } from '../../src/ports/service-catalog.js';
+import { sha256hex } from '../../src/util/digest.js';
 
-const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+const sha256 = sha256hex;
 
 /** A ServiceSource as the real catalog would describe it, with overridable fields. */
 export function fakeServiceSource(name: string, overrides: Partial<ServiceSource> = {}): ServiceSource {

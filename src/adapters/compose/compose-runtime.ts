@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { stringify } from 'yaml';
@@ -8,6 +7,7 @@ import { CONFIG_HASH_LABEL, serviceConfigHash } from '../../domain/service-confi
 import type { RuntimeKind, ServiceSource } from '../../domain/types.js';
 import { AppError, isAppError } from '../../errors.js';
 import type { ActionContext, DeployResult, Runtime, UpdateResult } from '../../ports/runtime.js';
+import { sha256hex } from '../../util/digest.js';
 import type { EngineCli } from '../engine-cli.js';
 import type { ProcessRunner } from '../process-runner.js';
 import { readComposeModel, type ComposeModel, type ComposeServiceModel } from './compose-file.js';
@@ -50,7 +50,6 @@ export interface ComposeRuntimeDeps {
 
 /** Images that exist only locally are never pulled (`localhost/...`): there is no registry to ask. */
 const isPullable = (reference: string) => !reference.startsWith('localhost/');
-const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 /**
  * A runtime = a compose tool + the engine CLI that checks its work. Both actions converge the
@@ -105,7 +104,7 @@ export class ComposeRuntime implements Runtime {
       const imageId = s.image ? images.get(s.image) : undefined;
       const configHash = serviceConfigHash(
         { definition: s.definition, shared: model.shared, variables: model.variables, inputPaths: s.inputPaths, files: service.files, imageId },
-        sha256,
+        sha256hex,
       );
       return { name: s.name, imageId, configHash };
     });
