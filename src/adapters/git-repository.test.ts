@@ -85,15 +85,6 @@ describe('createGitRepository', () => {
     assert.deepEqual(await createGitRepository({ path: checkout, run }).sync(), { commit: pushed });
   });
 
-  it('fetchRemoteHead reports the remote commit without touching the working tree', async () => {
-    const repository = createGitRepository({ path: checkout, run });
-    const before = await repository.head();
-    const pushed = await commitFile(author, 'services/web/compose.yaml', 'changed\n');
-    await git(author, 'push', '-q');
-    assert.equal(await repository.fetchRemoteHead?.(), pushed);
-    assert.equal(await repository.head(), before);
-    assert.equal(readFileSync(join(checkout, 'services/web/compose.yaml'), 'utf8'), 'services: {}\n');
-  });
 
   it('fails with SYNC_FAILED and leaves the tree alone when the remote is unreachable', async () => {
     const repository = createGitRepository({ path: checkout, run });

@@ -145,11 +145,6 @@ export function createGitRepository(options: { path: string; run: ProcessRunner;
       return revParse('HEAD', (why) => invalid(`HEAD cannot be read (${why})`));
     },
 
-    async fetchRemoteHead() {
-      const upstream = await resolveUpstream();
-      await fetch(upstream);
-      return revParse(upstream.ref, syncFailed(upstream));
-    },
 
     async listTrackedFiles(dir) {
       const pathspec = dir.replace(/\\/g, '/').replace(/^(\.\/)+/, '').replace(/\/+$/, '');

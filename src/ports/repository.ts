@@ -8,8 +8,6 @@ export interface Repository {
   sync(): Promise<{ commit: string }>;
   /** The commit checked out now (no network). */
   head(): Promise<string>;
-  /** Commit the remote branch points at after a fetch, without touching the working tree. */
-  fetchRemoteHead?(): Promise<string>;
   /** Paths (relative to the repository root, forward slashes) of tracked files under `dir`. */
   listTrackedFiles(dir: string): Promise<string[]>;
 }
