@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, readFile, readdir, stat, type Dirent, type Stats } from 'node:fs';
 import { isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
-import { parseDocument } from 'yaml';
-import { extractComposeInputs, type EnvFileEntry } from '../domain/compose-inputs.js';
+import { extractComposeInputs, parseComposeYaml, type EnvFileEntry } from '../domain/compose-inputs.js';
 import { fingerprintOf } from '../domain/fingerprint.js';
 import { COMPOSE_FILE_NAMES, INTERPOLATION_ENV_FILES, composeProjectName, inputFileKey, isValidServiceName, runtimeForComposeFile } from '../domain/service-layout.js';
 import { MISSING_DIGEST, type FileDigests, type RuntimeKind, type ServiceSource } from '../domain/types.js';
@@ -219,18 +218,11 @@ function listDirectory(path: string): Promise<Dirent[]> {
 
 type ParsedCompose = { ok: true; envFiles: EnvFileEntry[]; mountedPaths: string[] } | { ok: false; message: string };
 
-/** YAML → the compose inputs; merge keys (`<<`) on, as compose supports them. */
+/** YAML → the compose inputs. */
 function parseCompose(text: string): ParsedCompose {
-  let document: unknown;
-  try {
-    const parsed = parseDocument(text, { merge: true, prettyErrors: true });
-    const firstError = parsed.errors[0];
-    if (firstError) return { ok: false, message: firstError.message };
-    document = parsed.toJS();
-  } catch (error) {
-    return { ok: false, message: error instanceof Error ? error.message : String(error) };
-  }
-  const result = extractComposeInputs(document);
+  const parsed = parseComposeYaml(text);
+  if (!parsed.ok) return parsed;
+  const result = extractComposeInputs(parsed.document);
   if (!result.ok) return result;
   return { ok: true, envFiles: result.inputs.envFiles, mountedPaths: result.inputs.mountedPaths };
 }

@@ -1,3 +1,5 @@
+import { parseDocument } from 'yaml';
+
 /**
  * The files a compose document makes compose read, besides itself: env files and bind-mounted
  * files. Pure: takes the document yaml parsed, so the catalog can fingerprint what really runs.
@@ -25,6 +27,17 @@ export interface ComposeInputs {
   envFiles: EnvFileEntry[];
   /** Every bind source, plus files named by top-level `configs`/`secrets` and `extends.file`, deduplicated. */
   mountedPaths: string[];
+}
+
+/** A compose file's text read as YAML the way compose reads it (merge keys `<<` on). */
+export function parseComposeYaml(text: string): { ok: true; document: unknown } | { ok: false; message: string } {
+  try {
+    const parsed = parseDocument(text, { merge: true, prettyErrors: true });
+    const firstError = parsed.errors[0];
+    return firstError ? { ok: false, message: firstError.message } : { ok: true, document: parsed.toJS() };
+  } catch (error) {
+    return { ok: false, message: error instanceof Error ? error.message : String(error) };
+  }
 }
 
 export type ComposeInputsResult = { ok: true; inputs: ComposeInputs } | { ok: false; message: string };

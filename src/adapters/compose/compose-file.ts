@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parse } from 'yaml';
-import { extractComposeInputs } from '../../domain/compose-inputs.js';
+import { extractComposeInputs, parseComposeYaml } from '../../domain/compose-inputs.js';
 import { interpolate, parseEnvFile } from '../../domain/interpolate.js';
 import { INTERPOLATION_ENV_FILES } from '../../domain/service-layout.js';
 import type { ServiceSource } from '../../domain/types.js';
@@ -39,12 +38,9 @@ export async function readComposeModel(
   processEnv: Record<string, string | undefined>,
   options: { envFileWins?: boolean } = {},
 ): Promise<ComposeModel> {
-  let document: unknown;
-  try {
-    document = parse(await readFile(path.join(service.dir, service.composeFile), 'utf8'), { merge: true });
-  } catch (error) {
-    throw new AppError('COMPOSE_FILE_INVALID', `${service.composeFile}: ${(error as Error).message.split('\n')[0]}`);
-  }
+  const parsed = parseComposeYaml(await readFile(path.join(service.dir, service.composeFile), 'utf8'));
+  if (!parsed.ok) throw new AppError('COMPOSE_FILE_INVALID', `${service.composeFile}: ${parsed.message.split('\n')[0]}`);
+  const document = parsed.document;
   const services = (document as { services?: unknown } | null)?.services;
   if (typeof services !== 'object' || services === null || Array.isArray(services)) {
     throw new AppError('COMPOSE_FILE_INVALID', `${service.composeFile} has no services mapping`);
