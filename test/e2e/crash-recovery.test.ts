@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, before, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { openSqliteStore } from '../../src/adapters/sqlite-store.js';
@@ -235,19 +235,32 @@ after(() => {
   for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
 });
 
+/**
+ * What a crash scenario owns and must clean up whatever happens: its data directory, the
+ * server processes it started, orphaned children of a killed server, its compose project.
+ */
+function crashScenario(t: TestContext, prefix: string) {
+  const scenario = {
+    service: `${prefix}-${uid()}`,
+    dataDir: mkdtempSync(path.join(tmpdir(), 'gds-e2e-crash-data-')),
+    servers: [] as ChildServer[],
+    orphans: [] as number[],
+    project: '',
+  };
+  scenario.project = scenario.service;
+  dataDirs.push(scenario.dataDir);
+  t.after(async () => {
+    for (const server of scenario.servers) await server.kill();
+    for (const pid of scenario.orphans) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    removeProject('podman', scenario.project);
+  });
+  return scenario;
+}
+
 test('a server killed (SIGKILL) while replacing a container marks the deployment interrupted and redeploys on restart', { timeout: 300_000 }, async (t) => {
   if (!requireEngines(t)) return;
-  const service = `slow-${uid()}`;
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'gds-e2e-crash-data-'));
-  dataDirs.push(dataDir);
-  const servers: ChildServer[] = [];
-  const orphans: number[] = [];
-  let project = service;
-  t.after(async () => {
-    for (const server of servers) await server.kill();
-    for (const pid of orphans) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
-    removeProject('podman', project);
-  });
+  const scenario = crashScenario(t, 'slow');
+  const { service, dataDir, servers, orphans } = scenario;
 
   // 1. A service whose container ignores SIGTERM (busybox sleep as PID 1, no init): replacing it
   //    waits the whole stop timeout, which leaves time to kill the server in the middle.
@@ -265,9 +278,9 @@ test('a server killed (SIGKILL) while replacing a container marks the deployment
   assert.equal(firstRun.status, 'succeeded', `first deploy failed: ${JSON.stringify(firstRun.deployments, null, 2)}`);
   assert.equal(firstDeployment?.status, 'succeeded');
   const deployedOne = await first.service(service);
-  project = deployedOne.projectName as string;
+  scenario.project = deployedOne.projectName as string;
   assert.equal(deployedOne.deployedFingerprint, deployedOne.desiredFingerprint);
-  const [oldContainer, ...extraOld] = projectContainers('podman', project).filter((c) => c.service === 'app');
+  const [oldContainer, ...extraOld] = projectContainers('podman', scenario.project).filter((c) => c.service === 'app');
   assert.ok(oldContainer, 'the first deploy left no container');
   assert.equal(extraOld.length, 0);
   assert.equal(oldContainer.state, 'running');
@@ -289,7 +302,7 @@ test('a server killed (SIGKILL) while replacing a container marks the deployment
   );
   // The engine shows the same moment: the old container exists and is being stopped.
   await first.poll('the old container to be stopping', async () => {
-    const state = projectContainers('podman', project).find((c) => c.id === oldContainer.id)?.state;
+    const state = projectContainers('podman', scenario.project).find((c) => c.id === oldContainer.id)?.state;
     t.diagnostic(`old container state: ${state}`);
     return state === 'stopping' ? state : undefined;
   }, 20_000);
@@ -342,7 +355,7 @@ test('a server killed (SIGKILL) while replacing a container marks the deployment
   assert.equal(recoveryDeployment?.reason, 'changed: .env');
 
   // The engine agrees: one container for the compose service, a new one, running FOO=two.
-  const containers = projectContainers('podman', project).filter((c) => c.service === 'app');
+  const containers = projectContainers('podman', scenario.project).filter((c) => c.service === 'app');
   assert.equal(containers.length, 1, `exactly one container for the service: ${JSON.stringify(containers)}`);
   const [current] = containers;
   assert.notEqual(current!.id, oldContainer.id, 'the old container was replaced');
@@ -360,18 +373,9 @@ test('a server killed (SIGKILL) while syncing the repository retries the run on 
   if (!requireEngines(t)) return;
   // A repository of its own: a fresh data directory would otherwise deploy the other test's service.
   const syncRepo = new EnvRepo();
-  const service = `syncdie-${uid()}`;
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'gds-e2e-crash-data-'));
-  dataDirs.push(dataDir);
-  const servers: ChildServer[] = [];
-  const orphans: number[] = [];
-  let project = service;
-  t.after(async () => {
-    for (const server of servers) await server.kill();
-    for (const pid of orphans) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
-    removeProject('podman', project);
-    syncRepo.dispose();
-  });
+  t.after(() => syncRepo.dispose());
+  const scenario = crashScenario(t, 'syncdie');
+  const { service, dataDir, servers, orphans } = scenario;
 
   syncRepo.write(
     `services/${service}/podman-compose.yml`,
@@ -383,7 +387,7 @@ test('a server killed (SIGKILL) while syncing the repository retries the run on 
   servers.push(first);
   const firstRun = await first.waitForRun(await first.triggerDeployAll());
   assert.equal(firstRun.status, 'succeeded', JSON.stringify(firstRun.deployments, null, 2));
-  project = (await first.service(service)).projectName as string;
+  scenario.project = (await first.service(service)).projectName as string;
 
   // The remote becomes slow: git runs this upload-pack for `git fetch origin` of a path remote.
   syncRepo.write(`services/${service}/.env`, 'FOO=two\n');
@@ -415,7 +419,7 @@ test('a server killed (SIGKILL) while syncing the repository retries the run on 
   }, 60_000);
   assert.equal(recovered.deployedFingerprint, recovered.desiredFingerprint);
   assert.equal(recovered.lastDeployment.reason, 'changed: .env');
-  const containers = projectContainers('podman', project).filter((c) => c.service === 'app');
+  const containers = projectContainers('podman', scenario.project).filter((c) => c.service === 'app');
   assert.equal(containers.length, 1, JSON.stringify(containers));
   assert.equal(containerEnv('podman', containers[0]!.id, 'FOO'), 'two');
   await second.kill();
