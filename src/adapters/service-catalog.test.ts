@@ -145,6 +145,9 @@ describe('createServiceCatalog', () => {
     assert.equal(await catalog().find('.hidden'), undefined);
     assert.equal(await catalog().find('..'), undefined);
     assert.equal(await catalog().find('nope'), undefined);
+    // has() answers the same, without hashing: what a request may name.
+    assert.equal(await catalog().has('app'), true);
+    for (const name of ['docs', '.hidden', '-dash', '..', 'nope', 'loose-file.yml']) assert.equal(await catalog().has(name), false, name);
   });
 
   it('flags a directory with two compose files as ambiguous and uses the first by list order', async () => {

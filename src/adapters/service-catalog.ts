@@ -174,7 +174,26 @@ export function createServiceCatalog(options: {
     };
   }
 
+  /** The directory of a service name, or undefined for a name that is not a plain directory name. */
+  function serviceDir(name: string): string | undefined {
+    if (!isValidServiceName(name)) return undefined;
+    const dir = join(servicesRoot, name);
+    // Refuse anything that would leave the services directory, whatever the caller checked.
+    return relative(servicesRoot, dir).split(sep)[0] === '..' ? undefined : dir;
+  }
+
   return {
+    async has(name) {
+      const dir = serviceDir(name);
+      if (dir === undefined) return false;
+      try {
+        const entries = await listDirectory(dir);
+        return entries.some((entry) => !entry.isDirectory() && (COMPOSE_FILE_NAMES as readonly string[]).includes(entry.name));
+      } catch {
+        return false;
+      }
+    },
+
     async discover() {
       // One git call for every service, running while the directories are read.
       const trackedPromise = trackedByService(servicesRelative);
@@ -196,10 +215,8 @@ export function createServiceCatalog(options: {
     },
 
     async find(name) {
-      if (!isValidServiceName(name)) return undefined;
-      const dir = join(servicesRoot, name);
-      // Refuse anything that would leave the services directory, whatever the caller checked.
-      if (relative(servicesRoot, dir).split(sep)[0] === '..') return undefined;
+      const dir = serviceDir(name);
+      if (dir === undefined) return undefined;
       const prefix = servicesRelative === '.' ? name : `${servicesRelative}/${name}`;
       const tracked = await trackedByService(prefix);
       return describe(name, tracked.get(name) ?? []);

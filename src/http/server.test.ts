@@ -234,9 +234,9 @@ describe('buildServer', () => {
     it('never triggers for names that are not plain directory names', async () => {
       // A catalog that would answer anything proves the refusal happens before the lookup.
       const looked: string[] = [];
-      catalog.find = async (name) => {
+      catalog.has = async (name) => {
         looked.push(name);
-        return fakeServiceSource(name);
+        return true;
       };
       const urls = [
         '/redeploy-and-update/..',

@@ -65,9 +65,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       if (isPing(request)) return reply.code(200).send({ status: 'ignored', note: 'ping received; the webhook works' });
       const verdict = readPackageEvent(rawBody(request));
       if (!verdict.trigger) return reply.code(200).send({ status: 'ignored', note: verdict.note });
-      const service = await deps.catalog.find(name);
-      if (!service) throw new AppError('UNKNOWN_SERVICE', `No service directory is named ${name}`);
-      const { runId } = deps.triggers.redeployAndUpdate(service.name);
+      if (!(await deps.catalog.has(name))) throw new AppError('UNKNOWN_SERVICE', `No service directory is named ${name}`);
+      const { runId } = deps.triggers.redeployAndUpdate(name);
       return reply.code(202).send({ runId, status: 'queued' });
     },
   );

@@ -6,4 +6,6 @@ export interface ServiceCatalog {
   discover(): Promise<ServiceSource[]>;
   /** One service by directory name (already validated), or undefined if there is none. */
   find(name: string): Promise<ServiceSource | undefined>;
+  /** Whether a service directory of that name holds a compose file; cheap (no hashing, no git), for request paths. */
+  has(name: string): Promise<boolean>;
 }

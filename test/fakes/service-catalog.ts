@@ -34,4 +34,9 @@ export class FakeServiceCatalog implements ServiceCatalog {
     this.lookups.push(name);
     return this.services.find((service) => service.name === name);
   }
+
+  async has(name: string): Promise<boolean> {
+    this.lookups.push(name);
+    return this.services.some((service) => service.name === name);
+  }
 }
