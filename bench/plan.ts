@@ -25,6 +25,7 @@ import { createGitRepository } from '../src/adapters/git-repository.js';
 import { createProcessRunner } from '../src/adapters/process-runner.js';
 import { createServiceCatalog } from '../src/adapters/service-catalog.js';
 import { openSqliteStore } from '../src/adapters/sqlite-store.js';
+import { RunEventBus } from '../src/deploy/run-events.js';
 import { Pipeline } from '../src/deploy/pipeline.js';
 import { planDeployAll } from '../src/domain/plan.js';
 import type { Repository } from '../src/ports/repository.js';
@@ -180,6 +181,7 @@ async function measure(n: number): Promise<void> {
     };
     const pipeline = new Pipeline({
       store,
+      events: new RunEventBus(store),
       repository: timedSyncRepository,
       // A fresh catalog: the pipeline's first run is cold for discovery too.
       catalog: catalogFor(env.checkout, timedSyncRepository),

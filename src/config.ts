@@ -20,6 +20,10 @@ export interface Config {
   deployServerName: string;
   /** Undefined only in example mode, where the server generates and keeps one. */
   webhookSecret: string | undefined;
+  /** Bearer token of the management API and dashboard; undefined turns the API off (example mode generates one). */
+  apiToken: string | undefined;
+  /** Where operators reach the server (links in notifications), e.g. https://deploy.example.com. */
+  publicUrl: string | undefined;
   defaultRuntime: RuntimeKind;
   parallelism: number;
   composeTimeoutMs: number;
@@ -72,6 +76,9 @@ const envSchema = z.object({
     .default('gitops-deploy-server'),
   WEBHOOK_SECRET: z.string().optional(),
   WEBHOOK_SECRET_FILE: z.string().optional(),
+  API_TOKEN: z.string().optional(),
+  API_TOKEN_FILE: z.string().optional(),
+  PUBLIC_URL: z.url({ protocol: /^https?$/, error: 'PUBLIC_URL must be an http(s) URL' }).optional(),
   DEFAULT_RUNTIME: z.enum(['podman', 'docker'], 'DEFAULT_RUNTIME must be podman or docker').default('podman'),
   DEPLOY_PARALLELISM: intInRange('DEPLOY_PARALLELISM', 1, 64).default(4),
   COMPOSE_TIMEOUT_SECONDS: intInRange('COMPOSE_TIMEOUT_SECONDS', 1, 86_400).default(900),
@@ -105,16 +112,22 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs): Confi
   // refused other variables, and every problem is reported in one go.
   const raw = blankToUndefined as Record<string, string | undefined>;
 
-  let webhookSecret = raw['WEBHOOK_SECRET'];
-  const secretFile = raw['WEBHOOK_SECRET_FILE'];
-  if (webhookSecret && secretFile) problems.push('Set WEBHOOK_SECRET or WEBHOOK_SECRET_FILE, not both');
-  if (secretFile) {
+  /** A value given directly or in a file (Docker/Podman secrets); the file's trailing newline is not part of it. */
+  const secretValue = (name: string): string | undefined => {
+    const direct = raw[name];
+    const file = raw[`${name}_FILE`];
+    if (direct && file) problems.push(`Set ${name} or ${name}_FILE, not both`);
+    if (!file) return direct;
     try {
-      webhookSecret = fs.readFile(secretFile).replace(/\r?\n$/, '');
+      return fs.readFile(file).replace(/\r?\n$/, '');
     } catch (error) {
-      problems.push(`WEBHOOK_SECRET_FILE ${secretFile} cannot be read: ${(error as Error).message}`);
+      problems.push(`${name}_FILE ${file} cannot be read: ${(error as Error).message}`);
+      return undefined;
     }
-  }
+  };
+  const webhookSecret = secretValue('WEBHOOK_SECRET');
+  const secretFile = raw['WEBHOOK_SECRET_FILE'];
+  const apiToken = secretValue('API_TOKEN');
   if (raw['ENV_REPO_PATH'] && raw['ENV_REPO_URL']) problems.push('Set ENV_REPO_PATH (an existing checkout) or ENV_REPO_URL (cloned into DATA_DIR), not both');
   // With nothing configured and no checkout at the default place, serve an example repository.
   const exampleMode = !raw['ENV_REPO_PATH'] && !raw['ENV_REPO_URL'] && !fs.exists(DEFAULT_ENV_REPO_PATH);
@@ -123,6 +136,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs): Confi
   if (webhookSecret !== undefined && webhookSecret.length < 16) warnings.push('The webhook secret is shorter than 16 characters; a longer random one resists guessing');
   if (webhookSecret === '') problems.push('The webhook secret is empty');
   if (webhookSecret === undefined && !secretFile && !exampleMode) problems.push('WEBHOOK_SECRET or WEBHOOK_SECRET_FILE is required');
+  if (apiToken === '') problems.push('The API token is empty; unset API_TOKEN to turn the management API off');
+  if (apiToken !== undefined && apiToken.length < 16) warnings.push('The API token is shorter than 16 characters; a longer random one resists guessing');
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const e = parsed.data;
   const dataDir = path.resolve(e.DATA_DIR);
@@ -147,6 +162,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs): Confi
     servicesDirectory: e.GITOPS_SERVICES_DIRECTORY.replace(/\/+$/, ''),
     deployServerName: e.DEPLOY_SERVER_NAME,
     webhookSecret,
+    apiToken,
+    publicUrl: e.PUBLIC_URL?.replace(/\/+$/, ''),
     defaultRuntime: e.DEFAULT_RUNTIME,
     parallelism: e.DEPLOY_PARALLELISM,
     composeTimeoutMs: e.COMPOSE_TIMEOUT_SECONDS * 1000,

@@ -9,9 +9,14 @@ import { prepareRegistryAuth } from './adapters/registry-auth.js';
 import { createServiceCatalog } from './adapters/service-catalog.js';
 import { openSqliteStore } from './adapters/sqlite-store.js';
 import type { Config } from './config.js';
+import { createMetrics } from './adapters/prometheus-metrics.js';
 import { Pipeline } from './deploy/pipeline.js';
+import { previewPlan } from './deploy/plan-preview.js';
+import { RunEventBus } from './deploy/run-events.js';
 import { RunQueue } from './deploy/run-queue.js';
-import type { RunTrigger } from './domain/types.js';
+import { createServicesView } from './deploy/services-view.js';
+import type { RunOrigin, RunTrigger } from './domain/types.js';
+import { describeServices } from './http/views.js';
 import { ensureExampleRepository } from './example/example-repository.js';
 import { buildServer } from './http/server.js';
 import { systemClock, type Clock } from './ports/clock.js';
@@ -21,6 +26,8 @@ import { signBody } from './webhook/signature.js';
 export interface RunningServer {
   url: string;
   webhookSecret: string;
+  /** The management API's token; undefined when the API is off. */
+  apiToken: string | undefined;
   /** Set in example mode: where an operator clones and pushes. */
   exampleRemote: string | undefined;
   close(): Promise<void>;
@@ -30,8 +37,14 @@ interface Job {
   lane: string;
   trigger: RunTrigger;
   service: string | null;
+  origin: RunOrigin;
   [key: string]: unknown;
 }
+
+/** Runs whose events stay in the database for streams to replay; older runs keep records and output. */
+const RUN_EVENTS_KEPT = 500;
+/** How long a discovery of the services is shared between API calls and metric scrapes. */
+const SERVICES_VIEW_TTL_MS = 2_000;
 
 /** Overrides for tests: a fake runtime registry or clock; everything else is real. */
 export interface StartOverrides {
@@ -59,7 +72,8 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
   for (const warning of config.warnings) logger.warn(warning);
   mkdirSync(config.dataDir, { recursive: true });
 
-  const { webhookSecret, exampleRemote } = await prepareRepository(config, run, logger);
+  const { webhookSecret, apiToken, exampleRemote } = await prepareRepository(config, run, logger);
+  const startedAt = clock.now().toISOString();
 
   const store = openSqliteStore({ file: path.join(config.dataDir, 'state.db'), clock });
   const interrupted = store.recoverInterrupted(clock.now().toISOString());
@@ -91,8 +105,10 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
       timeoutMs: config.composeTimeoutMs,
       stopTimeoutSeconds: config.stopTimeoutSeconds,
     });
+  const events = new RunEventBus(store, (error) => logger.error({ err: error }, 'a run event listener failed'));
   const pipeline = new Pipeline({
     store,
+    events,
     repository,
     catalog,
     runtimes,
@@ -102,24 +118,70 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
     parallelism: config.parallelism,
   });
   const queue = new RunQueue<Job>({
-    createRun: (job) => store.createRun({ trigger: job.trigger, service: job.service }).id,
-    execute: (runId, job) => (job.trigger === 'deploy-all-changed' ? pipeline.deployAllChanged(runId) : pipeline.redeployAndUpdate(runId, job.service!)),
+    createRun: (job) => {
+      const record = store.createRun({ trigger: job.trigger, service: job.service, origin: job.origin });
+      events.publish(record.id, 'run', { runId: record.id, trigger: record.trigger, status: record.status, commit: null, error: null });
+      return record.id;
+    },
+    execute: (runId, job) => {
+      if (job.trigger === 'deploy-all-changed') return pipeline.deployAllChanged(runId);
+      if (job.trigger === 'deploy-service') return pipeline.deployService(runId, job.service!);
+      return pipeline.redeployAndUpdate(runId, job.service!);
+    },
     onUnexpectedError: (error, runId) => logger.error({ err: error, runId }, 'run crashed'),
   });
   const triggers = {
-    deployAllChanged: () => queue.enqueue({ lane: 'deploy-all', trigger: 'deploy-all-changed', service: null }),
-    redeployAndUpdate: (service: string) => queue.enqueue({ lane: `update:${service}`, trigger: 'redeploy-and-update', service }),
+    deployAllChanged: (origin: RunOrigin) => queue.enqueue({ lane: 'deploy-all', trigger: 'deploy-all-changed', service: null, origin }),
+    redeployAndUpdate: (service: string, origin: RunOrigin) =>
+      queue.enqueue({ lane: `update:${service}`, trigger: 'redeploy-and-update', service, origin }),
+    deployService: (service: string, origin: RunOrigin) => queue.enqueue({ lane: `deploy:${service}`, trigger: 'deploy-service', service, origin }),
   };
+
+  const servicesView = createServicesView({ catalog, repository, repositoryLock: pipeline.repositoryLock, ttlMs: SERVICES_VIEW_TTL_MS });
+  const metrics = createMetrics({
+    version: readVersion(),
+    serverName: config.deployServerName,
+    queueDepth: () => queue.depth(),
+    servicesByState: async () => {
+      const { services } = await servicesView.services();
+      const counts: Record<string, number> = {};
+      for (const s of describeServices(services, store.listDeployedStates(), store.lastDeployments(), config.deployServerName)) {
+        counts[s.state] = (counts[s.state] ?? 0) + 1;
+      }
+      return counts;
+    },
+  });
+  events.observe((event) => {
+    metrics.observe(event);
+    if (event.type === 'run' && event.data['stage'] === 'synced') servicesView.invalidate();
+    if (event.type === 'end') store.pruneRunEvents(RUN_EVENTS_KEPT);
+  });
 
   const app = buildServer({
     logger,
     webhookSecret,
+    apiToken,
     maxBodyBytes: config.maxBodyBytes,
     serverName: config.deployServerName,
     version: readVersion(),
+    startedAt,
     store,
+    events,
     catalog,
+    metrics,
+    services: () => servicesView.services(),
     triggers,
+    previewPlan: () =>
+      previewPlan({
+        repository,
+        repositoryLock: pipeline.repositoryLock,
+        catalog,
+        catalogFor: (root, listing) =>
+          createServiceCatalog({ repoPath: root, servicesDirectory: config.servicesDirectory, defaultRuntime: config.defaultRuntime, repository: listing }),
+        store,
+        selfService: config.deployServerName,
+        scratchDir: path.join(config.dataDir, 'plan-preview'),
+      }),
   });
   const address = await app.listen({ port: config.port, host: config.host });
   logger.info({ address, repository: config.envRepoPath, servicesDirectory: config.servicesDirectory }, 'listening');
@@ -128,14 +190,16 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
   // killed before it recorded any deployment (during sync or planning): its webhook was accepted.
   // An interrupted image update is retried as an update: a deploy-all would not pull again.
   for (const run of interrupted.runs) {
-    if (run.trigger === 'redeploy-and-update' && run.service) triggers.redeployAndUpdate(run.service);
-    else triggers.deployAllChanged();
+    if (run.trigger === 'redeploy-and-update' && run.service) triggers.redeployAndUpdate(run.service, 'restart');
+    else if (run.trigger === 'deploy-service' && run.service) triggers.deployService(run.service, 'restart');
+    else triggers.deployAllChanged('restart');
   }
 
   let closing: Promise<void> | undefined;
   return {
     url: address.replace('0.0.0.0', '127.0.0.1'),
     webhookSecret,
+    apiToken,
     exampleRemote,
     close: () =>
       (closing ??= (async () => {
@@ -147,7 +211,11 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
 }
 
 /** Makes sure the checkout exists (cloning it or creating the example) and settles the webhook secret. */
-async function prepareRepository(config: Config, run: ProcessRunner, logger: Logger): Promise<{ webhookSecret: string; exampleRemote: string | undefined }> {
+async function prepareRepository(
+  config: Config,
+  run: ProcessRunner,
+  logger: Logger,
+): Promise<{ webhookSecret: string; apiToken: string | undefined; exampleRemote: string | undefined }> {
   let exampleRemote: string | undefined;
   if (config.exampleMode) {
     const example = await ensureExampleRepository({ baseDir: path.dirname(config.envRepoPath), checkoutPath: config.envRepoPath, run });
@@ -162,11 +230,16 @@ async function prepareRepository(config: Config, run: ProcessRunner, logger: Log
       timeoutMs: config.gitTimeoutMs,
     });
   }
-  if (config.webhookSecret !== undefined) return { webhookSecret: config.webhookSecret, exampleRemote };
-  // Example mode without a configured secret: generate one once and keep it.
-  const file = path.join(config.dataDir, 'webhook-secret');
+  // Example mode: what is not configured is generated once and kept in the data directory.
+  const webhookSecret = config.webhookSecret ?? generatedSecret(path.join(config.dataDir, 'webhook-secret'));
+  const apiToken = config.apiToken ?? (config.exampleMode ? generatedSecret(path.join(config.dataDir, 'api-token')) : undefined);
+  if (apiToken === undefined) logger.warn('API_TOKEN is not set: the management API and the dashboard are off');
+  return { webhookSecret, apiToken, exampleRemote };
+}
+
+function generatedSecret(file: string): string {
   if (!existsSync(file)) writeFileSync(file, `${randomBytes(24).toString('hex')}\n`, { mode: 0o600 });
-  return { webhookSecret: readFileSync(file, 'utf8').trim(), exampleRemote };
+  return readFileSync(file, 'utf8').trim();
 }
 
 export function readVersion(): string {

@@ -1,5 +1,6 @@
-import { realpathSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, realpathSync } from 'node:fs';
+import { mkdir, rm, symlink } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { AppError, isAppError } from '../errors.js';
 import type { Repository } from '../ports/repository.js';
 import type { ProcessResult, ProcessRunner } from './process-runner.js';
@@ -47,15 +48,34 @@ export function createGitRepository(options: { path: string; run: ProcessRunner;
     return dirs.flatMap((dir) => ['-c', `safe.directory=${dir}`]);
   };
 
-  const git = (args: string[], onOutput?: (chunk: string) => void): Promise<ProcessResult> =>
+  const git = (args: string[], onOutput?: (chunk: string) => void, env: Record<string, string> = {}): Promise<ProcessResult> =>
     options.run({
       command: 'git',
       ...(onOutput ? { onOutput } : {}),
       // --literal-pathspecs: a services directory named `*` must not become a glob.
       args: [...safeDirectories(), '--literal-pathspecs', '-C', path, ...args],
-      env: { GIT_TERMINAL_PROMPT: '0', GIT_OPTIONAL_LOCKS: '0' },
+      env: { GIT_TERMINAL_PROMPT: '0', GIT_OPTIONAL_LOCKS: '0', ...env },
       timeoutMs,
     });
+
+  /** NUL-separated output of a git command, every chunk kept (the runner keeps only the tail). */
+  async function listZ(args: string[], what: string): Promise<string[]> {
+    const chunks: string[] = [];
+    let result: ProcessResult;
+    try {
+      result = await git(args, (chunk) => chunks.push(chunk));
+    } catch (error) {
+      if (isAppError(error) && error.code === 'COMMAND_NOT_FOUND') throw error;
+      throw invalid(`${what} failed (${stderrTail(error)})`);
+    }
+    const listing = result.stderr === '' ? chunks.join('') : result.stdout;
+    return listing.split('\0').filter((file) => file !== '');
+  }
+
+  const normalisePathspec = (dir: string): string => {
+    const pathspec = dir.replace(/\\/g, '/').replace(/^(\.\/)+/, '').replace(/\/+$/, '');
+    return pathspec === '' ? '.' : pathspec;
+  };
 
   const invalid = (why: string, cause?: unknown) =>
     new AppError('REPOSITORY_INVALID', `The environment repository at ${path} is not usable: ${why}`, {
@@ -146,20 +166,40 @@ export function createGitRepository(options: { path: string; run: ProcessRunner;
     },
 
 
-    async listTrackedFiles(dir) {
-      const pathspec = dir.replace(/\\/g, '/').replace(/^(\.\/)+/, '').replace(/\/+$/, '');
-      // The runner keeps only the tail of long output; collect every chunk so a large
-      // repository's listing is never cut. ls-files is silent on stderr when it succeeds.
-      const chunks: string[] = [];
-      let result: ProcessResult;
+    listTrackedFiles(dir) {
+      return listZ(['ls-files', '-z', '--', normalisePathspec(dir)], 'git ls-files');
+    },
+
+    async fetchUpstream() {
+      const upstream = await resolveUpstream();
+      await fetch(upstream);
+      return { commit: await revParse(upstream.ref, syncFailed(upstream)) };
+    },
+
+    async materialize(commit, dir) {
+      if (!/^[0-9a-f]{40,64}$/.test(commit)) throw invalid(`${commit} is not a commit id`);
+      // A private index: the checkout's own index, HEAD and refs stay as they are.
+      const env = { GIT_INDEX_FILE: join(dir, '.git-preview-index') };
       try {
-        result = await git(['ls-files', '-z', '--', pathspec === '' ? '.' : pathspec], (chunk) => chunks.push(chunk));
+        await git(['read-tree', commit], undefined, env);
+        await git([`--work-tree=${dir}`, 'checkout-index', '--all', '--force'], undefined, env);
       } catch (error) {
         if (isAppError(error) && error.code === 'COMMAND_NOT_FOUND') throw error;
-        throw invalid(`git ls-files failed (${stderrTail(error)})`);
+        throw invalid(`the tree of ${commit} cannot be written out (${stderrTail(error)})`);
       }
-      const listing = result.stderr === '' ? chunks.join('') : result.stdout;
-      return listing.split('\0').filter((file) => file !== '');
+      await rm(env.GIT_INDEX_FILE, { force: true });
+      // Untracked and ignored files (secrets, data) live only in the checkout: link them in, so
+      // env files outside the services directory hash the same as they would after a sync.
+      for (const entry of await listZ(['ls-files', '--others', '--directory', '-z'], 'git ls-files --others')) {
+        const relative = entry.replace(/\/+$/, '');
+        const target = join(dir, relative);
+        if (existsSync(target)) continue;
+        await mkdir(dirname(target), { recursive: true });
+        await symlink(join(path, relative), target);
+      }
+      return {
+        listTrackedFiles: (subdir: string) => listZ(['ls-tree', '-r', '--name-only', '-z', commit, '--', normalisePathspec(subdir)], 'git ls-tree'),
+      };
     },
   };
 }

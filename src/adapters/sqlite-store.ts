@@ -5,7 +5,16 @@ import Database from 'better-sqlite3';
 import type { DeployedState } from '../domain/types.js';
 import { AppError, errorCatalog } from '../errors.js';
 import type { Clock } from '../ports/clock.js';
-import type { DeploymentPatch, DeploymentRecord, RecoveredWork, RunPatch, RunRecord, Store } from '../ports/store.js';
+import type {
+  DeploymentPatch,
+  DeploymentRecord,
+  RecoveredWork,
+  RunEventRecord,
+  RunPatch,
+  RunRecord,
+  RunSummaryRecord,
+  Store,
+} from '../ports/store.js';
 
 const DEFAULT_MAX_OUTPUT_BYTES = 256 * 1024;
 const BUSY_TIMEOUT_MS = 5_000;
@@ -58,12 +67,25 @@ const MIGRATIONS: readonly string[] = [
     images TEXT NOT NULL
   );
   `,
+  `
+  ALTER TABLE runs ADD COLUMN origin TEXT NOT NULL DEFAULT 'webhook';
+  CREATE INDEX deployments_service_seq ON deployments (service, seq);
+  -- A run's live stream, kept so a client that reconnects (or a restarted server) resumes by id.
+  CREATE TABLE run_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    data TEXT NOT NULL
+  );
+  CREATE INDEX run_events_run ON run_events (run_id, id);
+  `,
 ];
 
 interface RunRow {
   id: string;
   trigger: RunRecord['trigger'];
   service: string | null;
+  origin: RunRecord['origin'];
   status: RunRecord['status'];
   commit_sha: string | null;
   error_code: string | null;
@@ -156,7 +178,7 @@ function sortableId(prefix: string, at: Date): string {
 
 function toRun(row: RunRow): RunRecord {
   return {
-    id: row.id, trigger: row.trigger, service: row.service, status: row.status, commit: row.commit_sha,
+    id: row.id, trigger: row.trigger, service: row.service, origin: row.origin, status: row.status, commit: row.commit_sha,
     errorCode: row.error_code, error: row.error, createdAt: row.created_at, startedAt: row.started_at,
     finishedAt: row.finished_at,
   };
@@ -217,8 +239,29 @@ export function openSqliteStore(options: { file: string; clock: Clock; maxOutput
   }
 
   const statements = {
-    insertRun: db.prepare(`INSERT INTO runs (id, trigger, service, status, created_at)
-      VALUES (@id, @trigger, @service, 'queued', @createdAt)`),
+    insertRun: db.prepare(`INSERT INTO runs (id, trigger, service, origin, status, created_at)
+      VALUES (@id, @trigger, @service, @origin, 'queued', @createdAt)`),
+    // Pages by rowid (insertion order), so the order holds whatever the ids look like.
+    listRuns: db.prepare<{ limit: number; before: string | null }, RunRow>(`SELECT * FROM runs
+      WHERE @before IS NULL OR rowid < (SELECT rowid FROM runs WHERE id = @before)
+      ORDER BY rowid DESC LIMIT @limit`),
+    runCounts: db.prepare<[string], { action: string; status: string; n: number; services: string | null }>(`
+      SELECT action, status, COUNT(*) AS n, group_concat(service, char(10)) AS services
+      FROM deployments WHERE run_id = ? GROUP BY action, status`),
+    listServiceDeployments: db.prepare<{ service: string; limit: number; before: string | null }, DeploymentRow>(`
+      SELECT * FROM deployments WHERE service = @service
+        AND (@before IS NULL OR seq < (SELECT seq FROM deployments WHERE id = @before))
+      ORDER BY seq DESC LIMIT @limit`),
+    previousStatus: db.prepare<{ service: string; id: string }, { status: DeploymentRecord['status'] }>(`
+      SELECT status FROM deployments WHERE service = @service AND action != 'skip'
+        AND seq < (SELECT seq FROM deployments WHERE id = @id)
+      ORDER BY seq DESC LIMIT 1`),
+    insertEvent: db.prepare<{ runId: string; type: string; data: string }>(
+      'INSERT INTO run_events (run_id, type, data) VALUES (@runId, @type, @data)'),
+    listEvents: db.prepare<{ runId: string; after: number; limit: number }, { id: number; run_id: string; type: RunEventRecord['type']; data: string }>(
+      'SELECT * FROM run_events WHERE run_id = @runId AND id > @after ORDER BY id LIMIT @limit'),
+    pruneEvents: db.prepare<{ keep: number }>(`DELETE FROM run_events WHERE run_id IN (
+      SELECT id FROM runs ORDER BY rowid DESC LIMIT -1 OFFSET @keep)`),
     updateRun: db.prepare(patchSql('runs', 'id', RUN_PATCH_COLUMNS)),
     getRun: db.prepare<[string], RunRow>('SELECT * FROM runs WHERE id = ?'),
     insertDeployment: db.prepare(`INSERT INTO deployments (id, run_id, service, action, status, reason, commit_sha, created_at)
@@ -266,7 +309,7 @@ export function openSqliteStore(options: { file: string; clock: Clock; maxOutput
     createRun(input) {
       const at = clock.now();
       const id = makeId('r_', at);
-      statements.insertRun.run({ id, trigger: input.trigger, service: input.service, createdAt: at.toISOString() });
+      statements.insertRun.run({ id, trigger: input.trigger, service: input.service, origin: input.origin ?? 'webhook', createdAt: at.toISOString() });
       return toRun(statements.getRun.get(id)!);
     },
     updateRun(id, patch) {
@@ -293,11 +336,54 @@ export function openSqliteStore(options: { file: string; clock: Clock; maxOutput
       const { changes } = statements.updateDeployment.run(patchParams(id, stored, DEPLOYMENT_PATCH_COLUMNS));
       if (changes === 0) throw new AppError('INTERNAL', `No deployment has id ${id}`);
     },
+    getDeployment(id) {
+      const row = statements.getDeployment.get(id);
+      return row === undefined ? undefined : toDeployment(row);
+    },
     listDeployments(runId) {
       return statements.listDeployments.all(runId).map(toDeployment);
     },
     lastDeployments() {
       return new Map(statements.lastDeployments.all().map((row) => [row.service, toDeployment(row)]));
+    },
+    listRuns({ limit, before }) {
+      const rows = statements.listRuns.all({ limit: limit + 1, before: before ?? null });
+      const items = rows.slice(0, limit).map((row): RunSummaryRecord => {
+        const counts = { deployed: 0, succeeded: 0, failed: 0, skipped: 0 };
+        const services = new Set<string>();
+        for (const group of statements.runCounts.all(row.id)) {
+          if (group.action === 'skip') {
+            counts.skipped += group.n;
+            continue;
+          }
+          counts.deployed += group.n;
+          if (group.status === 'succeeded') counts.succeeded += group.n;
+          if (group.status === 'failed' || group.status === 'interrupted') counts.failed += group.n;
+          for (const name of (group.services ?? '').split('\n')) if (name && services.size < 20) services.add(name);
+        }
+        return { ...toRun(row), counts, services: [...services].sort() };
+      });
+      return { items, next: rows.length > limit ? items[items.length - 1]!.id : null };
+    },
+    listServiceDeployments(service, { limit, before }) {
+      const rows = statements.listServiceDeployments.all({ service, limit: limit + 1, before: before ?? null });
+      const items = rows.slice(0, limit).map(toDeployment);
+      return { items, next: rows.length > limit ? items[items.length - 1]!.id : null };
+    },
+    previousDeploymentStatus(service, deploymentId) {
+      return statements.previousStatus.get({ service, id: deploymentId })?.status ?? null;
+    },
+    appendRunEvent(runId, type, data) {
+      const { lastInsertRowid } = statements.insertEvent.run({ runId, type, data: JSON.stringify(data) });
+      return { id: Number(lastInsertRowid), runId, type, data };
+    },
+    listRunEvents(runId, afterId, limit) {
+      return statements.listEvents
+        .all({ runId, after: afterId, limit })
+        .map((row) => ({ id: row.id, runId: row.run_id, type: row.type, data: JSON.parse(row.data) as Record<string, unknown> }));
+    },
+    pruneRunEvents(keepRuns) {
+      statements.pruneEvents.run({ keep: keepRuns });
     },
     getDeployedState(service) {
       const row = statements.getDeployedState.get(service);

@@ -13,6 +13,7 @@ import { createProcessRunner } from '../adapters/process-runner.js';
 import { createServiceCatalog } from '../adapters/service-catalog.js';
 import { openSqliteStore } from '../adapters/sqlite-store.js';
 import { systemClock } from '../ports/clock.js';
+import { RunEventBus } from './run-events.js';
 import { Pipeline } from './pipeline.js';
 import { RunQueue } from './run-queue.js';
 
@@ -26,8 +27,10 @@ function setup(repo: EnvRepo, parallelism = 4) {
   const repository = createGitRepository({ path: repo.checkout, run });
   const catalog = createServiceCatalog({ repoPath: repo.checkout, servicesDirectory: 'services', defaultRuntime: 'podman', repository });
   const runtime = new FakeRuntime();
+  const events = new RunEventBus(store);
   const pipeline = new Pipeline({
     store,
+    events,
     repository,
     catalog,
     runtimes: fakeRuntimes(runtime),

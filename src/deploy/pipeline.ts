@@ -6,12 +6,14 @@ import type { Clock } from '../ports/clock.js';
 import type { Repository } from '../ports/repository.js';
 import type { RuntimeRegistry } from '../ports/runtime.js';
 import type { ServiceCatalog } from '../ports/service-catalog.js';
-import type { DeploymentRecord, Store } from '../ports/store.js';
+import type { DeploymentPatch, DeploymentRecord, RunPatch, Store } from '../ports/store.js';
 import { KeyedMutex, ReadWriteLock, Semaphore } from '../util/concurrency.js';
+import type { RunEventBus } from './run-events.js';
 
 
 export interface PipelineDeps {
   store: Store;
+  events: RunEventBus;
   repository: Repository;
   catalog: ServiceCatalog;
   runtimes: RuntimeRegistry;
@@ -41,11 +43,11 @@ export class Pipeline {
   async deployAllChanged(runId: string): Promise<void> {
     const { store, clock } = this.deps;
     const log = this.deps.logger.child({ runId, trigger: 'deploy-all-changed' });
-    store.updateRun(runId, { status: 'running', startedAt: clock.now().toISOString() });
+    this.setRun(runId, { status: 'running', startedAt: clock.now().toISOString() });
     let commit: string;
     try {
       ({ commit } = await this.repositoryLock.write(() => this.deps.repository.sync()));
-      store.updateRun(runId, { commit });
+      this.setRun(runId, { commit }, { stage: 'synced' });
       log.info({ commit }, 'repository synced');
     } catch (error) {
       return this.failRun(runId, log, error, 'sync failed; nothing deployed');
@@ -75,10 +77,20 @@ export class Pipeline {
     this.finishRun(runId, results.every(Boolean), log);
   }
 
-  async redeployAndUpdate(runId: string, serviceName: string): Promise<void> {
+  /** Pulls one service's images and recreates what changed (the package-published webhook). */
+  redeployAndUpdate(runId: string, serviceName: string): Promise<void> {
+    return this.oneService(runId, serviceName, 'update');
+  }
+
+  /** Redeploys one service from the checkout as it stands, changed or not: an operator's request, no sync. */
+  deployService(runId: string, serviceName: string): Promise<void> {
+    return this.oneService(runId, serviceName, 'deploy');
+  }
+
+  private async oneService(runId: string, serviceName: string, kind: 'deploy' | 'update'): Promise<void> {
     const { store, clock } = this.deps;
-    const log = this.deps.logger.child({ runId, trigger: 'redeploy-and-update', service: serviceName });
-    store.updateRun(runId, { status: 'running', startedAt: clock.now().toISOString() });
+    const log = this.deps.logger.child({ runId, trigger: kind === 'update' ? 'redeploy-and-update' : 'deploy-service', service: serviceName });
+    this.setRun(runId, { status: 'running', startedAt: clock.now().toISOString() });
     let service: ServiceSource | undefined;
     let commit: string | null = null;
     try {
@@ -86,7 +98,7 @@ export class Pipeline {
         await this.deps.catalog.find(serviceName),
         await this.deps.repository.head(),
       ] as const);
-      store.updateRun(runId, { commit });
+      this.setRun(runId, { commit });
     } catch (error) {
       return this.failRun(runId, log, error, 'reading the service failed');
     }
@@ -98,11 +110,14 @@ export class Pipeline {
         service: service.name,
         decision: 'self',
         reason: "the deploy server's own service is not updated by itself yet",
+        changedFiles: [],
       });
       return this.finishRun(runId, true, log);
     }
-    const deployment = store.createDeployment({ runId, service: service.name, action: 'update', status: 'queued', reason: 'image published', commit });
-    const ok = await this.execute(deployment, service, commit, log, 'update');
+    const reason = kind === 'update' ? 'image published' : 'redeploy requested';
+    const deployment = store.createDeployment({ runId, service: service.name, action: kind, status: 'queued', reason, commit });
+    this.publishDeployment(deployment.id);
+    const ok = await this.execute(deployment, service, commit, log, kind);
     this.finishRun(runId, ok, log);
   }
 
@@ -117,6 +132,7 @@ export class Pipeline {
       commit,
     });
     if (skipped) this.deps.store.updateDeployment(record.id, { finishedAt: this.deps.clock.now().toISOString() });
+    this.publishDeployment(record.id);
     return record;
   }
 
@@ -133,10 +149,17 @@ export class Pipeline {
     return this.slots.run(() =>
       this.serviceLocks.run(service.name, () =>
         this.repositoryLock.read(async () => {
-          store.updateDeployment(deployment.id, { status: 'running', startedAt: clock.now().toISOString() });
+          const runtimeTag = { runtime: service.runtime };
+          this.setDeployment(deployment, { status: 'running', startedAt: clock.now().toISOString() }, runtimeTag);
           log.info({ reason: deployment.reason }, `${kind} started`);
           let output = '';
-          const ctx = { output: (chunk: string) => void (output += chunk) };
+          const live = this.deps.events.outputSink(deployment.runId, deployment.id, service.name);
+          const ctx = {
+            output: (chunk: string) => {
+              output += chunk;
+              live.write(chunk);
+            },
+          };
           try {
             assertDeployable(service);
             const runtime = this.deps.runtimes[service.runtime];
@@ -146,7 +169,7 @@ export class Pipeline {
             } else {
               const result = await runtime.update(service, ctx);
               images = result.imagesAfter;
-              store.updateDeployment(deployment.id, {
+              this.setDeployment(deployment, {
                 imagesBefore: result.imagesBefore,
                 imagesAfter: result.imagesAfter,
                 reason: result.recreated.length > 0 ? `image published; recreated: ${result.recreated.join(', ')}` : 'image published; no image changed',
@@ -161,24 +184,28 @@ export class Pipeline {
               images,
             };
             store.saveDeployedState(state);
-            store.updateDeployment(deployment.id, {
+            live.flush();
+            this.setDeployment(deployment, {
               status: 'succeeded',
               output,
               finishedAt: clock.now().toISOString(),
               ...(kind === 'deploy' ? { imagesAfter: images } : {}),
-            });
+            }, runtimeTag);
             log.info(`${kind} succeeded`);
             return true;
           } catch (thrown) {
             const error = toAppError(thrown);
             const toolOutput = typeof error.details?.['output'] === 'string' ? (error.details['output'] as string) : '';
-            store.updateDeployment(deployment.id, {
+            // Tools that fail before streaming (a spawn error) only carry their output on the error.
+            if (!output && toolOutput) live.write(`${toolOutput}\n`);
+            live.flush();
+            this.setDeployment(deployment, {
               status: 'failed',
               errorCode: error.code,
               error: error.message,
               output: output || toolOutput,
               finishedAt: clock.now().toISOString(),
-            });
+            }, runtimeTag);
             log.warn({ code: error.code, err: error.message }, `${kind} failed`);
             return false;
           }
@@ -189,7 +216,7 @@ export class Pipeline {
 
   private failRun(runId: string, log: Logger, thrown: unknown, message: string): void {
     const error = toAppError(thrown);
-    this.deps.store.updateRun(runId, {
+    this.setRun(runId, {
       status: 'failed',
       errorCode: error.code,
       error: error.message,
@@ -199,8 +226,42 @@ export class Pipeline {
   }
 
   private finishRun(runId: string, ok: boolean, log: Logger): void {
-    this.deps.store.updateRun(runId, { status: ok ? 'succeeded' : 'failed', finishedAt: this.deps.clock.now().toISOString() });
+    this.setRun(runId, { status: ok ? 'succeeded' : 'failed', finishedAt: this.deps.clock.now().toISOString() });
     log.info({ status: ok ? 'succeeded' : 'failed' }, 'run finished');
+  }
+
+  /** Records a run change and tells the run's stream; a finished run's stream ends with `end`. */
+  private setRun(runId: string, patch: RunPatch, extra: Record<string, unknown> = {}): void {
+    this.deps.store.updateRun(runId, patch);
+    const run = this.deps.store.getRun(runId);
+    if (!run) return;
+    const error = run.error === null ? null : { code: run.errorCode, message: run.error };
+    this.deps.events.publish(runId, 'run', { runId, trigger: run.trigger, status: run.status, commit: run.commit, error, ...extra });
+    if (run.status === 'succeeded' || run.status === 'failed') this.deps.events.publish(runId, 'end', { runId, trigger: run.trigger, status: run.status });
+  }
+
+  private setDeployment(deployment: DeploymentRecord, patch: DeploymentPatch, extra: Record<string, unknown> = {}): void {
+    this.deps.store.updateDeployment(deployment.id, patch);
+    if (patch.status !== undefined) this.publishDeployment(deployment.id, extra);
+  }
+
+  /** Tells the run's stream a deployment's state; `extra` adds what observers need (runtime, duration). */
+  private publishDeployment(deploymentId: string, extra: Record<string, unknown> = {}): void {
+    const record = this.deps.store.getDeployment(deploymentId);
+    if (!record) return;
+    const durationSeconds =
+      record.startedAt && record.finishedAt ? (Date.parse(record.finishedAt) - Date.parse(record.startedAt)) / 1000 : null;
+    this.deps.events.publish(record.runId, 'deployment', {
+      runId: record.runId,
+      deploymentId: record.id,
+      service: record.service,
+      action: record.action,
+      status: record.status,
+      reason: record.reason,
+      error: record.error === null ? null : { code: record.errorCode, message: record.error },
+      durationSeconds,
+      ...extra,
+    });
   }
 }
 

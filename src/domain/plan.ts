@@ -8,6 +8,8 @@ export interface PlanEntry {
   decision: PlanDecision;
   /** Human-readable why, recorded on the deployment (`new service`, `changed: a, b`, ...). */
   reason: string;
+  /** Files whose digest differs from the deployed one (empty for new or unchanged services). */
+  changedFiles: string[];
 }
 
 export interface PlanInput {
@@ -25,18 +27,19 @@ export interface PlanInput {
 export function planDeployAll(input: PlanInput): PlanEntry[] {
   return input.services.map((service): PlanEntry => {
     if (service.name === input.selfService) {
-      return { service: service.name, decision: 'self', reason: "the deploy server's own service is not redeployed by itself yet" };
+      return { service: service.name, decision: 'self', reason: "the deploy server's own service is not redeployed by itself yet", changedFiles: [] };
     }
     const deployed = input.deployed.get(service.name);
-    if (!deployed) return { service: service.name, decision: 'deploy', reason: 'new service' };
+    if (!deployed) return { service: service.name, decision: 'deploy', reason: 'new service', changedFiles: [] };
     if (deployed.fingerprint === service.fingerprint) {
-      return { service: service.name, decision: 'unchanged', reason: 'unchanged since the last successful deployment' };
+      return { service: service.name, decision: 'unchanged', reason: 'unchanged since the last successful deployment', changedFiles: [] };
     }
     const changed = changedFiles(deployed.files, service.files);
     return {
       service: service.name,
       decision: 'deploy',
       reason: changed.length > 0 ? `changed: ${changed.join(', ')}` : 'changed: fingerprint rules',
+      changedFiles: changed,
     };
   });
 }

@@ -39,7 +39,10 @@ export interface DeployedState {
   images: Record<string, string>;
 }
 
-export type RunTrigger = 'deploy-all-changed' | 'redeploy-and-update';
+/** deploy-service: an operator asked to redeploy one service as it stands, changed or not. */
+export type RunTrigger = 'deploy-all-changed' | 'redeploy-and-update' | 'deploy-service';
+/** Who asked for a run: a signed webhook, the management API, or start-up recovery. */
+export type RunOrigin = 'webhook' | 'api' | 'restart';
 export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed';
 export type DeploymentAction = 'deploy' | 'update' | 'skip';
 export type DeploymentStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'interrupted';

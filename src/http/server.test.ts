@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { FakeServiceCatalog, fakeServiceSource } from '../../test/fakes/service-catalog.js';
 import { openSqliteStore } from '../adapters/sqlite-store.js';
+import { RunEventBus } from '../deploy/run-events.js';
 import type { Store } from '../ports/store.js';
 import { signBody } from '../webhook/signature.js';
 import { buildServer, type ServerDeps } from './server.js';
@@ -21,12 +22,29 @@ function recordingTriggers() {
     calls,
     deployAllChanged() {
       calls.push({ trigger: 'deploy-all-changed' });
-      return { runId: `r_test${++n}` };
+      return { runId: `r_test${++n}`, coalesced: false };
     },
     redeployAndUpdate(service: string) {
       calls.push({ trigger: 'redeploy-and-update', service });
-      return { runId: `r_test${++n}` };
+      return { runId: `r_test${++n}`, coalesced: false };
     },
+    deployService(service: string) {
+      calls.push({ trigger: 'deploy-service', service });
+      return { runId: `r_test${++n}`, coalesced: false };
+    },
+  };
+}
+
+/** Metrics that only count webhooks, for asserting the route hook. */
+export function countingMetrics() {
+  const webhooks: Array<{ route: string; outcome: string }> = [];
+  return {
+    webhooks,
+    contentType: 'text/plain; version=0.0.4',
+    webhook(route: string, outcome: string) {
+      webhooks.push({ route, outcome });
+    },
+    render: async () => '',
   };
 }
 
@@ -44,8 +62,16 @@ describe('buildServer', () => {
       maxBodyBytes: 64 * 1024,
       serverName: 'gitops-deploy-server',
       version: '0.1.0-test',
+      startedAt: '2024-05-01T10:00:00.000Z',
+      apiToken: undefined,
       store,
+      events: new RunEventBus(store),
       catalog,
+      metrics: countingMetrics(),
+      services: async () => ({ commit: null, services: await catalog.discover() }),
+      previewPlan: async () => {
+        throw new Error('not used here');
+      },
       triggers,
       ...overrides,
     });
@@ -280,97 +306,8 @@ describe('buildServer', () => {
     });
   });
 
-  describe('GET /api/runs/:id', () => {
-    it('answers 404 RUN_NOT_FOUND for an unknown id', async () => {
-      const response = await app.inject({ method: 'GET', url: '/api/runs/r_missing' });
-      assert.equal(response.statusCode, 404);
-      assert.equal(response.json().error.code, 'RUN_NOT_FOUND');
-    });
-
-    it('describes a run and its deployments', async () => {
-      const run = store.createRun({ trigger: 'deploy-all-changed', service: null });
-      store.updateRun(run.id, { status: 'failed', commit: 'abc123', startedAt: '2024-05-01T10:00:01.000Z', finishedAt: '2024-05-01T10:00:09.000Z' });
-      const ok = store.createDeployment({ runId: run.id, service: 'app', action: 'deploy', status: 'queued', reason: 'changed: podman-compose.yml', commit: 'abc123' });
-      store.updateDeployment(ok.id, { status: 'succeeded', output: 'Container app Started', imagesAfter: { app: 'sha256:aa' } });
-      const bad = store.createDeployment({ runId: run.id, service: 'db', action: 'deploy', status: 'queued', reason: 'new service', commit: 'abc123' });
-      store.updateDeployment(bad.id, { status: 'failed', errorCode: 'COMPOSE_FAILED', error: 'exit code 1' });
-      store.createDeployment({ runId: run.id, service: 'web', action: 'skip', status: 'skipped', reason: 'unchanged since the last successful deployment', commit: 'abc123' });
-
-      const response = await app.inject({ method: 'GET', url: `/api/runs/${run.id}` });
-      assert.equal(response.statusCode, 200);
-      const body = response.json();
-      assert.equal(body.id, run.id);
-      assert.equal(body.status, 'failed');
-      assert.equal(body.trigger, 'deploy-all-changed');
-      assert.equal(body.service, null);
-      assert.equal(body.commit, 'abc123');
-      assert.equal(body.error, null);
-      assert.equal(body.startedAt, '2024-05-01T10:00:01.000Z');
-      assert.equal(body.finishedAt, '2024-05-01T10:00:09.000Z');
-      assert.deepEqual(
-        body.deployments.map((d: Record<string, unknown>) => ({ service: d['service'], action: d['action'], status: d['status'], reason: d['reason'], error: d['error'] })),
-        [
-          { service: 'app', action: 'deploy', status: 'succeeded', reason: 'changed: podman-compose.yml', error: null },
-          { service: 'db', action: 'deploy', status: 'failed', reason: 'new service', error: { code: 'COMPOSE_FAILED', message: 'exit code 1' } },
-          { service: 'web', action: 'skip', status: 'skipped', reason: 'unchanged since the last successful deployment', error: null },
-        ],
-      );
-      const first = body.deployments[0];
-      assert.equal(first.commit, 'abc123');
-      assert.equal(first.output, 'Container app Started');
-      assert.deepEqual(first.imagesAfter, { app: 'sha256:aa' });
-      assert.equal(first.imagesBefore, null);
-    });
-
-    it('reports a run-level error with its code', async () => {
-      const run = store.createRun({ trigger: 'redeploy-and-update', service: 'app' });
-      store.updateRun(run.id, { status: 'failed', errorCode: 'SYNC_FAILED', error: 'remote unreachable' });
-      const body = (await app.inject({ method: 'GET', url: `/api/runs/${run.id}` })).json();
-      assert.equal(body.trigger, 'redeploy-and-update');
-      assert.equal(body.service, 'app');
-      assert.deepEqual(body.error, { code: 'SYNC_FAILED', message: 'remote unreachable' });
-      assert.deepEqual(body.deployments, []);
-    });
-  });
-
-  describe('GET /api/services', () => {
-    it('lists every service beside its deployed state and last deployment', async () => {
-      const app1 = catalog.services[0]!;
-      store.saveDeployedState({ service: 'app', fingerprint: app1.fingerprint, files: app1.files, commit: 'abc123', deployedAt: '2024-05-01T09:00:00.000Z', images: {} });
-      const run = store.createRun({ trigger: 'deploy-all-changed', service: null });
-      const d = store.createDeployment({ runId: run.id, service: 'app', action: 'deploy', status: 'queued', reason: 'new service', commit: 'abc123' });
-      store.updateDeployment(d.id, { status: 'succeeded', finishedAt: '2024-05-01T09:00:00.000Z' });
-      catalog.services.push(fakeServiceSource('broken', { problem: { code: 'COMPOSE_FILE_AMBIGUOUS', message: 'two compose files' } }));
-
-      const response = await app.inject({ method: 'GET', url: '/api/services' });
-      assert.equal(response.statusCode, 200);
-      const { services } = response.json();
-      assert.deepEqual(services.map((s: { name: string }) => s.name), ['app', 'broken', 'db']);
-      const [appView, broken, db] = services;
-      assert.deepEqual(appView, {
-        name: 'app',
-        runtime: 'podman',
-        composeFile: 'podman-compose.yml',
-        projectName: 'app',
-        desiredFingerprint: app1.fingerprint,
-        deployedFingerprint: app1.fingerprint,
-        inSync: true,
-        deployedCommit: 'abc123',
-        deployedAt: '2024-05-01T09:00:00.000Z',
-        problem: null,
-        lastDeployment: { runId: run.id, status: 'succeeded', action: 'deploy', reason: 'new service', finishedAt: '2024-05-01T09:00:00.000Z', error: null },
-      });
-      assert.deepEqual(broken.problem, { code: 'COMPOSE_FILE_AMBIGUOUS', message: 'two compose files' });
-      assert.equal(db.runtime, 'docker');
-      assert.equal(db.composeFile, 'docker-compose.yml');
-      assert.equal(db.inSync, false);
-      assert.equal(db.deployedFingerprint, null);
-      assert.equal(db.lastDeployment, null);
-    });
-  });
-
   it('answers unknown routes with 404 ROUTE_NOT_FOUND', async () => {
-    for (const [method, url] of [['GET', '/nope'], ['POST', '/deploy-all'], ['GET', '/api/runs'], ['DELETE', '/health']] as const) {
+    for (const [method, url] of [['GET', '/nope'], ['POST', '/deploy-all'], ['GET', '/api/nope'], ['DELETE', '/health']] as const) {
       const response = await app.inject({ method, url });
       assert.equal(response.statusCode, 404, `${method} ${url}`);
       assert.equal(response.json().error.code, 'ROUTE_NOT_FOUND');

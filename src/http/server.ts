@@ -1,26 +1,31 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import type { Metrics, WebhookOutcome } from '../adapters/prometheus-metrics.js';
 import { isValidServiceName } from '../domain/service-layout.js';
 import { AppError, isAppError } from '../errors.js';
 import type { ServiceCatalog } from '../ports/service-catalog.js';
-import type { Store } from '../ports/store.js';
 import { readPackageEvent } from '../webhook/package-event.js';
 import { verifySignature } from '../webhook/signature.js';
-import { describeRun, describeServices } from './views.js';
+import { registerApiRoutes, type ApiDeps } from './api-routes.js';
+import { registerDashboard } from './dashboard-assets.js';
 
 /** What the routes need from the rest of the server. */
-export interface ServerDeps {
+export interface ServerDeps extends ApiDeps {
   logger: Logger;
   webhookSecret: string;
   maxBodyBytes: number;
-  serverName: string;
-  version: string;
-  store: Store;
-  catalog: ServiceCatalog;
-  triggers: {
-    deployAllChanged(): { runId: string };
-    redeployAndUpdate(service: string): { runId: string };
-  };
+  catalog: Pick<ServiceCatalog, 'has'>;
+  metrics: Pick<Metrics, 'webhook' | 'render' | 'contentType'>;
+  /** Directory of the dashboard's files; the default is the one shipped beside the server. */
+  dashboardDir?: string;
+}
+
+const WEBHOOK_ROUTES = new Set(['/deploy-all-changed', '/redeploy-and-update/:service']);
+
+function webhookOutcome(status: number): WebhookOutcome {
+  if (status === 202) return 'accepted';
+  if (status < 300) return 'ignored';
+  return status < 500 ? 'rejected' : 'error';
 }
 
 /** Builds the HTTP server without listening, so tests drive it with inject(). */
@@ -46,14 +51,21 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     }
   };
 
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url;
+    if (route !== undefined && WEBHOOK_ROUTES.has(route)) deps.metrics.webhook(route, webhookOutcome(reply.statusCode));
+  });
+
   app.get('/health', async () => ({ status: 'ok', name: deps.serverName, version: deps.version }));
+
+  app.get('/metrics', async (_request, reply) => reply.header('content-type', deps.metrics.contentType).send(await deps.metrics.render()));
 
   // GitHub sends a signed `ping` when a webhook is created; answering it deploys nothing.
   const isPing = (request: FastifyRequest) => request.headers['x-github-event'] === 'ping';
 
   app.post('/deploy-all-changed', { preHandler: requireSignature }, async (request, reply) => {
     if (isPing(request)) return reply.code(200).send({ status: 'ignored', note: 'ping received; the webhook works' });
-    const { runId } = deps.triggers.deployAllChanged();
+    const { runId } = deps.triggers.deployAllChanged('webhook');
     return reply.code(202).send({ runId, status: 'queued' });
   });
 
@@ -66,21 +78,13 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       const verdict = readPackageEvent(rawBody(request));
       if (!verdict.trigger) return reply.code(200).send({ status: 'ignored', note: verdict.note });
       if (!(await deps.catalog.has(name))) throw new AppError('UNKNOWN_SERVICE', `No service directory is named ${name}`);
-      const { runId } = deps.triggers.redeployAndUpdate(name);
+      const { runId } = deps.triggers.redeployAndUpdate(name, 'webhook');
       return reply.code(202).send({ runId, status: 'queued' });
     },
   );
 
-  app.get<{ Params: { id: string } }>('/api/runs/:id', async (request) => {
-    const run = deps.store.getRun(request.params.id);
-    if (!run) throw new AppError('RUN_NOT_FOUND');
-    return describeRun(run, deps.store.listDeployments(run.id));
-  });
-
-  app.get('/api/services', async () => {
-    const services = await deps.catalog.discover();
-    return { services: describeServices(services, deps.store.listDeployedStates(), deps.store.lastDeployments()) };
-  });
+  registerApiRoutes(app, deps);
+  registerDashboard(app, deps.dashboardDir);
 
   app.setNotFoundHandler((request, reply) => {
     void reply.code(404).send(errorBody(new AppError('ROUTE_NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`)));

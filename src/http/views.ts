@@ -1,5 +1,60 @@
 import type { DeployedState, ServiceSource } from '../domain/types.js';
-import type { DeploymentRecord, RunRecord } from '../ports/store.js';
+import type { DeploymentRecord, RunRecord, RunSummaryRecord } from '../ports/store.js';
+
+export type ServiceState = 'in-sync' | 'changed' | 'never-deployed' | 'failed' | 'problem' | 'self';
+
+/** One word for where a service stands, for tables and the `gds_services` metric. */
+export function serviceState(
+  service: ServiceSource,
+  deployed: DeployedState | undefined,
+  last: DeploymentRecord | undefined,
+  selfService: string,
+): ServiceState {
+  if (service.problem) return 'problem';
+  if (service.name === selfService && !deployed) return 'self';
+  if (last && (last.status === 'failed' || last.status === 'interrupted')) return 'failed';
+  if (!deployed) return 'never-deployed';
+  return deployed.fingerprint === service.fingerprint ? 'in-sync' : 'changed';
+}
+
+const errorOf = (record: { error: string | null; errorCode: string | null }) =>
+  record.error === null ? null : { code: record.errorCode, message: record.error };
+
+/** A deployment without its output (lists); the run detail adds the output. */
+export function describeDeployment(d: DeploymentRecord) {
+  return {
+    id: d.id,
+    runId: d.runId,
+    service: d.service,
+    action: d.action,
+    status: d.status,
+    reason: d.reason,
+    commit: d.commit,
+    error: errorOf(d),
+    imagesBefore: d.imagesBefore,
+    imagesAfter: d.imagesAfter,
+    createdAt: d.createdAt,
+    startedAt: d.startedAt,
+    finishedAt: d.finishedAt,
+  };
+}
+
+export function describeRunSummary(run: RunSummaryRecord) {
+  return {
+    id: run.id,
+    status: run.status,
+    trigger: run.trigger,
+    origin: run.origin,
+    service: run.service,
+    commit: run.commit,
+    error: errorOf(run),
+    createdAt: run.createdAt,
+    startedAt: run.startedAt,
+    finishedAt: run.finishedAt,
+    counts: run.counts,
+    services: run.services,
+  };
+}
 
 /** The JSON shape of a run: what the API promises, decoupled from the store's records. */
 export function describeRun(run: RunRecord, deployments: DeploymentRecord[]) {
@@ -7,26 +62,14 @@ export function describeRun(run: RunRecord, deployments: DeploymentRecord[]) {
     id: run.id,
     status: run.status,
     trigger: run.trigger,
+    origin: run.origin,
     service: run.service,
     commit: run.commit,
-    error: run.error === null ? null : { code: run.errorCode, message: run.error },
+    error: errorOf(run),
     createdAt: run.createdAt,
     startedAt: run.startedAt,
     finishedAt: run.finishedAt,
-    deployments: deployments.map((d) => ({
-      id: d.id,
-      service: d.service,
-      action: d.action,
-      status: d.status,
-      reason: d.reason,
-      commit: d.commit,
-      error: d.error === null ? null : { code: d.errorCode, message: d.error },
-      imagesBefore: d.imagesBefore,
-      imagesAfter: d.imagesAfter,
-      startedAt: d.startedAt,
-      finishedAt: d.finishedAt,
-      output: d.output,
-    })),
+    deployments: deployments.map((d) => ({ ...describeDeployment(d), output: d.output })),
   };
 }
 
@@ -35,6 +78,7 @@ export function describeServices(
   services: ServiceSource[],
   deployed: DeployedState[],
   last: Map<string, DeploymentRecord>,
+  selfService: string,
 ) {
   const deployedByName = new Map(deployed.map((s) => [s.service, s] as const));
   return services.map((service) => {
@@ -42,6 +86,7 @@ export function describeServices(
     const lastDeployment = last.get(service.name);
     return {
       name: service.name,
+      state: serviceState(service, state, lastDeployment, selfService),
       runtime: service.runtime,
       composeFile: service.composeFile,
       projectName: service.projectName,
@@ -53,12 +98,14 @@ export function describeServices(
       problem: service.problem ?? null,
       lastDeployment: lastDeployment
         ? {
+            id: lastDeployment.id,
             runId: lastDeployment.runId,
             status: lastDeployment.status,
             action: lastDeployment.action,
             reason: lastDeployment.reason,
+            startedAt: lastDeployment.startedAt,
             finishedAt: lastDeployment.finishedAt,
-            error: lastDeployment.error === null ? null : { code: lastDeployment.errorCode, message: lastDeployment.error },
+            error: errorOf(lastDeployment),
           }
         : null,
     };

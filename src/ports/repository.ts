@@ -10,4 +10,12 @@ export interface Repository {
   head(): Promise<string>;
   /** Paths (relative to the repository root, forward slashes) of tracked files under `dir`. */
   listTrackedFiles(dir: string): Promise<string[]>;
+  /** Fetches the upstream branch and returns its head, leaving the checkout as it is (plan previews). */
+  fetchUpstream(): Promise<{ commit: string }>;
+  /**
+   * Writes the tree of `commit` into the empty directory `dir`, with the checkout's untracked and
+   * ignored files (secrets) linked in, touching neither the checkout nor its index or refs.
+   * Returns the tracked-file listing of that tree.
+   */
+  materialize(commit: string, dir: string): Promise<Pick<Repository, 'listTrackedFiles'>>;
 }

@@ -2,6 +2,7 @@ import type {
   DeployedState,
   DeploymentAction,
   DeploymentStatus,
+  RunOrigin,
   RunStatus,
   RunTrigger,
 } from '../domain/types.js';
@@ -9,8 +10,9 @@ import type {
 export interface RunRecord {
   id: string;
   trigger: RunTrigger;
-  /** The service named by the trigger (redeploy-and-update), else null. */
+  /** The service named by the trigger (redeploy-and-update, deploy-service), else null. */
   service: string | null;
+  origin: RunOrigin;
   status: RunStatus;
   commit: string | null;
   errorCode: string | null;
@@ -39,6 +41,27 @@ export interface DeploymentRecord {
   finishedAt: string | null;
 }
 
+/** One stored event of a run's stream: status changes and the compose tool's output lines. */
+export interface RunEventRecord {
+  /** Increases across all runs; a stream resumes after the last id it saw. */
+  id: number;
+  runId: string;
+  type: 'run' | 'deployment' | 'output' | 'end';
+  data: Record<string, unknown>;
+}
+
+export interface RunSummaryRecord extends RunRecord {
+  counts: { deployed: number; succeeded: number; failed: number; skipped: number };
+  /** Services the run deployed or updated (skips left out), at most 20. */
+  services: string[];
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Id to pass as `before` for the next (older) page, or null when this page is the last. */
+  next: string | null;
+}
+
 /** What start-up recovery found unfinished: how many deployments, and which runs' triggers to retry. */
 export interface RecoveredWork {
   deployments: number;
@@ -61,14 +84,27 @@ export type DeploymentPatch = Partial<
  */
 export interface Store {
   /** Records a new run in status `queued`. */
-  createRun(input: { trigger: RunTrigger; service: string | null }): RunRecord;
+  createRun(input: { trigger: RunTrigger; service: string | null; origin?: RunOrigin }): RunRecord;
   updateRun(id: string, patch: RunPatch): void;
   getRun(id: string): RunRecord | undefined;
   createDeployment(input: NewDeployment): DeploymentRecord;
   updateDeployment(id: string, patch: DeploymentPatch): void;
+  getDeployment(id: string): DeploymentRecord | undefined;
   listDeployments(runId: string): DeploymentRecord[];
   /** The newest deployment of each service (one per service, skips included). */
   lastDeployments(): Map<string, DeploymentRecord>;
+  /** Newest first; `before` is the id of the last run of the previous page. */
+  listRuns(options: { limit: number; before?: string }): Page<RunSummaryRecord>;
+  /** One service's deployments, newest first; `before` is a deployment id. */
+  listServiceDeployments(service: string, options: { limit: number; before?: string }): Page<DeploymentRecord>;
+  /** Status of the service's newest non-skip deployment older than `deploymentId`, or null. */
+  previousDeploymentStatus(service: string, deploymentId: string): DeploymentStatus | null;
+  /** Appends an event to a run's stream and returns it with its id. */
+  appendRunEvent(runId: string, type: RunEventRecord['type'], data: Record<string, unknown>): RunEventRecord;
+  /** A run's events with id > afterId, oldest first, at most `limit`. */
+  listRunEvents(runId: string, afterId: number, limit: number): RunEventRecord[];
+  /** Drops the events of all but the newest `keepRuns` runs (their records and output stay). */
+  pruneRunEvents(keepRuns: number): void;
   getDeployedState(service: string): DeployedState | undefined;
   listDeployedStates(): DeployedState[];
   /** Written only after a deployment succeeded. */

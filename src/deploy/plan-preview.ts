@@ -1,0 +1,69 @@
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { planDeployAll, type PlanEntry } from '../domain/plan.js';
+import { MISSING_DIGEST, type ServiceSource } from '../domain/types.js';
+import type { Repository } from '../ports/repository.js';
+import type { ServiceCatalog } from '../ports/service-catalog.js';
+import type { Store } from '../ports/store.js';
+import type { ReadWriteLock } from '../util/concurrency.js';
+
+export type PreviewDecision = PlanEntry['decision'] | 'problem';
+
+export interface PlanPreview {
+  /** The remote head the plan is for. */
+  commit: string;
+  /** The commit checked out now (what the services run, if their deployments succeeded). */
+  currentCommit: string;
+  services: Array<{ service: string; decision: PreviewDecision; reason: string; changedFiles: string[] }>;
+  counts: Record<PreviewDecision, number>;
+}
+
+export interface PlanPreviewDeps {
+  repository: Repository;
+  /** The pipeline's lock: fetching moves remote-tracking refs, so it excludes a running sync. */
+  repositoryLock: ReadWriteLock;
+  /** The catalog of the checkout. */
+  catalog: ServiceCatalog;
+  /** A catalog over another tree (the remote head written out), with that tree's tracked files. */
+  catalogFor(root: string, repository: Pick<Repository, 'listTrackedFiles'>): ServiceCatalog;
+  store: Pick<Store, 'listDeployedStates'>;
+  selfService: string;
+  /** Scratch space for the written-out tree, removed after each preview. */
+  scratchDir: string;
+}
+
+/**
+ * A dry run of deploy-all-changed against the remote head: the same discovery and pure plan as a
+ * run, without the sync and the execute stage. The checkout, its index and HEAD are not touched.
+ */
+export async function previewPlan(deps: PlanPreviewDeps): Promise<PlanPreview> {
+  const { commit } = await deps.repositoryLock.write(() => deps.repository.fetchUpstream());
+  const services = await deps.repositoryLock.read(async () => {
+    const currentCommit = await deps.repository.head();
+    if (currentCommit === commit) return { currentCommit, services: await deps.catalog.discover() };
+    await mkdir(deps.scratchDir, { recursive: true });
+    const tree = await mkdtemp(path.join(deps.scratchDir, 'tree-'));
+    try {
+      const listing = await deps.repository.materialize(commit, tree);
+      return { currentCommit, services: await deps.catalogFor(tree, listing).discover() };
+    } finally {
+      await rm(tree, { recursive: true, force: true });
+    }
+  });
+  const deployed = new Map(deps.store.listDeployedStates().map((s) => [s.service, s] as const));
+  const byName = new Map(services.services.map((s) => [s.name, s] as const));
+  const entries = planDeployAll({ services: services.services, deployed, selfService: deps.selfService }).map((entry) => {
+    const problem = entry.decision === 'deploy' ? problemOf(byName.get(entry.service)!) : null;
+    return problem ? { ...entry, decision: 'problem' as const, reason: `${entry.reason}; will fail: ${problem}` } : entry;
+  });
+  const counts: Record<PreviewDecision, number> = { deploy: 0, unchanged: 0, self: 0, problem: 0 };
+  for (const entry of entries) counts[entry.decision]++;
+  return { commit, currentCommit: services.currentCommit, services: entries, counts };
+}
+
+/** Why a deployment of this service would fail before any command runs, or null. */
+function problemOf(service: ServiceSource): string | null {
+  if (service.problem) return `${service.problem.code}: ${service.problem.message}`;
+  const missing = service.requiredEnvFiles.filter((file) => service.files[file] === MISSING_DIGEST);
+  return missing.length > 0 ? `ENV_FILE_MISSING: ${missing.join(', ')}` : null;
+}

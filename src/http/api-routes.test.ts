@@ -1,0 +1,354 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import { pino } from 'pino';
+import { FakeServiceCatalog, fakeServiceSource } from '../../test/fakes/service-catalog.js';
+import { openSqliteStore } from '../adapters/sqlite-store.js';
+import type { PlanPreview } from '../deploy/plan-preview.js';
+import { RunEventBus } from '../deploy/run-events.js';
+import type { Store } from '../ports/store.js';
+import { buildServer, type ServerDeps } from './server.js';
+import { countingMetrics } from './server.test.js';
+
+const TOKEN = 'api-token-0123456789abcdef';
+const auth = { authorization: `Bearer ${TOKEN}` };
+
+/** Triggers that create real queued runs in the store, as the queue does, and record their calls. */
+function storeTriggers(store: () => Store) {
+  const calls: Array<{ trigger: string; service: string | null; origin: string }> = [];
+  const make = (trigger: 'deploy-all-changed' | 'redeploy-and-update' | 'deploy-service', service: string | null, origin: 'webhook' | 'api' | 'restart') => {
+    calls.push({ trigger, service, origin });
+    return { runId: store().createRun({ trigger, service, origin }).id, coalesced: false };
+  };
+  return {
+    calls,
+    deployAllChanged: (origin: 'webhook' | 'api' | 'restart') => make('deploy-all-changed', null, origin),
+    redeployAndUpdate: (service: string, origin: 'webhook' | 'api' | 'restart') => make('redeploy-and-update', service, origin),
+    deployService: (service: string, origin: 'webhook' | 'api' | 'restart') => make('deploy-service', service, origin),
+  };
+}
+
+/** Parses an SSE body into events. */
+function parseSse(text: string): Array<{ id?: string; event?: string; data?: unknown }> {
+  return text
+    .split('\n\n')
+    .filter((block) => block.split('\n').some((line) => line.startsWith('event:')))
+    .map((block) => {
+      const event: { id?: string; event?: string; data?: unknown } = {};
+      for (const line of block.split('\n')) {
+        const [field, ...rest] = line.split(': ');
+        const value = rest.join(': ');
+        if (field === 'id') event.id = value;
+        if (field === 'event') event.event = value;
+        if (field === 'data') event.data = JSON.parse(value);
+      }
+      return event;
+    });
+}
+
+describe('management API', () => {
+  let dir: string;
+  let store: Store;
+  let events: RunEventBus;
+  let catalog: FakeServiceCatalog;
+  let triggers: ReturnType<typeof storeTriggers>;
+  let app: FastifyInstance;
+  let plans: number;
+
+  const build = (overrides: Partial<ServerDeps> = {}) =>
+    buildServer({
+      logger: pino({ level: 'silent' }),
+      webhookSecret: 'webhook-secret-0123456789',
+      maxBodyBytes: 64 * 1024,
+      serverName: 'home-deploy',
+      version: '0.1.0-test',
+      startedAt: '2024-05-01T10:00:00.000Z',
+      apiToken: TOKEN,
+      store,
+      events,
+      catalog,
+      metrics: countingMetrics(),
+      services: async () => ({ commit: 'c0ffee', services: await catalog.discover() }),
+      previewPlan: async (): Promise<PlanPreview> => {
+        plans++;
+        return { commit: 'abc', currentCommit: 'def', services: [{ service: 'app', decision: 'deploy', reason: 'changed: x', changedFiles: ['x'] }], counts: { deploy: 1, unchanged: 0, self: 0, problem: 0 } };
+      },
+      triggers,
+      heartbeatMs: 50,
+      ...overrides,
+    });
+  const get = (url: string, headers: Record<string, string> = auth) => app.inject({ method: 'GET', url, headers });
+  const post = (url: string, headers: Record<string, string> = auth) => app.inject({ method: 'POST', url, headers });
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'api-routes-test-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  beforeEach(async () => {
+    store = openSqliteStore({ file: join(dir, `${Math.random().toString(36).slice(2)}.db`), clock: { now: () => new Date() } });
+    events = new RunEventBus(store);
+    catalog = new FakeServiceCatalog([fakeServiceSource('app'), fakeServiceSource('db', { runtime: 'docker', composeFile: 'docker-compose.yml' })]);
+    triggers = storeTriggers(() => store);
+    plans = 0;
+    app = build();
+    await app.ready();
+  });
+  afterEach(async () => {
+    await app.close();
+    store.close();
+  });
+
+  describe('authentication', () => {
+    it('is off, never open, without a configured token', async () => {
+      await app.close();
+      app = build({ apiToken: undefined });
+      for (const [method, url] of [['GET', '/api/services'], ['GET', '/api/runs'], ['POST', '/api/deploy'], ['POST', '/api/plan']] as const) {
+        const response = await app.inject({ method, url, headers: auth });
+        assert.equal(response.statusCode, 403, url);
+        assert.equal(response.json().error.code, 'API_DISABLED');
+      }
+      assert.equal(triggers.calls.length, 0);
+      assert.equal(plans, 0);
+    });
+
+    it('refuses a request without a bearer token, saying how to authenticate', async () => {
+      const response = await get('/api/services', {});
+      assert.equal(response.statusCode, 401);
+      assert.equal(response.json().error.code, 'API_TOKEN_MISSING');
+      assert.match(String(response.headers['www-authenticate']), /^Bearer/);
+    });
+
+    it('refuses a wrong token, a token of another scheme, and triggers nothing', async () => {
+      for (const authorization of [`Bearer ${TOKEN}x`, `Bearer ${TOKEN.slice(0, -1)}`, `Basic ${TOKEN}`, 'Bearer']) {
+        const response = await post('/api/deploy', { authorization });
+        assert.equal(response.statusCode, 401, authorization);
+        assert.match(response.json().error.code, /^API_TOKEN_(INVALID|MISSING)$/);
+      }
+      assert.equal(triggers.calls.length, 0);
+    });
+
+    it('does not take the webhook signature or the token on the other kind of route', async () => {
+      const response = await app.inject({ method: 'POST', url: '/deploy-all-changed', headers: auth });
+      assert.equal(response.statusCode, 401);
+      assert.equal(response.json().error.code, 'SIGNATURE_MISSING');
+    });
+
+    it('answers with the right token', async () => {
+      const response = await get('/api/version');
+      assert.equal(response.statusCode, 200);
+      assert.equal(response.json().name, 'home-deploy');
+      assert.equal(response.json().version, '0.1.0-test');
+    });
+  });
+
+  describe('services', () => {
+    it('lists services with their state, filtered by name', async () => {
+      const app1 = catalog.services[0]!;
+      store.saveDeployedState({ service: 'app', fingerprint: app1.fingerprint, files: app1.files, commit: 'abc123', deployedAt: '2024-05-01T09:00:00.000Z', images: {} });
+      catalog.services.push(fakeServiceSource('broken', { problem: { code: 'COMPOSE_FILE_AMBIGUOUS', message: 'two compose files' } }));
+      catalog.services.push(fakeServiceSource('home-deploy'));
+      const body = (await get('/api/services')).json();
+      assert.equal(body.commit, 'c0ffee');
+      assert.deepEqual(
+        body.services.map((s: { name: string; state: string }) => [s.name, s.state]),
+        [['app', 'in-sync'], ['broken', 'problem'], ['db', 'never-deployed'], ['home-deploy', 'self']],
+      );
+      const filtered = (await get('/api/services?q=AP')).json();
+      assert.deepEqual(filtered.services.map((s: { name: string }) => s.name), ['app']);
+    });
+
+    it('marks a changed service and one whose last deployment failed', async () => {
+      const [appSource, dbSource] = catalog.services;
+      store.saveDeployedState({ service: 'app', fingerprint: 'old', files: { 'podman-compose.yml': 'old' }, commit: 'a', deployedAt: 'x', images: {} });
+      store.saveDeployedState({ service: 'db', fingerprint: dbSource!.fingerprint, files: dbSource!.files, commit: 'a', deployedAt: 'x', images: {} });
+      const run = store.createRun({ trigger: 'deploy-all-changed', service: null });
+      const d = store.createDeployment({ runId: run.id, service: 'db', action: 'deploy', status: 'queued', reason: 'r', commit: 'a' });
+      store.updateDeployment(d.id, { status: 'failed', errorCode: 'COMPOSE_FAILED', error: 'boom' });
+      const body = (await get('/api/services')).json();
+      const byName = Object.fromEntries(body.services.map((s: { name: string }) => [s.name, s]));
+      assert.equal(byName.app.state, 'changed');
+      assert.equal(appSource!.name, 'app');
+      assert.equal(byName.db.state, 'failed');
+      assert.deepEqual(byName.db.lastDeployment.error, { code: 'COMPOSE_FAILED', message: 'boom' });
+    });
+
+    it('shows one service with its files, deployed images and paginated history', async () => {
+      const source = catalog.services[0]!;
+      store.saveDeployedState({
+        service: 'app',
+        fingerprint: 'old',
+        files: { 'podman-compose.yml': 'old-digest', 'gone.conf': 'g' },
+        commit: 'abc',
+        deployedAt: '2024-05-01T09:00:00.000Z',
+        images: { web: 'sha256:11' },
+      });
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const run = store.createRun({ trigger: 'deploy-all-changed', service: null });
+        ids.push(store.createDeployment({ runId: run.id, service: 'app', action: 'deploy', status: 'succeeded', reason: `r${i}`, commit: 'abc' }).id);
+      }
+      const first = (await get('/api/services/app?limit=2')).json();
+      assert.equal(first.service.name, 'app');
+      assert.deepEqual(first.deployed, { commit: 'abc', deployedAt: '2024-05-01T09:00:00.000Z', images: { web: 'sha256:11' } });
+      assert.deepEqual(first.files, [
+        { path: 'gone.conf', digest: null, deployedDigest: 'g', changed: true },
+        { path: 'podman-compose.yml', digest: source.files['podman-compose.yml'], deployedDigest: 'old-digest', changed: true },
+      ]);
+      assert.deepEqual(first.history.map((d: { reason: string }) => d.reason), ['r4', 'r3']);
+      const second = (await get(`/api/services/app?limit=2&before=${first.next}`)).json();
+      assert.deepEqual(second.history.map((d: { reason: string }) => d.reason), ['r2', 'r1']);
+      const last = (await get(`/api/services/app?limit=2&before=${second.next}`)).json();
+      assert.deepEqual(last.history.map((d: { reason: string }) => d.reason), ['r0']);
+      assert.equal(last.next, null);
+      assert.equal(last.history[0].id, ids[0]);
+    });
+
+    it('answers 404 for an unknown service and 400 for a bad name or query', async () => {
+      assert.equal((await get('/api/services/nope')).json().error.code, 'UNKNOWN_SERVICE');
+      const bad = await get('/api/services/a%20b');
+      assert.equal(bad.statusCode, 400);
+      assert.equal(bad.json().error.code, 'INVALID_SERVICE_NAME');
+      for (const query of ['limit=0', 'limit=201', 'limit=ten', 'before=a%20b']) {
+        const response = await get(`/api/services/app?${query}`);
+        assert.equal(response.statusCode, 400, query);
+        assert.equal(response.json().error.code, 'INVALID_QUERY');
+      }
+    });
+  });
+
+  describe('runs', () => {
+    it('pages through runs newest first with counts', async () => {
+      for (let i = 0; i < 25; i++) {
+        const run = store.createRun({ trigger: i % 2 ? 'redeploy-and-update' : 'deploy-all-changed', service: i % 2 ? 'app' : null, origin: 'webhook' });
+        if (i === 24) {
+          store.createDeployment({ runId: run.id, service: 'app', action: 'deploy', status: 'succeeded', reason: 'r', commit: null });
+          store.createDeployment({ runId: run.id, service: 'db', action: 'deploy', status: 'failed', reason: 'r', commit: null });
+          store.createDeployment({ runId: run.id, service: 'web', action: 'skip', status: 'skipped', reason: 'r', commit: null });
+        }
+      }
+      const seen: string[] = [];
+      let url = '/api/runs?limit=10';
+      const pages: number[] = [];
+      for (;;) {
+        const body = (await get(url)).json();
+        pages.push(body.runs.length);
+        seen.push(...body.runs.map((r: { id: string }) => r.id));
+        if (!body.next) break;
+        url = `/api/runs?limit=10&before=${body.next}`;
+      }
+      assert.deepEqual(pages, [10, 10, 5]);
+      assert.equal(new Set(seen).size, 25);
+      const newest = (await get('/api/runs?limit=1')).json().runs[0];
+      assert.equal(newest.id, seen[0]);
+      assert.deepEqual(newest.counts, { deployed: 2, succeeded: 1, failed: 1, skipped: 1 });
+      assert.deepEqual(newest.services, ['app', 'db']);
+      assert.equal(newest.origin, 'webhook');
+    });
+
+    it('shows one run and answers 404 for an unknown one', async () => {
+      const run = store.createRun({ trigger: 'deploy-all-changed', service: null, origin: 'api' });
+      const d = store.createDeployment({ runId: run.id, service: 'app', action: 'deploy', status: 'queued', reason: 'new service', commit: null });
+      store.updateDeployment(d.id, { status: 'succeeded', output: 'Container app Started' });
+      const body = (await get(`/api/runs/${run.id}`)).json();
+      assert.equal(body.origin, 'api');
+      assert.equal(body.deployments[0].output, 'Container app Started');
+      assert.equal((await get('/api/runs/r_missing')).json().error.code, 'RUN_NOT_FOUND');
+    });
+  });
+
+  describe('run events (SSE)', () => {
+    it('replays a finished run and ends the stream; resumes after Last-Event-ID', async () => {
+      const run = store.createRun({ trigger: 'deploy-all-changed', service: null });
+      events.publish(run.id, 'run', { runId: run.id, status: 'running' });
+      const out = events.outputSink(run.id, 'd1', 'app');
+      out.write('line one\nline t');
+      out.write('wo\n');
+      store.updateRun(run.id, { status: 'succeeded' });
+      events.publish(run.id, 'end', { runId: run.id, status: 'succeeded' });
+
+      const response = await get(`/api/runs/${run.id}/events`);
+      assert.equal(response.statusCode, 200);
+      assert.match(String(response.headers['content-type']), /^text\/event-stream/);
+      const all = parseSse(response.body);
+      assert.deepEqual(all.map((e) => e.event), ['run', 'output', 'output', 'end']);
+      assert.deepEqual(all.filter((e) => e.event === 'output').map((e) => (e.data as { line: string }).line), ['line one', 'line two']);
+
+      const resumed = parseSse((await get(`/api/runs/${run.id}/events`, { ...auth, 'last-event-id': all[1]!.id! })).body);
+      assert.deepEqual(resumed.map((e) => e.event), ['output', 'end']);
+      assert.equal((resumed[0]!.data as { line: string }).line, 'line two');
+      const byQuery = parseSse((await get(`/api/runs/${run.id}/events?after=${all[2]!.id}`)).body);
+      assert.deepEqual(byQuery.map((e) => e.event), ['end']);
+    });
+
+    it('ends the stream of a run that finished without an end event', async () => {
+      const run = store.createRun({ trigger: 'deploy-all-changed', service: null });
+      store.updateRun(run.id, { status: 'failed' });
+      const body = parseSse((await get(`/api/runs/${run.id}/events`)).body);
+      assert.deepEqual(body.map((e) => [e.event, (e.data as { status: string }).status]), [['end', 'failed']]);
+    });
+
+    it('streams live events of a running run to a real HTTP client until end', async () => {
+      const address = await app.listen({ port: 0, host: '127.0.0.1' });
+      const run = store.createRun({ trigger: 'deploy-all-changed', service: null });
+      events.publish(run.id, 'run', { runId: run.id, status: 'running' });
+      const response = await fetch(`${address}/api/runs/${run.id}/events`, { headers: auth });
+      const reader = response.body!.getReader();
+      const decoder = new TextDecoder();
+      let text = '';
+      const readUntil = async (pattern: RegExp) => {
+        while (!pattern.test(text)) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          text += decoder.decode(value, { stream: true });
+        }
+      };
+      await readUntil(/event: run/);
+      events.outputSink(run.id, 'd1', 'app').write('pulling image\n');
+      await readUntil(/pulling image/);
+      await readUntil(/: ping/);
+      events.publish(run.id, 'end', { runId: run.id, status: 'succeeded' });
+      await readUntil(/event: end/);
+      const { done } = await reader.read();
+      assert.equal(done, true, 'the server closes the stream after end');
+      assert.deepEqual(parseSse(text).map((e) => e.event), ['run', 'output', 'end']);
+    });
+
+    it('answers 404 for the events of an unknown run', async () => {
+      const response = await get('/api/runs/r_nope/events');
+      assert.equal(response.statusCode, 404);
+      assert.equal(response.json().error.code, 'RUN_NOT_FOUND');
+    });
+  });
+
+  describe('plan and actions', () => {
+    it('previews the plan', async () => {
+      const response = await post('/api/plan');
+      assert.equal(response.statusCode, 200);
+      assert.equal(response.json().services[0].decision, 'deploy');
+      assert.equal(plans, 1);
+    });
+
+    it('triggers a deploy-all, a service redeploy and an image update, as the API', async () => {
+      const all = await post('/api/deploy');
+      assert.equal(all.statusCode, 202);
+      assert.equal(all.json().status, 'queued');
+      assert.ok(store.getRun(all.json().runId));
+      assert.equal((await post('/api/services/app/deploy')).statusCode, 202);
+      assert.equal((await post('/api/services/db/update')).statusCode, 202);
+      assert.deepEqual(triggers.calls, [
+        { trigger: 'deploy-all-changed', service: null, origin: 'api' },
+        { trigger: 'deploy-service', service: 'app', origin: 'api' },
+        { trigger: 'redeploy-and-update', service: 'db', origin: 'api' },
+      ]);
+    });
+
+    it('refuses actions on unknown or badly named services without triggering', async () => {
+      assert.equal((await post('/api/services/nope/deploy')).json().error.code, 'UNKNOWN_SERVICE');
+      assert.equal((await post('/api/services/a%2Fb/update')).statusCode, 400);
+      assert.equal(triggers.calls.length, 0);
+    });
+  });
+});

@@ -1,0 +1,160 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { PlanPreview } from '../deploy/plan-preview.js';
+import type { RunEventBus } from '../deploy/run-events.js';
+import { isValidServiceName } from '../domain/service-layout.js';
+import type { RunOrigin, ServiceSource } from '../domain/types.js';
+import { AppError } from '../errors.js';
+import type { Store } from '../ports/store.js';
+import { bearerAuth } from './auth.js';
+import { streamRunEvents } from './event-stream.js';
+import { describeDeployment, describeRun, describeRunSummary, describeServices } from './views.js';
+
+export interface Triggered {
+  runId: string;
+  coalesced: boolean;
+}
+
+/** What the management API needs from the rest of the server. */
+export interface ApiDeps {
+  apiToken: string | undefined;
+  serverName: string;
+  version: string;
+  startedAt: string;
+  store: Store;
+  events: Pick<RunEventBus, 'subscribe'>;
+  /** The services of the checkout (may be cached briefly) and the commit they were read at. */
+  services(): Promise<{ commit: string | null; services: ServiceSource[] }>;
+  triggers: {
+    deployAllChanged(origin: RunOrigin): Triggered;
+    redeployAndUpdate(service: string, origin: RunOrigin): Triggered;
+    deployService(service: string, origin: RunOrigin): Triggered;
+  };
+  previewPlan(): Promise<PlanPreview>;
+  /** Interval of the SSE keep-alive comment. */
+  heartbeatMs?: number;
+}
+
+const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+function queryOf(request: FastifyRequest): Record<string, unknown> {
+  return (request.query ?? {}) as Record<string, unknown>;
+}
+
+function intParam(value: unknown, name: string, min: number, max: number, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!(n >= min && n <= max)) throw new AppError('INVALID_QUERY', `${name} must be a whole number from ${min} to ${max}`);
+  return n;
+}
+
+function idParam(value: unknown, name: string): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (typeof value !== 'string' || !ID_PATTERN.test(value)) throw new AppError('INVALID_QUERY', `${name} must be an id from a previous page`);
+  return value;
+}
+
+function serviceParam(request: FastifyRequest<{ Params: { name: string } }>): string {
+  const name = request.params.name;
+  if (!isValidServiceName(name)) {
+    throw new AppError('INVALID_SERVICE_NAME', 'The service name must be a service directory name: letters, digits, dot, dash, underscore');
+  }
+  return name;
+}
+
+/**
+ * The management API under /api: bearer-token protected, JSON, errors from the catalog.
+ * Registered as an encapsulated plugin so the token check applies to these routes only.
+ */
+export function registerApiRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  void app.register(
+    async (api) => {
+      api.addHook('preHandler', bearerAuth(deps.apiToken));
+
+      const findService = async (name: string): Promise<{ service: ServiceSource; commit: string | null }> => {
+        const { services, commit } = await deps.services();
+        const service = services.find((s) => s.name === name);
+        if (!service) throw new AppError('UNKNOWN_SERVICE', `No service directory is named ${name}`);
+        return { service, commit };
+      };
+
+      api.get('/version', async () => ({ name: deps.serverName, version: deps.version, startedAt: deps.startedAt, pid: process.pid }));
+
+      api.get('/services', async (request) => {
+        const q = queryOf(request)['q'];
+        const needle = typeof q === 'string' ? q.toLowerCase() : '';
+        const { services, commit } = await deps.services();
+        const shown = needle ? services.filter((s) => s.name.toLowerCase().includes(needle)) : services;
+        return {
+          commit,
+          services: describeServices(shown, deps.store.listDeployedStates(), deps.store.lastDeployments(), deps.serverName),
+        };
+      });
+
+      api.get<{ Params: { name: string } }>('/services/:name', async (request) => {
+        const name = serviceParam(request);
+        const query = queryOf(request);
+        const limit = intParam(query['limit'], 'limit', 1, 200, 20);
+        const before = idParam(query['before'], 'before');
+        const { service } = await findService(name);
+        const deployed = deps.store.getDeployedState(name);
+        const [summary] = describeServices([service], deployed ? [deployed] : [], deps.store.lastDeployments(), deps.serverName);
+        const history = deps.store.listServiceDeployments(name, { limit, ...(before ? { before } : {}) });
+        const paths = [...new Set([...Object.keys(service.files), ...Object.keys(deployed?.files ?? {})])].sort();
+        return {
+          service: summary,
+          files: paths.map((path) => ({
+            path,
+            digest: service.files[path] ?? null,
+            deployedDigest: deployed ? (deployed.files[path] ?? null) : null,
+            changed: deployed ? service.files[path] !== deployed.files[path] : false,
+          })),
+          deployed: deployed ? { commit: deployed.commit, deployedAt: deployed.deployedAt, images: deployed.images } : null,
+          history: history.items.map(describeDeployment),
+          next: history.next,
+        };
+      });
+
+      api.get('/runs', async (request) => {
+        const query = queryOf(request);
+        const limit = intParam(query['limit'], 'limit', 1, 200, 20);
+        const before = idParam(query['before'], 'before');
+        const page = deps.store.listRuns({ limit, ...(before ? { before } : {}) });
+        return { runs: page.items.map(describeRunSummary), next: page.next };
+      });
+
+      api.get<{ Params: { id: string } }>('/runs/:id', async (request) => {
+        const run = deps.store.getRun(request.params.id);
+        if (!run) throw new AppError('RUN_NOT_FOUND');
+        return describeRun(run, deps.store.listDeployments(run.id));
+      });
+
+      api.get<{ Params: { id: string } }>('/runs/:id/events', async (request, reply) => {
+        const run = deps.store.getRun(request.params.id);
+        if (!run) throw new AppError('RUN_NOT_FOUND');
+        const header = request.headers['last-event-id'];
+        const after = intParam(typeof header === 'string' && header !== '' ? header : queryOf(request)['after'], 'Last-Event-ID', 0, Number.MAX_SAFE_INTEGER, 0);
+        streamRunEvents(request, reply, run.id, after, { store: deps.store, events: deps.events, heartbeatMs: deps.heartbeatMs ?? 15_000 });
+      });
+
+      api.post('/plan', async () => deps.previewPlan());
+
+      api.post('/deploy', async (_request, reply) => {
+        const { runId, coalesced } = deps.triggers.deployAllChanged('api');
+        return reply.code(202).send({ runId, status: 'queued', coalesced });
+      });
+
+      api.post<{ Params: { name: string } }>('/services/:name/deploy', async (request, reply) => {
+        const { service } = await findService(serviceParam(request));
+        const { runId, coalesced } = deps.triggers.deployService(service.name, 'api');
+        return reply.code(202).send({ runId, status: 'queued', coalesced });
+      });
+
+      api.post<{ Params: { name: string } }>('/services/:name/update', async (request, reply) => {
+        const { service } = await findService(serviceParam(request));
+        const { runId, coalesced } = deps.triggers.redeployAndUpdate(service.name, 'api');
+        return reply.code(202).send({ runId, status: 'queued', coalesced });
+      });
+    },
+    { prefix: '/api' },
+  );
+}

@@ -1,0 +1,49 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import { AppError } from '../errors.js';
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+};
+
+/** Where the dashboard's files sit: beside this module, in src/ and (copied by the build) in dist/. */
+export const DEFAULT_DASHBOARD_DIR = fileURLToPath(new URL('./dashboard/', import.meta.url));
+
+/**
+ * Serves the dashboard: `/` is its page, `/assets/<file>` its scripts and styles. The files are
+ * read once at start-up; only names found then are served, so no request path reaches the disk.
+ */
+export function registerDashboard(app: FastifyInstance, dir: string = DEFAULT_DASHBOARD_DIR): void {
+  const files = new Map<string, { body: Buffer; type: string }>();
+  if (existsSync(dir)) {
+    for (const name of readdirSync(dir)) {
+      const type = CONTENT_TYPES[path.extname(name)];
+      if (type) files.set(name, { body: readFileSync(path.join(dir, name)), type });
+    }
+  }
+  const security = {
+    // The page loads only its own scripts and talks only to this server.
+    'content-security-policy': "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
+    'x-content-type-options': 'nosniff',
+    'referrer-policy': 'no-referrer',
+  };
+
+  app.get('/', async (_request, reply) => {
+    const page = files.get('index.html');
+    if (!page) throw new AppError('ROUTE_NOT_FOUND', 'The dashboard files are missing from this build');
+    return reply.headers({ ...security, 'content-type': page.type, 'cache-control': 'no-cache' }).send(page.body);
+  });
+
+  app.get<{ Params: { file: string } }>('/assets/:file', async (request, reply) => {
+    const file = files.get(request.params.file);
+    if (!file || request.params.file === 'index.html') throw new AppError('ROUTE_NOT_FOUND', `No dashboard asset ${request.params.file}`);
+    // Revalidated on each load: assets are small and a new server version must not meet old scripts.
+    return reply.headers({ ...security, 'content-type': file.type, 'cache-control': 'no-cache' }).send(file.body);
+  });
+}
