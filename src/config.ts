@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { RuntimeKind } from './domain/types.js';
 import { isValidServiceName } from './domain/service-layout.js';
+import { NOTIFY_SECRET_VARIABLES, readNotifySettings, type NotifySettings } from './notify/settings.js';
 
 /** Typed configuration; `loadConfig` is the only reader of the process environment. */
 export interface Config {
@@ -38,6 +39,8 @@ export interface Config {
   registryAuthFile: string | undefined;
   /** The environment compose tools and git run with: the process's own, less the server's secrets. */
   childEnv: Record<string, string | undefined>;
+  /** Where failure, recovery and (optionally) success notifications go. */
+  notify: NotifySettings;
   /** Acceptable but unwise settings, logged at start-up. */
   warnings: string[];
 }
@@ -138,6 +141,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs): Confi
   if (webhookSecret === undefined && !secretFile && !exampleMode) problems.push('WEBHOOK_SECRET or WEBHOOK_SECRET_FILE is required');
   if (apiToken === '') problems.push('The API token is empty; unset API_TOKEN to turn the management API off');
   if (apiToken !== undefined && apiToken.length < 16) warnings.push('The API token is shorter than 16 characters; a longer random one resists guessing');
+  const notify = readNotifySettings(raw, (file) => fs.readFile(file));
+  problems.push(...notify.problems);
+  warnings.push(...notify.warnings);
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const e = parsed.data;
   const dataDir = path.resolve(e.DATA_DIR);
@@ -150,7 +156,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs): Confi
         ? path.join(dataDir, 'env-repo')
         : DEFAULT_ENV_REPO_PATH;
 
-  const childEnv = Object.fromEntries(Object.entries(env).filter(([k]) => !SECRET_VARIABLES.includes(k)));
+  const hidden = new Set<string>([...SECRET_VARIABLES, ...NOTIFY_SECRET_VARIABLES]);
+  const childEnv = Object.fromEntries(Object.entries(env).filter(([k]) => !hidden.has(k)));
   return {
     port: e.PORT,
     host: e.HOST,
@@ -175,6 +182,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs): Confi
     ghcrUser: e.GHCR_USER,
     registryAuthFile: e.REGISTRY_AUTH_FILE ? path.resolve(e.REGISTRY_AUTH_FILE) : undefined,
     childEnv,
+    notify: notify.settings,
     warnings,
   };
 }

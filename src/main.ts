@@ -13,10 +13,12 @@ import { createMetrics } from './adapters/prometheus-metrics.js';
 import { Pipeline } from './deploy/pipeline.js';
 import { previewPlan } from './deploy/plan-preview.js';
 import { RunEventBus } from './deploy/run-events.js';
+import { runOutcome } from './deploy/run-outcome.js';
 import { RunQueue } from './deploy/run-queue.js';
 import { createServicesView } from './deploy/services-view.js';
 import type { RunOrigin, RunTrigger } from './domain/types.js';
 import { describeServices } from './http/views.js';
+import { createNotifier } from './notify/notifier.js';
 import { ensureExampleRepository } from './example/example-repository.js';
 import { buildServer } from './http/server.js';
 import { systemClock, type Clock } from './ports/clock.js';
@@ -151,10 +153,16 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
       return counts;
     },
   });
+  const notifier = createNotifier({ settings: config.notify, logger });
   events.observe((event) => {
     metrics.observe(event);
     if (event.type === 'run' && event.data['stage'] === 'synced') servicesView.invalidate();
-    if (event.type === 'end') store.pruneRunEvents(RUN_EVENTS_KEPT);
+    if (event.type === 'end') {
+      store.pruneRunEvents(RUN_EVENTS_KEPT);
+      // Fire and forget: a notifier that is down never delays the next run.
+      const outcome = runOutcome(store, event.runId, { serverName: config.deployServerName, publicUrl: config.publicUrl });
+      if (outcome) notifier.runFinished(outcome);
+    }
   });
 
   const app = buildServer({
@@ -205,6 +213,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
       (closing ??= (async () => {
         await app.close();
         await queue.close();
+        await notifier.flush();
         store.close();
       })()),
   };

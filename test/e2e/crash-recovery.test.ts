@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { openSqliteStore } from '../../src/adapters/sqlite-store.js';
 import { systemClock } from '../../src/ports/clock.js';
 import { signBody } from '../../src/webhook/signature.js';
-import { containerEnv, EnvRepo, freePort, projectContainers, removeProject, requireEngines, uid, type RunView } from './harness.js';
+import { containerEnv, E2E_API_TOKEN, EnvRepo, freePort, projectContainers, removeProject, requireEngines, uid, type RunView } from './harness.js';
 
 const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SECRET = 'e2e-crash-webhook-secret-0123456789';
@@ -96,6 +96,7 @@ class ChildServer {
         DATA_DIR: options.dataDir,
         ENV_REPO_PATH: options.checkout,
         WEBHOOK_SECRET: SECRET,
+        API_TOKEN: E2E_API_TOKEN,
         PORT: String(port),
         HOST: '127.0.0.1',
         LOG_LEVEL: 'info',
@@ -140,7 +141,7 @@ class ChildServer {
   }
 
   async get(route: string): Promise<any> {
-    const response = await fetch(`${this.url}${route}`);
+    const response = await fetch(`${this.url}${route}`, { headers: { authorization: `Bearer ${E2E_API_TOKEN}` } });
     assert.equal(response.status, 200, `GET ${route} answered ${response.status}`);
     return response.json();
   }

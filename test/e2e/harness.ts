@@ -10,6 +10,7 @@ import type { TestContext } from 'node:test';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config.js';
 import { startServer, type RunningServer } from '../../src/main.js';
+import type { RuntimeRegistry } from '../../src/ports/runtime.js';
 import { signBody } from '../../src/webhook/signature.js';
 import { loadTestEngines, SKIP_NO_ENGINES, type TestEngines } from './engines/engines.js';
 
@@ -118,13 +119,16 @@ export interface RunView {
 }
 
 /** The real server (in this process, real HTTP on a free port) and a client that signs its webhooks. */
+/** The management API token every test server is started with. */
+export const E2E_API_TOKEN = 'e2e-api-token-0123456789abcdef';
+
 export class TestServer {
   private constructor(
     readonly server: RunningServer,
     readonly dataDir: string,
   ) {}
 
-  static async start(options: { checkout: string; env?: Record<string, string>; dataDir?: string }): Promise<TestServer> {
+  static async start(options: { checkout: string; env?: Record<string, string>; dataDir?: string; runtimes?: RuntimeRegistry }): Promise<TestServer> {
     const dataDir = options.dataDir ?? mkdtempSync(path.join(tmpdir(), 'gds-e2e-data-'));
     const config = loadConfig({
       ...process.env,
@@ -135,11 +139,12 @@ export class TestServer {
       DATA_DIR: dataDir,
       ENV_REPO_PATH: options.checkout,
       WEBHOOK_SECRET: 'e2e-webhook-secret-0123456789',
+      API_TOKEN: E2E_API_TOKEN,
       STOP_TIMEOUT_SECONDS: '2',
       LOG_LEVEL: process.env['E2E_LOG_LEVEL'] ?? 'silent',
       ...options.env,
     });
-    const server = await startServer(config, { logger: pino({ level: config.logLevel }) });
+    const server = await startServer(config, { logger: pino({ level: config.logLevel }), ...(options.runtimes ? { runtimes: options.runtimes } : {}) });
     return new TestServer(server, dataDir);
   }
 
@@ -159,8 +164,9 @@ export class TestServer {
     return { status: response.status, json: text ? JSON.parse(text) : null };
   }
 
+  /** GETs a route with the management API's token. */
   async get(route: string): Promise<any> {
-    const response = await fetch(`${this.url}${route}`);
+    const response = await fetch(`${this.url}${route}`, { headers: { authorization: `Bearer ${E2E_API_TOKEN}` } });
     return response.json();
   }
 
