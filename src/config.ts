@@ -25,6 +25,10 @@ export interface Config {
   apiToken: string | undefined;
   /** Where operators reach the server (links in notifications), e.g. https://deploy.example.com. */
   publicUrl: string | undefined;
+  /** Free text the server reports in /health and /api/version, to tell instances apart (e.g. after a self-update). */
+  instanceLabel: string | undefined;
+  /** How long a self-update's new instance gets to answer /health before it is rolled back. */
+  selfUpdateHealthTimeoutMs: number;
   defaultRuntime: RuntimeKind;
   parallelism: number;
   composeTimeoutMs: number;
@@ -81,6 +85,8 @@ const envSchema = z.object({
   WEBHOOK_SECRET_FILE: z.string().optional(),
   API_TOKEN: z.string().optional(),
   API_TOKEN_FILE: z.string().optional(),
+  INSTANCE_LABEL: z.string().max(200, 'INSTANCE_LABEL must be at most 200 characters').optional(),
+  SELF_UPDATE_HEALTH_TIMEOUT_SECONDS: intInRange('SELF_UPDATE_HEALTH_TIMEOUT_SECONDS', 5, 3_600).default(90),
   PUBLIC_URL: z.url({ protocol: /^https?$/, error: 'PUBLIC_URL must be an http(s) URL' }).optional(),
   DEFAULT_RUNTIME: z.enum(['podman', 'docker'], 'DEFAULT_RUNTIME must be podman or docker').default('podman'),
   DEPLOY_PARALLELISM: intInRange('DEPLOY_PARALLELISM', 1, 64).default(4),
@@ -106,7 +112,7 @@ export const DEFAULT_ENV_REPO_PATH = '/env-repo';
  * Reads and validates the configuration. Every problem is reported at once, one line each,
  * so an operator fixes them in one go instead of one restart per mistake.
  */
-export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs): Config {
+export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs, options: { requireWebhookSecret?: boolean } = {}): Config {
   const problems: string[] = [];
   const blankToUndefined = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v === '' ? undefined : v]));
   const parsed = envSchema.safeParse(blankToUndefined);
@@ -138,7 +144,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs): Confi
   const warnings: string[] = [];
   if (webhookSecret !== undefined && webhookSecret.length < 16) warnings.push('The webhook secret is shorter than 16 characters; a longer random one resists guessing');
   if (webhookSecret === '') problems.push('The webhook secret is empty');
-  if (webhookSecret === undefined && !secretFile && !exampleMode) problems.push('WEBHOOK_SECRET or WEBHOOK_SECRET_FILE is required');
+  // The self-update helper receives no secrets: it answers no webhooks.
+  if (webhookSecret === undefined && !secretFile && !exampleMode && options.requireWebhookSecret !== false) problems.push('WEBHOOK_SECRET or WEBHOOK_SECRET_FILE is required');
   if (apiToken === '') problems.push('The API token is empty; unset API_TOKEN to turn the management API off');
   if (apiToken !== undefined && apiToken.length < 16) warnings.push('The API token is shorter than 16 characters; a longer random one resists guessing');
   const notify = readNotifySettings(raw, (file) => fs.readFile(file));
@@ -171,6 +178,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs): Confi
     webhookSecret,
     apiToken,
     publicUrl: e.PUBLIC_URL?.replace(/\/+$/, ''),
+    instanceLabel: e.INSTANCE_LABEL,
+    selfUpdateHealthTimeoutMs: e.SELF_UPDATE_HEALTH_TIMEOUT_SECONDS * 1000,
     defaultRuntime: e.DEFAULT_RUNTIME,
     parallelism: e.DEPLOY_PARALLELISM,
     composeTimeoutMs: e.COMPOSE_TIMEOUT_SECONDS * 1000,

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
-import { createRuntimes } from './adapters/compose/index.js';
+import { createEngines, createRuntimes } from './adapters/compose/index.js';
+import { createSelfUpdater } from './adapters/self-updater.js';
 import { createGitRepository } from './adapters/git-repository.js';
 import { createProcessRunner, type ProcessRunner } from './adapters/process-runner.js';
 import { prepareRegistryAuth } from './adapters/registry-auth.js';
@@ -78,7 +79,9 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
   const startedAt = clock.now().toISOString();
 
   const store = openSqliteStore({ file: path.join(config.dataDir, 'state.db'), clock });
-  const interrupted = store.recoverInterrupted(clock.now().toISOString());
+  // A self-update's helper that has not recorded an end by then is taken for dead.
+  const handoffTimeoutMs = 2 * config.composeTimeoutMs + 2 * config.selfUpdateHealthTimeoutMs + 5 * 60_000;
+  const interrupted = store.recoverInterrupted(clock.now().toISOString(), new Date(clock.now().getTime() - handoffTimeoutMs).toISOString());
   if (interrupted.runs.length > 0) {
     logger.warn({ deployments: interrupted.deployments, runs: interrupted.runs.length }, 'work interrupted by the last stop is marked interrupted and will be retried');
   }
@@ -90,9 +93,11 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
     defaultRuntime: config.defaultRuntime,
     repository,
   });
+  const engines = createEngines(run, config.composeTimeoutMs);
   const runtimes =
     overrides.runtimes ??
     createRuntimes({
+      engines,
       run,
       authEnv: () =>
         prepareRegistryAuth({
@@ -118,6 +123,13 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
     logger,
     selfService: config.deployServerName,
     parallelism: config.parallelism,
+    selfUpdater: createSelfUpdater({ engines, helperEnv: helperEnvironment(config) }),
+    quiesce: async (runId) => {
+      queue.pause();
+      await queue.idleExcept(runId);
+      return () => queue.resume();
+    },
+    handoffTimeoutMs,
   });
   const queue = new RunQueue<Job>({
     createRun: (job) => {
@@ -172,6 +184,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
     maxBodyBytes: config.maxBodyBytes,
     serverName: config.deployServerName,
     version: readVersion(),
+    instanceLabel: config.instanceLabel,
     startedAt,
     store,
     events,
@@ -211,6 +224,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
     exampleRemote,
     close: () =>
       (closing ??= (async () => {
+        pipeline.shutdown();
         await app.close();
         await queue.close();
         await notifier.flush();
@@ -244,6 +258,28 @@ async function prepareRepository(
   const apiToken = config.apiToken ?? (config.exampleMode ? generatedSecret(path.join(config.dataDir, 'api-token')) : undefined);
   if (apiToken === undefined) logger.warn('API_TOKEN is not set: the management API and the dashboard are off');
   return { webhookSecret, apiToken, exampleRemote };
+}
+
+/** The settings a self-update helper runs with: the server's own, without any secret. */
+function helperEnvironment(config: Config): Record<string, string> {
+  const env: Record<string, string> = {
+    DATA_DIR: config.dataDir,
+    ENV_REPO_PATH: config.envRepoPath,
+    GITOPS_SERVICES_DIRECTORY: config.servicesDirectory,
+    DEPLOY_SERVER_NAME: config.deployServerName,
+    DEFAULT_RUNTIME: config.defaultRuntime,
+    DOCKER_COMPOSE: config.dockerCompose,
+    COMPOSE_TIMEOUT_SECONDS: String(config.composeTimeoutMs / 1000),
+    STOP_TIMEOUT_SECONDS: String(config.stopTimeoutSeconds),
+    GIT_TIMEOUT_SECONDS: String(config.gitTimeoutMs / 1000),
+    SELF_UPDATE_HEALTH_TIMEOUT_SECONDS: String(config.selfUpdateHealthTimeoutMs / 1000),
+    LOG_LEVEL: config.logLevel,
+  };
+  for (const key of ['CONTAINER_HOST', 'DOCKER_HOST', 'GHCR_USER', 'REGISTRY_AUTH_FILE']) {
+    const value = config.childEnv[key];
+    if (value) env[key] = value;
+  }
+  return env;
 }
 
 function generatedSecret(file: string): string {

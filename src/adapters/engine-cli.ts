@@ -58,6 +58,38 @@ export class EngineCli {
     }
   }
 
+  /** Points `reference` at a local image id again (a rollback to the image that ran before). */
+  async tag(imageId: string, reference: string): Promise<void> {
+    await this.exec(['tag', imageId, reference]);
+  }
+
+  /** Starts a detached container; `args` are the `run` options, image and command. Returns its id. */
+  async runDetached(args: readonly string[]): Promise<string> {
+    return (await this.exec(['run', '--detach', ...args])).stdout.trim().split('\n').pop() ?? '';
+  }
+
+  /** Runs a command in a running container; resolves to its exit code (never throws on a non-zero exit). */
+  async execIn(containerId: string, argv: readonly string[], timeoutMs: number): Promise<{ exitCode: number; output: string }> {
+    try {
+      const result = await this.run({ command: this.cli, args: ['exec', containerId, ...argv], timeoutMs });
+      return { exitCode: 0, output: result.output };
+    } catch (error) {
+      if (isAppError(error) && (error.code === 'PROCESS_FAILED' || error.code === 'PROCESS_TIMEOUT')) {
+        return { exitCode: Number(error.details?.['exitCode'] ?? 1) || 1, output: String(error.details?.['output'] ?? '') };
+      }
+      throw error;
+    }
+  }
+
+  /** The last lines a container wrote, for error messages; empty when they cannot be read. */
+  async logsTail(containerId: string, lines: number): Promise<string> {
+    try {
+      return (await this.run({ command: this.cli, args: ['logs', '--tail', String(lines), containerId], timeoutMs: 10_000 })).output;
+    } catch {
+      return '';
+    }
+  }
+
   /** Stops (politely, then by force after `stopTimeoutSeconds`) and removes containers. */
   async removeContainers(ids: readonly string[], stopTimeoutSeconds: number, output: (chunk: string) => void): Promise<void> {
     if (ids.length === 0) return;
@@ -86,7 +118,7 @@ export function parseInspect(json: string): Array<ContainerState & { project: st
     Name: string;
     Image: string;
     State?: { Status?: string; ExitCode?: number };
-    Config?: { Labels?: Record<string, string> | null };
+    Config?: { Labels?: Record<string, string> | null; Image?: string };
   }>;
   return parsed.map((c) => ({
     id: c.Id,
@@ -96,6 +128,8 @@ export function parseInspect(json: string): Array<ContainerState & { project: st
     state: c.State?.Status ?? 'unknown',
     exitCode: c.State?.ExitCode ?? 0,
     imageId: stripDigestPrefix(c.Image),
+    imageRef: c.Config?.Image,
+    labels: c.Config?.Labels ?? {},
     configHash: c.Config?.Labels?.[CONFIG_HASH_LABEL],
   }));
 }

@@ -46,7 +46,7 @@ describe('openSqliteStore', () => {
     const run = store.createRun({ trigger: 'redeploy-and-update', service: 'web' });
     assert.match(run.id, /^r_[0-9a-z]{9}[0-9a-f]{12}$/);
     assert.deepEqual(run, {
-      id: run.id, trigger: 'redeploy-and-update', service: 'web', status: 'queued', commit: null,
+      id: run.id, trigger: 'redeploy-and-update', service: 'web', origin: 'webhook', status: 'queued', commit: null,
       errorCode: null, error: null, createdAt: '2024-05-01T10:00:00.000Z', startedAt: null, finishedAt: null,
     });
 
@@ -231,6 +231,27 @@ describe('openSqliteStore', () => {
     assert.equal(after.getRun(run.id)!.errorCode, 'DEPLOYMENT_INTERRUPTED');
   });
 
+  it('leaves a handed-off self-update and its run to the helper, unless the handoff is stale', () => {
+    const store = openStore();
+    const run = store.createRun({ trigger: 'deploy-all-changed', service: null });
+    store.updateRun(run.id, { status: 'running' });
+    const self = store.createDeployment({ runId: run.id, service: 'gitops-deploy-server', action: 'deploy', status: 'queued', reason: 'changed', commit: 'c' });
+    store.updateDeployment(self.id, { status: 'handed-off', startedAt: '2024-05-01T10:00:00.000Z', handoff: { kind: 'deploy', rollbackCommit: 'b', helper: 'h' } });
+    const queued = store.createRun({ trigger: 'redeploy-and-update', service: 'web' });
+
+    const recovered = store.recoverInterrupted('2024-05-01T10:01:00.000Z', '2024-05-01T09:50:00.000Z');
+    assert.deepEqual(recovered, { deployments: 0, runs: [{ trigger: 'redeploy-and-update', service: 'web' }] });
+    assert.equal(store.getDeployment(self.id)?.status, 'handed-off');
+    assert.deepEqual(store.getDeployment(self.id)?.handoff, { kind: 'deploy', rollbackCommit: 'b', helper: 'h' });
+    assert.equal(store.getRun(run.id)?.status, 'running');
+    assert.equal(store.getRun(queued.id)?.status, 'failed');
+
+    const stale = store.recoverInterrupted('2024-05-01T11:00:00.000Z', '2024-05-01T10:30:00.000Z');
+    assert.deepEqual(stale, { deployments: 1, runs: [{ trigger: 'deploy-all-changed', service: null }] });
+    assert.equal(store.getDeployment(self.id)?.status, 'interrupted');
+    assert.equal(store.getRun(run.id)?.status, 'failed');
+  });
+
   it('migrates once: reopening keeps the schema version and the data', () => {
     const first = openStore();
     const run = first.createRun({ trigger: 'deploy-all-changed', service: null });
@@ -244,7 +265,7 @@ describe('openSqliteStore', () => {
       }
     };
     const afterFirst = version();
-    assert.deepEqual(afterFirst, { version: 1, journal: 'wal' });
+    assert.deepEqual(afterFirst, { version: 3, journal: 'wal' });
 
     const second = openStore();
     second.close();

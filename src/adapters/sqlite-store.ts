@@ -79,6 +79,9 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX run_events_run ON run_events (run_id, id);
   `,
+  `
+  ALTER TABLE deployments ADD COLUMN handoff TEXT;
+  `,
 ];
 
 interface RunRow {
@@ -108,6 +111,7 @@ interface DeploymentRow {
   output: string;
   images_before: string | null;
   images_after: string | null;
+  handoff: string | null;
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
@@ -129,7 +133,7 @@ const RUN_PATCH_COLUMNS = {
 } as const satisfies Record<keyof RunPatch, string>;
 const DEPLOYMENT_PATCH_COLUMNS = {
   status: 'status', reason: 'reason', commit: 'commit_sha', errorCode: 'error_code', error: 'error',
-  output: 'output', imagesBefore: 'images_before', imagesAfter: 'images_after',
+  output: 'output', imagesBefore: 'images_before', imagesAfter: 'images_after', handoff: 'handoff',
   startedAt: 'started_at', finishedAt: 'finished_at',
 } as const satisfies Record<keyof DeploymentPatch, string>;
 
@@ -190,6 +194,7 @@ function toDeployment(row: DeploymentRow): DeploymentRecord {
     reason: row.reason, commit: row.commit_sha, errorCode: row.error_code, error: row.error, output: row.output,
     imagesBefore: row.images_before === null ? null : (JSON.parse(row.images_before) as Record<string, string>),
     imagesAfter: row.images_after === null ? null : (JSON.parse(row.images_after) as Record<string, string>),
+    handoff: row.handoff === null ? null : (JSON.parse(row.handoff) as DeploymentRecord['handoff']),
     createdAt: row.created_at, startedAt: row.started_at, finishedAt: row.finished_at,
   };
 }
@@ -288,16 +293,19 @@ export function openSqliteStore(options: { file: string; clock: Clock; maxOutput
       ON CONFLICT (service) DO UPDATE SET fingerprint = excluded.fingerprint, files = excluded.files,
         commit_sha = excluded.commit_sha, deployed_at = excluded.deployed_at, images = excluded.images`),
     interruptDeployments: db.prepare(`UPDATE deployments SET status = 'interrupted', error_code = 'DEPLOYMENT_INTERRUPTED',
-      error = @error, finished_at = @now WHERE status IN ('queued', 'running')`),
+      error = @error, finished_at = @now WHERE status IN ('queued', 'running')
+        OR (status = 'handed-off' AND started_at < @staleBefore)`),
     failRuns: db.prepare(`UPDATE runs SET status = 'failed', error_code = 'DEPLOYMENT_INTERRUPTED',
-      error = @error, finished_at = @now WHERE status IN ('queued', 'running') RETURNING "trigger" AS "trigger", service`),
+      error = @error, finished_at = @now WHERE status IN ('queued', 'running')
+        AND id NOT IN (SELECT run_id FROM deployments WHERE status = 'handed-off')
+      RETURNING "trigger" AS "trigger", service`),
   };
 
   // deployed_state is deliberately left alone: an interrupted deployment never wrote it, so the
   // next run still sees the service as changed and deploys it again.
-  const recover = db.transaction((now: string): RecoveredWork => {
+  const recover = db.transaction((now: string, staleBefore: string): RecoveredWork => {
     const error = errorCatalog.DEPLOYMENT_INTERRUPTED.message;
-    const deployments = statements.interruptDeployments.run({ error, now }).changes;
+    const deployments = statements.interruptDeployments.run({ error, now, staleBefore }).changes;
     // RETURNING gives no order; sorted so recovery retries in a stable order.
     const runs = (statements.failRuns.all({ error, now }) as RecoveredWork['runs']).sort(
       (a, b) => a.trigger.localeCompare(b.trigger) || (a.service ?? '').localeCompare(b.service ?? ''),
@@ -329,9 +337,9 @@ export function openSqliteStore(options: { file: string; clock: Clock; maxOutput
     updateDeployment(id, patch) {
       const stored: Record<string, unknown> = { ...patch };
       if (patch.output !== undefined) stored.output = boundOutput(patch.output, maxOutputBytes);
-      for (const key of ['imagesBefore', 'imagesAfter'] as const) {
-        const images = patch[key];
-        if (images !== undefined) stored[key] = images === null ? null : JSON.stringify(images);
+      for (const key of ['imagesBefore', 'imagesAfter', 'handoff'] as const) {
+        const value = patch[key];
+        if (value !== undefined) stored[key] = value === null ? null : JSON.stringify(value);
       }
       const { changes } = statements.updateDeployment.run(patchParams(id, stored, DEPLOYMENT_PATCH_COLUMNS));
       if (changes === 0) throw new AppError('INTERNAL', `No deployment has id ${id}`);
@@ -398,8 +406,9 @@ export function openSqliteStore(options: { file: string; clock: Clock; maxOutput
         commit: state.commit, deployedAt: state.deployedAt, images: JSON.stringify(state.images),
       });
     },
-    recoverInterrupted(now) {
-      return recover(now);
+    recoverInterrupted(now, staleHandoffBefore) {
+      // Without a cutoff no handoff is stale ('' sorts before every timestamp).
+      return recover(now, staleHandoffBefore ?? '');
     },
     close() {
       if (db.open) db.close();

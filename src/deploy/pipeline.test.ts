@@ -16,11 +16,14 @@ import { systemClock } from '../ports/clock.js';
 import { RunEventBus } from './run-events.js';
 import { Pipeline } from './pipeline.js';
 import { RunQueue } from './run-queue.js';
+import { AppError } from '../errors.js';
+import type { SelfUpdater, ServerInstance } from '../ports/self-updater.js';
+import type { Store } from '../ports/store.js';
 
 const compose = (name: string, envFile?: string) =>
   `services:\n  ${name}:\n    image: localhost/busybox:test\n${envFile ? `    env_file: ${envFile}\n` : ''}`;
 
-function setup(repo: EnvRepo, parallelism = 4) {
+function setup(repo: EnvRepo, parallelism = 4, extra: Partial<ConstructorParameters<typeof Pipeline>[0]> = {}) {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'gds-pipeline-'));
   const store = openSqliteStore({ file: path.join(dataDir, 'state.db'), clock: systemClock });
   const run = createProcessRunner({ baseEnv: process.env });
@@ -38,6 +41,7 @@ function setup(repo: EnvRepo, parallelism = 4) {
     logger: pino({ level: 'silent' }),
     selfService: 'gitops-deploy-server',
     parallelism,
+    ...extra,
   });
   const deployAll = async () => {
     const runId = store.createRun({ trigger: 'deploy-all-changed', service: null }).id;
@@ -65,15 +69,16 @@ describe('deploy-all-changed pipeline', () => {
     repo.dispose();
   });
 
-  test('the first run deploys every new service and reports its own service as skipped', async () => {
+  test('the first run deploys every new service, its own last (in place: it does not run in a container of it)', async () => {
     const { run, deployments } = await ctx.deployAll();
     assert.equal(run.status, 'succeeded');
     const byService = Object.fromEntries(deployments.map((d) => [d.service, d]));
     assert.equal(byService['alpha']?.status, 'succeeded');
     assert.equal(byService['alpha']?.reason, 'new service');
     assert.equal(byService['beta']?.status, 'succeeded');
-    assert.equal(byService['gitops-deploy-server']?.status, 'skipped');
-    assert.deepEqual(ctx.runtime.calls.map((c) => c.service).sort(), ['alpha', 'beta']);
+    assert.equal(byService['gitops-deploy-server']?.status, 'succeeded');
+    assert.deepEqual(ctx.runtime.calls.map((c) => c.service).slice(0, 2).sort(), ['alpha', 'beta']);
+    assert.equal(ctx.runtime.calls.at(-1)?.service, 'gitops-deploy-server');
     assert.equal(ctx.store.getDeployedState('alpha')?.commit, run.commit);
   });
 
@@ -82,7 +87,7 @@ describe('deploy-all-changed pipeline', () => {
     const { run, deployments } = await ctx.deployAll();
     assert.equal(run.status, 'succeeded');
     assert.equal(ctx.runtime.calls.length, 0);
-    assert.deepEqual(deployments.map((d) => d.service), ['gitops-deploy-server']);
+    assert.deepEqual(deployments, []);
   });
 
   test('a changed ignored secret redeploys exactly its service and names the file', async () => {
@@ -214,5 +219,97 @@ describe('parallelism and coalescing', () => {
       ctx.dispose();
       repo.dispose();
     }
+  });
+});
+
+/**
+ * A self-updater whose "helper" is a timer that records the outcome in the store, as the real
+ * helper container does from another process.
+ */
+class FakeSelfUpdater implements SelfUpdater {
+  started: string[] = [];
+  outcome: 'succeeded' | 'rolled-back' | 'never' | 'refuse' = 'succeeded';
+  constructor(private readonly store: () => Store) {}
+  async findInstance() {
+    return { containerId: 'c0ffee', imageId: 'img-1' };
+  }
+  async startHelper(_instance: ServerInstance, deploymentId: string) {
+    if (this.outcome === 'refuse') throw new AppError('PROCESS_FAILED', 'podman run failed: no space left');
+    this.started.push(deploymentId);
+    if (this.outcome !== 'never') {
+      const status = this.outcome;
+      setTimeout(() => this.store().updateDeployment(deploymentId, { status, finishedAt: new Date().toISOString() }), 30);
+    }
+    return `gds-self-update-${deploymentId}`;
+  }
+}
+
+describe('self-update handoff', () => {
+  let repo: EnvRepo;
+  let ctx: ReturnType<typeof setup>;
+  let updater: FakeSelfUpdater;
+  const quiesced: string[] = [];
+  let resumed = 0;
+  before(async () => {
+    repo = new EnvRepo();
+    repo.write('services/app/podman-compose.yml', compose('app'));
+    repo.write('services/gitops-deploy-server/podman-compose.yml', compose('server'));
+    repo.push('app and the server');
+    let store: Store | undefined;
+    updater = new FakeSelfUpdater(() => store!);
+    ctx = setup(repo, 4, {
+      selfUpdater: updater,
+      quiesce: async (runId) => {
+        quiesced.push(runId);
+        return () => void resumed++;
+      },
+      handoffPollMs: 10,
+    });
+    store = ctx.store;
+  });
+  after(() => {
+    ctx.dispose();
+    repo.dispose();
+  });
+
+  test('the own service is handed to a helper after the others, with every other run stopped', async () => {
+    const { run, deployments } = await ctx.deployAll();
+    assert.equal(run.status, 'succeeded');
+    assert.deepEqual(ctx.runtime.calls.map((c) => c.service), ['app'], 'the server does not run compose on its own container');
+    const self = deployments.find((d) => d.service === 'gitops-deploy-server')!;
+    assert.equal(self.status, 'succeeded');
+    assert.deepEqual(self.handoff?.kind, 'deploy');
+    assert.deepEqual(updater.started, [self.id]);
+    assert.deepEqual(quiesced, [run.id]);
+    assert.equal(resumed, 1);
+  });
+
+  test('a rolled-back self-update fails the run; a helper that cannot start fails the deployment', async () => {
+    updater.outcome = 'rolled-back';
+    repo.write('services/gitops-deploy-server/podman-compose.yml', compose('server2'));
+    repo.push('server changed');
+    const rolledBack = await ctx.deployAll();
+    assert.equal(rolledBack.run.status, 'failed');
+    assert.equal(rolledBack.deployments[0]?.status, 'rolled-back');
+
+    updater.outcome = 'refuse';
+    const refused = await ctx.deployAll();
+    assert.equal(refused.run.status, 'failed');
+    assert.equal(refused.deployments[0]?.status, 'failed');
+    assert.equal(refused.deployments[0]?.errorCode, 'PROCESS_FAILED');
+    assert.equal(resumed, 3, 'other runs are let go again whatever happened');
+  });
+
+  test('when the server is replaced mid-handoff, the run is left to the helper, open', async () => {
+    updater.outcome = 'never';
+    const runId = ctx.store.createRun({ trigger: 'redeploy-and-update', service: 'gitops-deploy-server' }).id;
+    const done = ctx.pipeline.redeployAndUpdate(runId, 'gitops-deploy-server');
+    while (updater.started.length < 3) await new Promise((r) => setTimeout(r, 10));
+    ctx.pipeline.shutdown();
+    await done;
+    assert.equal(ctx.store.getRun(runId)?.status, 'running');
+    const [self] = ctx.store.listDeployments(runId);
+    assert.equal(self?.status, 'handed-off');
+    assert.deepEqual(self?.handoff, { kind: 'update', rollbackCommit: null, helper: self?.handoff?.helper });
   });
 });

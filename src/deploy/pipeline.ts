@@ -4,6 +4,7 @@ import { MISSING_DIGEST, type DeployedState, type ServiceSource } from '../domai
 import { AppError, toAppError } from '../errors.js';
 import type { Clock } from '../ports/clock.js';
 import type { Repository } from '../ports/repository.js';
+import type { SelfUpdater } from '../ports/self-updater.js';
 import type { RuntimeRegistry } from '../ports/runtime.js';
 import type { ServiceCatalog } from '../ports/service-catalog.js';
 import type { DeploymentPatch, DeploymentRecord, RunPatch, Store } from '../ports/store.js';
@@ -21,7 +22,21 @@ export interface PipelineDeps {
   logger: Logger;
   selfService: string;
   parallelism: number;
+  /** Hands the own service's update to a helper container; without it the own service is deployed in place. */
+  selfUpdater?: SelfUpdater;
+  /**
+   * Stops other runs from starting and resolves, with the function that lets them start again,
+   * once every other run has finished: a self-update must not cut a deployment off halfway.
+   */
+  quiesce?: (runId: string) => Promise<() => void>;
+  /** How long to wait for a helper's result before taking it for lost. */
+  handoffTimeoutMs?: number;
+  /** How often the store is read for a helper's result. */
+  handoffPollMs?: number;
 }
+
+/** A self-update whose container was replaced under this process: the helper records the end. */
+const ABANDONED = 'abandoned';
 
 /**
  * The stages of a run, in order:
@@ -36,8 +51,16 @@ export class Pipeline {
   private readonly serviceLocks = new KeyedMutex();
   private readonly slots: Semaphore;
 
+  /** Set when the server shuts down: waits for a helper's result end, leaving the run to the helper. */
+  private closing = false;
+
   constructor(private readonly deps: PipelineDeps) {
     this.slots = new Semaphore(deps.parallelism);
+  }
+
+  /** Called on shutdown, before waiting for runs: a handed-off self-update is not waited for. */
+  shutdown(): void {
+    this.closing = true;
   }
 
   async deployAllChanged(runId: string): Promise<void> {
@@ -45,6 +68,8 @@ export class Pipeline {
     const log = this.deps.logger.child({ runId, trigger: 'deploy-all-changed' });
     this.setRun(runId, { status: 'running', startedAt: clock.now().toISOString() });
     let commit: string;
+    // What ran before this sync: the inputs a failed self-update of a never-recorded service goes back to.
+    const previousHead = await this.deps.repository.head().catch(() => null);
     try {
       ({ commit } = await this.repositoryLock.write(() => this.deps.repository.sync()));
       this.setRun(runId, { commit }, { stage: 'synced' });
@@ -68,12 +93,16 @@ export class Pipeline {
       'plan ready',
     );
 
-    const deployments = plan.filter((e) => e.decision !== 'unchanged').map((entry) => this.recordPlanned(runId, commit, entry));
-    const results = await Promise.all(
-      deployments
-        .filter((d) => d.action === 'deploy')
-        .map((d) => this.execute(d, byName.get(d.service)!, commit, log, 'deploy')),
-    );
+    const deployments = plan.filter((e) => e.decision === 'deploy').map((entry) => this.recordPlanned(runId, commit, entry));
+    const results = await Promise.all(deployments.map((d) => this.execute(d, byName.get(d.service)!, commit, log, 'deploy')));
+    // The own service goes last, once everything else of this run is done.
+    const self = plan.find((e) => e.decision === 'self');
+    if (self) {
+      const rollbackCommit = deployed.get(self.service)?.commit ?? previousHead;
+      const result = await this.selfUpdate(runId, byName.get(self.service)!, commit, log, 'deploy', self.reason, rollbackCommit);
+      if (result === ABANDONED) return;
+      results.push(result);
+    }
     this.finishRun(runId, results.every(Boolean), log);
   }
 
@@ -105,20 +134,83 @@ export class Pipeline {
     if (!service) {
       return this.failRun(runId, log, new AppError('UNKNOWN_SERVICE', `No service directory is named ${serviceName}`), 'service is gone');
     }
-    if (service.name === this.deps.selfService) {
-      this.recordPlanned(runId, commit, {
-        service: service.name,
-        decision: 'self',
-        reason: "the deploy server's own service is not updated by itself yet",
-        changedFiles: [],
-      });
-      return this.finishRun(runId, true, log);
-    }
     const reason = kind === 'update' ? 'image published' : 'redeploy requested';
+    if (service.name === this.deps.selfService) {
+      // Inputs stay as they are (no sync): a rollback puts back the images that ran.
+      const result = await this.selfUpdate(runId, service, commit, log, kind, reason, null);
+      if (result !== ABANDONED) this.finishRun(runId, result, log);
+      return;
+    }
     const deployment = store.createDeployment({ runId, service: service.name, action: kind, status: 'queued', reason, commit });
     this.publishDeployment(deployment.id);
     const ok = await this.execute(deployment, service, commit, log, kind);
     this.finishRun(runId, ok, log);
+  }
+
+  /**
+   * Updates the server's own service. When the server runs in a container of that service, the
+   * work is handed to a helper container started from the same image (it survives the
+   * replacement of this container, checks the new instance's /health and rolls back if needed),
+   * after every other run finished; this process then waits for the helper's result in the
+   * store, or is replaced meanwhile. Otherwise the service is deployed like any other.
+   */
+  private async selfUpdate(
+    runId: string,
+    service: ServiceSource,
+    commit: string | null,
+    runLog: Logger,
+    kind: 'deploy' | 'update',
+    reason: string,
+    rollbackCommit: string | null,
+  ): Promise<boolean | typeof ABANDONED> {
+    const { store, clock, selfUpdater } = this.deps;
+    const deployment = store.createDeployment({ runId, service: service.name, action: kind, status: 'queued', reason, commit });
+    this.publishDeployment(deployment.id);
+    const log = runLog.child({ deploymentId: deployment.id, service: service.name, selfUpdate: true });
+    const fail = (thrown: unknown) => {
+      const error = toAppError(thrown);
+      this.setDeployment(deployment, { status: 'failed', errorCode: error.code, error: error.message, finishedAt: clock.now().toISOString() });
+      log.warn({ code: error.code, err: error.message }, 'self-update failed');
+      return false;
+    };
+    let instance;
+    try {
+      assertDeployable(service);
+      instance = selfUpdater ? await selfUpdater.findInstance(service) : undefined;
+    } catch (error) {
+      return fail(error);
+    }
+    if (!selfUpdater || !instance) {
+      log.info('the server does not run in a container of its own service: deploying it like any other');
+      return this.execute(deployment, service, commit, runLog, kind);
+    }
+    const resume = await (this.deps.quiesce ?? (async () => () => {}))(runId);
+    try {
+      const helper = `gds-self-update-${deployment.id.replace(/[^a-zA-Z0-9_.-]/g, '')}`.toLowerCase();
+      this.setDeployment(deployment, { status: 'handed-off', startedAt: clock.now().toISOString(), handoff: { kind, rollbackCommit, helper } });
+      await selfUpdater.startHelper(instance, deployment.id, service.runtime);
+      log.info({ helper, image: instance.imageId }, 'self-update handed to a helper container');
+      const status = await this.awaitHandoff(deployment.id);
+      if (status === ABANDONED) return ABANDONED;
+      log.info({ status }, 'self-update finished');
+      return status === 'succeeded';
+    } catch (error) {
+      return fail(error);
+    } finally {
+      resume();
+    }
+  }
+
+  /** Waits for the helper to record the end of a handed-off deployment; gives up after the timeout. */
+  private async awaitHandoff(deploymentId: string): Promise<string> {
+    const deadline = Date.now() + (this.deps.handoffTimeoutMs ?? 30 * 60_000);
+    for (;;) {
+      const status = this.deps.store.getDeployment(deploymentId)?.status;
+      if (status !== undefined && status !== 'handed-off') return status;
+      if (this.closing) return ABANDONED;
+      if (Date.now() > deadline) throw new AppError('SELF_UPDATE_LOST');
+      await new Promise((resolve) => setTimeout(resolve, this.deps.handoffPollMs ?? 500));
+    }
   }
 
   private recordPlanned(runId: string, commit: string | null, entry: PlanEntry): DeploymentRecord {
@@ -226,6 +318,9 @@ export class Pipeline {
   }
 
   private finishRun(runId: string, ok: boolean, log: Logger): void {
+    // A helper may have finished the run already (a self-update that changed nothing of this process).
+    const current = this.deps.store.getRun(runId)?.status;
+    if (current === 'succeeded' || current === 'failed') return;
     this.setRun(runId, { status: ok ? 'succeeded' : 'failed', finishedAt: this.deps.clock.now().toISOString() });
     log.info({ status: ok ? 'succeeded' : 'failed' }, 'run finished');
   }

@@ -76,10 +76,10 @@ describe('plan preview', () => {
     repo.dispose();
   });
 
-  test('with nothing pushed, everything is unchanged and the own service is reported', async () => {
+  test('with nothing pushed, everything is unchanged', async () => {
     const plan = await preview();
     assert.equal(plan.commit, plan.currentCommit);
-    assert.deepEqual(plan.counts, { deploy: 0, unchanged: 2, self: 1, problem: 0 });
+    assert.deepEqual(plan.counts, { deploy: 0, unchanged: 3, self: 0, problem: 0 });
   });
 
   test('a pushed change shows as deploy with its file, while the checkout stays at its commit', async () => {

@@ -157,4 +157,32 @@ describe('RunQueue', () => {
     await closing;
     assert.equal(h.created.length, 1);
   });
+
+  it('pause holds back new and waiting runs (recorded, not started) until resume; idleExcept waits for the others', async () => {
+    const { queue, created, started, finish } = harness();
+    const self = queue.enqueue({ lane: 'deploy-all', n: 1 }).runId;
+    const other = queue.enqueue({ lane: 'update:web', n: 2 }).runId;
+    await flush();
+    queue.pause();
+    let idle = false;
+    const waiting = queue.idleExcept(self).then(() => (idle = true));
+    const held = queue.enqueue({ lane: 'update:db', n: 3 }).runId;
+    const behind = queue.enqueue({ lane: 'update:web', n: 4 }).runId;
+    await flush();
+    assert.equal(created.length, 4, 'triggers during the pause are recorded');
+    assert.deepEqual(started, [self, other]);
+    assert.equal(idle, false);
+    finish(other);
+    await waiting;
+    assert.equal(idle, true, 'only the self-update run is left');
+    await flush();
+    assert.deepEqual(started, [self, other], 'the run behind the finished one waits too');
+    queue.resume();
+    await flush();
+    assert.deepEqual(started.slice(2).sort(), [behind, held].sort());
+    finish(self);
+    finish(held);
+    finish(behind);
+    await queue.idle();
+  });
 });

@@ -27,6 +27,7 @@ export interface EnqueueResult {
 
 interface Lane {
   running: Promise<void> | null;
+  runningId: string | null;
   waiting: { runId: string; job: RunJob } | null;
 }
 
@@ -42,16 +43,18 @@ export class RunQueue<J extends RunJob> {
   private readonly lanes = new Map<string, Lane>();
   private readonly inFlight = new Set<Promise<void>>();
   private closed = false;
+  /** While above zero, runs are recorded and wait, but none starts (a self-update is swapping the server). */
+  private paused = 0;
 
   constructor(private readonly deps: RunQueueDeps<J>) {}
 
   enqueue(job: J): EnqueueResult {
     if (this.closed) throw new Error('the run queue is closed');
-    const lane = this.lanes.get(job.lane) ?? { running: null, waiting: null };
+    const lane = this.lanes.get(job.lane) ?? { running: null, runningId: null, waiting: null };
     this.lanes.set(job.lane, lane);
     if (lane.waiting) return { runId: lane.waiting.runId, coalesced: true };
     const runId = this.deps.createRun(job);
-    if (lane.running) {
+    if (lane.running || this.paused > 0) {
       lane.waiting = { runId, job };
     } else {
       this.start(job.lane, lane, runId, job);
@@ -64,6 +67,32 @@ export class RunQueue<J extends RunJob> {
     let n = 0;
     for (const lane of this.lanes.values()) n += (lane.running ? 1 : 0) + (lane.waiting ? 1 : 0);
     return n;
+  }
+
+  /** Holds back every run that has not started yet, until `resume`. */
+  pause(): void {
+    this.paused++;
+  }
+
+  resume(): void {
+    if (this.paused === 0) return;
+    this.paused--;
+    if (this.paused > 0) return;
+    for (const [key, lane] of this.lanes) {
+      if (lane.running || !lane.waiting) continue;
+      const next = lane.waiting;
+      lane.waiting = null;
+      this.start(key, lane, next.runId, next.job as J);
+    }
+  }
+
+  /** Resolves when every executing run except `runId` has finished. */
+  async idleExcept(runId: string): Promise<void> {
+    for (;;) {
+      const others = [...this.lanes.values()].filter((l) => l.running && l.runningId !== runId).map((l) => l.running!);
+      if (others.length === 0) return;
+      await Promise.allSettled(others);
+    }
   }
 
   /** Resolves when no run is executing or waiting (tests, graceful shutdown). */
@@ -84,12 +113,15 @@ export class RunQueue<J extends RunJob> {
       .finally(() => {
         this.inFlight.delete(done);
         lane.running = null;
+        lane.runningId = null;
         const next = lane.waiting;
-        lane.waiting = null;
-        if (next) this.start(laneKey, lane, next.runId, next.job as J);
-        else this.lanes.delete(laneKey);
+        if (next && this.paused === 0) {
+          lane.waiting = null;
+          this.start(laneKey, lane, next.runId, next.job as J);
+        } else if (!next) this.lanes.delete(laneKey);
       });
     lane.running = done;
+    lane.runningId = runId;
     this.inFlight.add(done);
   }
 }

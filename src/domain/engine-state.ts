@@ -11,6 +11,10 @@ export interface ContainerState {
   imageId: string;
   /** The configuration hash label the server put on it (undefined on containers it did not make). */
   configHash: string | undefined;
+  /** The image reference it was created from (`registry/name:tag`), when the engine says. */
+  imageRef?: string | undefined;
+  /** All its labels (image labels included). */
+  labels?: Record<string, string>;
 }
 
 /** One compose service the file asks for. */

@@ -29,7 +29,7 @@ describe('planDeployAll', () => {
 
   it('deploys a service never deployed before as new', () => {
     const plan = planDeployAll({ services: [source('app', appFiles)], deployed: new Map(), selfService: 'gitops-deploy-server' });
-    assert.deepEqual(plan, [{ service: 'app', decision: 'deploy', reason: 'new service' }]);
+    assert.deepEqual(plan, [{ service: 'app', decision: 'deploy', reason: 'new service', changedFiles: [] }]);
   });
 
   it('leaves a service whose fingerprint matches unchanged', () => {
@@ -49,7 +49,14 @@ describe('planDeployAll', () => {
       deployed: new Map([['app', deployed('app', appFiles)]]),
       selfService: 'gitops-deploy-server',
     });
-    assert.deepEqual(plan, [{ service: 'app', decision: 'deploy', reason: 'changed: podman-compose.yml, config/app.ini, ../../secrets/app.env' }]);
+    assert.deepEqual(plan, [
+      {
+        service: 'app',
+        decision: 'deploy',
+        reason: 'changed: podman-compose.yml, config/app.ini, ../../secrets/app.env',
+        changedFiles: ['podman-compose.yml', 'config/app.ini', '../../secrets/app.env'],
+      },
+    ]);
   });
 
   it('names exactly the compose file and the outside secret when only those changed', () => {
@@ -68,17 +75,24 @@ describe('planDeployAll', () => {
       deployed: new Map([['app', deployed('app', appFiles, 'an-older-fingerprint')]]),
       selfService: 'x',
     });
-    assert.deepEqual(plan, [{ service: 'app', decision: 'deploy', reason: 'changed: fingerprint rules' }]);
+    assert.deepEqual(plan, [{ service: 'app', decision: 'deploy', reason: 'changed: fingerprint rules', changedFiles: [] }]);
   });
 
-  it("never deploys the server's own service, new or changed", () => {
-    const plan = planDeployAll({
-      services: [source('gitops-deploy-server', appFiles)],
-      deployed: new Map(),
+  it("marks the server's own service `self` when new or changed, and unchanged otherwise", () => {
+    const fresh = planDeployAll({ services: [source('gitops-deploy-server', appFiles)], deployed: new Map(), selfService: 'gitops-deploy-server' });
+    assert.deepEqual(fresh, [{ service: 'gitops-deploy-server', decision: 'self', reason: 'new service', changedFiles: [] }]);
+    const changed = planDeployAll({
+      services: [source('gitops-deploy-server', { 'compose.yaml': 'new' })],
+      deployed: new Map([['gitops-deploy-server', deployed('gitops-deploy-server', { 'compose.yaml': 'old' })]]),
       selfService: 'gitops-deploy-server',
     });
-    assert.equal(plan[0]!.decision, 'self');
-    assert.equal(plan[0]!.service, 'gitops-deploy-server');
+    assert.deepEqual(changed, [{ service: 'gitops-deploy-server', decision: 'self', reason: 'changed: compose.yaml', changedFiles: ['compose.yaml'] }]);
+    const same = planDeployAll({
+      services: [source('gitops-deploy-server', { 'compose.yaml': 'old' })],
+      deployed: new Map([['gitops-deploy-server', deployed('gitops-deploy-server', { 'compose.yaml': 'old' })]]),
+      selfService: 'gitops-deploy-server',
+    });
+    assert.equal(same[0]!.decision, 'unchanged');
   });
 
   it('decides each service on its own, in the order given, ignoring deployed services gone from the repository', () => {

@@ -15,7 +15,7 @@ export interface PlanEntry {
 export interface PlanInput {
   services: readonly ServiceSource[];
   deployed: ReadonlyMap<string, DeployedState>;
-  /** The server's own service (DEPLOY_SERVER_NAME): reported, never deployed by a plan. */
+  /** The server's own service (DEPLOY_SERVER_NAME): when changed, decided `self` (updated last, by a helper). */
   selfService: string;
 }
 
@@ -26,18 +26,17 @@ export interface PlanInput {
  */
 export function planDeployAll(input: PlanInput): PlanEntry[] {
   return input.services.map((service): PlanEntry => {
-    if (service.name === input.selfService) {
-      return { service: service.name, decision: 'self', reason: "the deploy server's own service is not redeployed by itself yet", changedFiles: [] };
-    }
+    // The own service changes like any other, but is carried out last, by a helper container.
+    const changedDecision = service.name === input.selfService ? 'self' : 'deploy';
     const deployed = input.deployed.get(service.name);
-    if (!deployed) return { service: service.name, decision: 'deploy', reason: 'new service', changedFiles: [] };
+    if (!deployed) return { service: service.name, decision: changedDecision, reason: 'new service', changedFiles: [] };
     if (deployed.fingerprint === service.fingerprint) {
       return { service: service.name, decision: 'unchanged', reason: 'unchanged since the last successful deployment', changedFiles: [] };
     }
     const changed = changedFiles(deployed.files, service.files);
     return {
       service: service.name,
-      decision: 'deploy',
+      decision: changedDecision,
       reason: changed.length > 0 ? `changed: ${changed.join(', ')}` : 'changed: fingerprint rules',
       changedFiles: changed,
     };

@@ -45,4 +45,17 @@ export type RunTrigger = 'deploy-all-changed' | 'redeploy-and-update' | 'deploy-
 export type RunOrigin = 'webhook' | 'api' | 'restart';
 export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed';
 export type DeploymentAction = 'deploy' | 'update' | 'skip';
-export type DeploymentStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'interrupted';
+/**
+ * `handed-off`: the server's own service is being replaced by a helper container, which records
+ * the end (`succeeded`, or `rolled-back` when the new instance did not come up healthy).
+ */
+export type DeploymentStatus = 'queued' | 'running' | 'handed-off' | 'succeeded' | 'failed' | 'rolled-back' | 'skipped' | 'interrupted';
+
+/** What the helper container of a self-update needs to carry it out. */
+export interface SelfUpdateHandoff {
+  kind: 'deploy' | 'update';
+  /** The commit whose inputs to put back if the new instance fails; null: the inputs as they are. */
+  rollbackCommit: string | null;
+  /** Name of the helper container. */
+  helper: string;
+}

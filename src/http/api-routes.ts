@@ -19,6 +19,8 @@ export interface ApiDeps {
   apiToken: string | undefined;
   serverName: string;
   version: string;
+  /** INSTANCE_LABEL: free text telling instances apart. */
+  instanceLabel?: string | undefined;
   startedAt: string;
   store: Store;
   events: Pick<RunEventBus, 'subscribe'>;
@@ -77,7 +79,13 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiDeps): void {
         return { service, commit };
       };
 
-      api.get('/version', async () => ({ name: deps.serverName, version: deps.version, startedAt: deps.startedAt, pid: process.pid }));
+      api.get('/version', async () => ({
+        name: deps.serverName,
+        version: deps.version,
+        instance: deps.instanceLabel ?? null,
+        startedAt: deps.startedAt,
+        pid: process.pid,
+      }));
 
       api.get('/services', async (request) => {
         const q = queryOf(request)['q'];

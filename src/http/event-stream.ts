@@ -8,6 +8,8 @@ export interface EventStreamDeps {
   store: Pick<Store, 'listRunEvents' | 'getRun'>;
   events: Pick<RunEventBus, 'subscribe'>;
   heartbeatMs: number;
+  /** How often the store is read for events another process wrote (a self-update helper). */
+  pollMs?: number;
 }
 
 const finished = (run: RunRecord | undefined) => run?.status === 'succeeded' || run?.status === 'failed';
@@ -34,10 +36,21 @@ export function streamRunEvents(request: FastifyRequest, reply: FastifyReply, ru
   let unsubscribe = () => {};
   const heartbeat = setInterval(() => response.write(': ping\n\n'), deps.heartbeatMs);
   heartbeat.unref();
+  const replay = () => {
+    for (;;) {
+      const page = deps.store.listRunEvents(runId, last, REPLAY_PAGE);
+      for (const event of page) send(event);
+      if (page.length < REPLAY_PAGE || closed) break;
+    }
+  };
+  // Events written by another process (the helper of a self-update) reach no listener here.
+  const poll = setInterval(replay, deps.pollMs ?? 1_000);
+  poll.unref();
   const close = () => {
     if (closed) return;
     closed = true;
     clearInterval(heartbeat);
+    clearInterval(poll);
     unsubscribe();
     response.end();
   };
@@ -50,11 +63,7 @@ export function streamRunEvents(request: FastifyRequest, reply: FastifyReply, ru
 
   request.raw.on('close', close);
   unsubscribe = deps.events.subscribe(runId, send);
-  for (;;) {
-    const page = deps.store.listRunEvents(runId, last, REPLAY_PAGE);
-    for (const event of page) send(event);
-    if (page.length < REPLAY_PAGE || closed) break;
-  }
+  replay();
   // A run finished without an `end` event (recorded before events existed, or failed by start-up
   // recovery): end the stream anyway, so clients do not wait forever.
   const run = deps.store.getRun(runId);

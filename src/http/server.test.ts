@@ -104,7 +104,7 @@ describe('buildServer', () => {
   it('GET /health answers 200', async () => {
     const response = await app.inject({ method: 'GET', url: '/health' });
     assert.equal(response.statusCode, 200);
-    assert.deepEqual(response.json(), { status: 'ok', name: 'gitops-deploy-server', version: '0.1.0-test' });
+    assert.deepEqual(response.json(), { status: 'ok', name: 'gitops-deploy-server', version: '0.1.0-test', instance: null, startedAt: '2024-05-01T10:00:00.000Z' });
   });
 
   describe('POST /deploy-all-changed', () => {

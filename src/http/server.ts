@@ -56,7 +56,13 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     if (route !== undefined && WEBHOOK_ROUTES.has(route)) deps.metrics.webhook(route, webhookOutcome(reply.statusCode));
   });
 
-  app.get('/health', async () => ({ status: 'ok', name: deps.serverName, version: deps.version }));
+  app.get('/health', async () => ({
+    status: 'ok',
+    name: deps.serverName,
+    version: deps.version,
+    instance: deps.instanceLabel ?? null,
+    startedAt: deps.startedAt,
+  }));
 
   app.get('/metrics', async (_request, reply) => reply.header('content-type', deps.metrics.contentType).send(await deps.metrics.render()));
 

@@ -3,6 +3,7 @@ import type {
   DeploymentAction,
   DeploymentStatus,
   RunOrigin,
+  SelfUpdateHandoff,
   RunStatus,
   RunTrigger,
 } from '../domain/types.js';
@@ -36,6 +37,8 @@ export interface DeploymentRecord {
   output: string;
   imagesBefore: Record<string, string> | null;
   imagesAfter: Record<string, string> | null;
+  /** Set on a self-update handed to a helper container. */
+  handoff: SelfUpdateHandoff | null;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
@@ -73,7 +76,17 @@ export type RunPatch = Partial<Pick<RunRecord, 'status' | 'commit' | 'errorCode'
 export type DeploymentPatch = Partial<
   Pick<
     DeploymentRecord,
-    'status' | 'reason' | 'commit' | 'errorCode' | 'error' | 'output' | 'imagesBefore' | 'imagesAfter' | 'startedAt' | 'finishedAt'
+    | 'status'
+    | 'reason'
+    | 'commit'
+    | 'errorCode'
+    | 'error'
+    | 'output'
+    | 'imagesBefore'
+    | 'imagesAfter'
+    | 'handoff'
+    | 'startedAt'
+    | 'finishedAt'
   >
 >;
 
@@ -113,7 +126,9 @@ export interface Store {
    * Start-up recovery: deployments left `running` or `queued` by a dead process become
    * `interrupted`, runs left open become `failed`. Returns how many of each: a run can be left
    * open without any deployment (killed while syncing or planning), and its trigger still needs a retry.
+   * A `handed-off` self-update belongs to its helper container and is left alone (with its run),
+   * unless it started before `staleHandoffBefore`: then its helper is taken for dead.
    */
-  recoverInterrupted(now: string): RecoveredWork;
+  recoverInterrupted(now: string, staleHandoffBefore?: string): RecoveredWork;
   close(): void;
 }

@@ -4,8 +4,14 @@ import type { ProcessRunner } from '../process-runner.js';
 import { ComposeRuntime } from './compose-runtime.js';
 import { dockerComposeTool, podmanCompose } from './tools.js';
 
+/** The engine CLIs, one per runtime kind. */
+export function createEngines(run: ProcessRunner, timeoutMs: number): Record<'podman' | 'docker', EngineCli> {
+  return { podman: new EngineCli('podman', run, timeoutMs), docker: new EngineCli('docker', run, timeoutMs) };
+}
+
 /** The registry of runtimes: one per kind, chosen per service by its compose file name. */
 export function createRuntimes(options: {
+  engines?: Record<'podman' | 'docker', EngineCli>;
   run: ProcessRunner;
   authEnv: () => Record<string, string>;
   processEnv: Record<string, string | undefined>;
@@ -14,6 +20,7 @@ export function createRuntimes(options: {
   timeoutMs: number;
   stopTimeoutSeconds: number;
 }): RuntimeRegistry {
+  const engines = options.engines ?? createEngines(options.run, options.timeoutMs);
   const common = {
     run: options.run,
     authEnv: options.authEnv,
@@ -27,13 +34,13 @@ export function createRuntimes(options: {
       ...common,
       kind: 'podman',
       tool: async () => podmanCompose,
-      engine: new EngineCli('podman', options.run, options.timeoutMs),
+      engine: engines.podman,
     }),
     docker: new ComposeRuntime({
       ...common,
       kind: 'docker',
       tool: dockerComposeTool({ preference: options.dockerCompose, run: options.run }),
-      engine: new EngineCli('docker', options.run, options.timeoutMs),
+      engine: engines.docker,
     }),
   };
 }
