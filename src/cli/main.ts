@@ -1,54 +1,73 @@
 #!/usr/bin/env node
-import { Command } from 'commander';
-import { ConfigError, loadConfig } from '../config.js';
-import { exampleCurl, readVersion, startServer } from '../main.js';
+import { Command, CommanderError } from 'commander';
+import { registerDeployCommand } from './commands/deploy.js';
+import { registerDoctorCommand } from './commands/doctor.js';
+import { registerHealthCommand } from './commands/health.js';
+import { registerHistoryCommand } from './commands/history.js';
+import { registerLogsCommand } from './commands/logs.js';
+import { registerPlanCommand } from './commands/plan.js';
+import { registerSelfUpdateCommand } from './commands/self-update.js';
+import { registerServeCommand } from './commands/serve.js';
+import { registerSignCommand } from './commands/sign.js';
+import { registerStatusCommand } from './commands/status.js';
+import { EXIT_CODES_HELP, ExitCode } from './exit-codes.js';
+import type { CliContext } from './run-command.js';
+import { cliVersion } from './version.js';
 
-/** Command-line entry point; `serve` starts the server from the environment. */
-const program = new Command();
-program.name('gitops-deploy-server').description('Push-based GitOps deploy server for Podman and Docker Compose').version(readVersion());
+/** The registry of commands: one module each, in the order `--help` lists them. */
+const COMMANDS = [
+  registerServeCommand,
+  registerPlanCommand,
+  registerDeployCommand,
+  registerStatusCommand,
+  registerHistoryCommand,
+  registerLogsCommand,
+  registerSignCommand,
+  registerDoctorCommand,
+  registerHealthCommand,
+  registerSelfUpdateCommand,
+];
 
-program
-  .command('serve')
-  .description('start the server (configured by environment variables, see the README)')
-  .action(async () => {
-    let config;
-    try {
-      config = loadConfig(process.env);
-    } catch (error) {
-      if (error instanceof ConfigError) {
-        process.stderr.write(`gitops-deploy-server: ${error.message}\n`);
-        process.exit(2);
-      }
-      throw error;
-    }
-    const server = await startServer(config);
-    if (config.exampleMode) {
-      process.stderr.write(
-        [
-          '',
-          'gitops-deploy-server is running on the example environment repository.',
-          `  checkout:        ${config.envRepoPath}`,
-          `  remote to push:  ${server.exampleRemote ?? ''}   (git clone it, edit, commit, push)`,
-          `  webhook secret:  ${server.webhookSecret}`,
-          '  trigger a deploy of what changed:',
-          `    ${exampleCurl(server.url, server.webhookSecret)}`,
-          `  then follow it:  curl ${server.url}/api/runs/<runId>   and   curl ${server.url}/api/services`,
-          '',
-        ].join('\n') + '\n',
-      );
-    }
-    const stop = (signal: string) => {
-      process.stderr.write(`gitops-deploy-server: ${signal} received, finishing running deployments\n`);
-      server.close().then(
-        () => process.exit(0),
-        () => process.exit(1),
-      );
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+/** Command-line entry point: `serve` runs the server; the other commands talk to one or check this machine. */
+export function buildProgram(ctx: CliContext): Command {
+  const program = new Command()
+    .name('gitops-deploy-server')
+    .description('Push-based GitOps deploy server for Podman and Docker Compose')
+    .version(cliVersion())
+    // Usage errors become CommanderError (inherited by every command registered below), mapped to exit 2.
+    .exitOverride()
+    .showHelpAfterError('(add --help for usage)')
+    .configureOutput({ writeOut: (text) => ctx.stdout.write(text), writeErr: (text) => ctx.stderr.write(text) })
+    .addHelpText('after', `\nRemote commands (plan, deploy, status, history, logs) reach the server at --url / $GDS_URL\nwith the token in --token / $API_TOKEN / $API_TOKEN_FILE.\n${EXIT_CODES_HELP}`);
+  for (const register of COMMANDS) register(program, ctx);
+  return program;
+}
+
+const ctx: CliContext = {
+  env: process.env,
+  stdout: process.stdout,
+  stderr: process.stderr,
+  stdin: process.stdin,
+  // The exit code, not process.exit(): piped stdout is flushed before the process ends.
+  setExitCode: (code) => void (process.exitCode = code),
+};
+
+// `gitops-deploy-server history | head`: the reader having had enough is not an error.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(ExitCode.ok);
+    throw error;
   });
+}
 
-program.parseAsync(process.argv).catch((error: unknown) => {
-  process.stderr.write(`gitops-deploy-server: ${error instanceof Error ? error.message : String(error)}\n`);
-  process.exit(1);
-});
+buildProgram(ctx)
+  .parseAsync(process.argv)
+  .catch((error: unknown) => {
+    if (error instanceof CommanderError) {
+      // --help and --version exit 0; every usage mistake (already explained by commander) exits 2.
+      process.exitCode = error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+      return;
+    }
+    process.stderr.write(`gitops-deploy-server: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = ExitCode.failed;
+  });

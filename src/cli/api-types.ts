@@ -1,0 +1,145 @@
+// The management API's answers as docs/API.md describes them: the fields the CLI reads.
+// JSON output passes the server's answer through unchanged, so fields not listed here still reach scripts.
+
+export interface ApiErrorInfo {
+  code: string;
+  message: string;
+}
+
+export type ServiceState = 'in-sync' | 'changed' | 'never-deployed' | 'failed' | 'problem' | 'self';
+export const SERVICE_STATES: readonly ServiceState[] = ['in-sync', 'changed', 'never-deployed', 'failed', 'problem', 'self'];
+
+export interface LastDeployment {
+  id: string;
+  runId: string;
+  action: string;
+  status: string;
+  reason: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  error: ApiErrorInfo | null;
+}
+
+export interface ServiceSummary {
+  name: string;
+  runtime: string;
+  composeFile: string;
+  projectName: string;
+  state: ServiceState;
+  desiredFingerprint: string;
+  deployedFingerprint: string | null;
+  deployedCommit: string | null;
+  deployedAt: string | null;
+  problem: ApiErrorInfo | null;
+  lastDeployment: LastDeployment | null;
+}
+
+export interface ServicesAnswer {
+  commit: string | null;
+  services: ServiceSummary[];
+}
+
+export interface Deployment {
+  id: string;
+  runId: string;
+  service: string;
+  action: string;
+  status: string;
+  reason: string;
+  commit: string | null;
+  error: ApiErrorInfo | null;
+  imagesBefore: Record<string, string> | null;
+  imagesAfter: Record<string, string> | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+export interface ServiceDetailAnswer {
+  service: ServiceSummary;
+  history: Deployment[];
+  next: string | null;
+}
+
+export interface RunSummary {
+  id: string;
+  status: string;
+  trigger: string;
+  origin: string;
+  service: string | null;
+  commit: string | null;
+  error: ApiErrorInfo | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  counts: { deployed: number; succeeded: number; failed: number; skipped: number };
+  services: string[];
+}
+
+export interface RunsAnswer {
+  runs: RunSummary[];
+  next: string | null;
+}
+
+export interface RunDetail {
+  id: string;
+  status: string;
+  commit: string | null;
+  error: ApiErrorInfo | null;
+  deployments: Array<Deployment & { output?: string }>;
+}
+
+export interface PlanAnswer {
+  commit: string;
+  currentCommit: string | null;
+  services: Array<{ service: string; decision: 'deploy' | 'unchanged' | 'self' | 'problem'; reason: string; changedFiles?: string[] }>;
+  counts: Record<string, number>;
+}
+
+export interface ActionAnswer {
+  runId: string;
+  status: string;
+  coalesced?: boolean;
+}
+
+/** `event: run` */
+export interface RunEventData {
+  runId: string;
+  status: string;
+  commit: string | null;
+  error: ApiErrorInfo | null;
+}
+
+/** `event: deployment` */
+export interface DeploymentEventData {
+  runId: string;
+  deploymentId: string;
+  service: string;
+  action: string;
+  status: string;
+  reason: string;
+  error: ApiErrorInfo | null;
+}
+
+/** `event: output` */
+export interface OutputEventData {
+  runId: string;
+  deploymentId: string;
+  service: string;
+  line: string;
+}
+
+/** `event: end` */
+export interface EndEventData {
+  runId: string;
+  status: string;
+}
+
+/** A run event as the stream delivers it: the SSE id and type, and the parsed data. */
+export type RunEvent =
+  | { id: string | undefined; event: 'run'; data: RunEventData }
+  | { id: string | undefined; event: 'deployment'; data: DeploymentEventData }
+  | { id: string | undefined; event: 'output'; data: OutputEventData }
+  | { id: string | undefined; event: 'end'; data: EndEventData };
+
+export const RUN_FINISHED_STATUSES: readonly string[] = ['succeeded', 'failed'];

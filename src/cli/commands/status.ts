@@ -1,0 +1,58 @@
+import { InvalidArgumentError, type Command } from 'commander';
+import { SERVICE_STATES, type ServicesAnswer, type ServiceState, type ServiceSummary } from '../api-types.js';
+import { ExitCode } from '../exit-codes.js';
+import { formatTime, shortCommit } from '../output.js';
+import { addRemoteOptions, connect, type RemoteOptions } from '../remote.js';
+import { runCommand, type CliContext } from '../run-command.js';
+
+interface StatusOptions extends RemoteOptions {
+  state?: ServiceState[];
+}
+
+function parseStates(value: string): ServiceState[] {
+  const states = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const unknown = states.filter((s) => !SERVICE_STATES.includes(s as ServiceState));
+  if (states.length === 0 || unknown.length > 0) throw new InvalidArgumentError(`states are ${SERVICE_STATES.join(', ')} (comma-separated)`);
+  return states as ServiceState[];
+}
+
+/** `status`: every service of the checkout beside what was last deployed of it. */
+export function registerStatusCommand(program: Command, ctx: CliContext): void {
+  addRemoteOptions(
+    program
+      .command('status')
+      .description('list the services: runtime, state, deployed commit and time, and the reason of the last deployment (GET /api/services)')
+      .option('--state <states>', `only services in these states, comma-separated: ${SERVICE_STATES.join(', ')}`, parseStates),
+  ).action((options: StatusOptions) =>
+    runCommand(ctx, options, async (out) => {
+      const client = connect(options, ctx.env);
+      const answer = await client.get<ServicesAnswer>('/api/services');
+      const services = options.state ? answer.services.filter((s) => options.state!.includes(s.state)) : answer.services;
+      if (out.json) {
+        out.printJson({ ...answer, services });
+        return ExitCode.ok;
+      }
+      if (services.length === 0) {
+        out.print(options.state ? `no service is ${options.state.join(' or ')}` : 'no services in the checkout');
+        return ExitCode.ok;
+      }
+      out.table(
+        ['SERVICE', 'RUNTIME', 'STATE', 'COMMIT', 'DEPLOYED AT', 'LAST'],
+        services.map((s) => [s.name, s.runtime, out.status(s.state), shortCommit(s.deployedCommit), formatTime(s.deployedAt), lastWord(s)]),
+      );
+      const byState = new Map<string, number>();
+      for (const s of services) byState.set(s.state, (byState.get(s.state) ?? 0) + 1);
+      out.print(`${services.length} service${services.length === 1 ? '' : 's'}: ${[...byState].map(([state, n]) => `${n} ${state}`).join(', ')}${answer.commit ? ` (checkout at ${shortCommit(answer.commit)})` : ''}`);
+      return ExitCode.ok;
+    }),
+  );
+}
+
+/** Why the service is where it is: its problem, or the last deployment's reason and error. */
+function lastWord(service: ServiceSummary): string {
+  if (service.problem) return `${service.problem.code}: ${service.problem.message}`;
+  const last = service.lastDeployment;
+  if (!last) return '-';
+  const error = last.error ? ` ${last.error.code}: ${last.error.message}` : '';
+  return `${last.action} ${last.status}${last.reason ? ` (${last.reason})` : ''}${error}`;
+}

@@ -1,0 +1,86 @@
+import type { ProcessRunner } from '../../adapters/process-runner.js';
+import type { RuntimeKind } from '../../domain/types.js';
+import { isAppError } from '../../errors.js';
+import { fail, pass, warn, type CheckResult, type DoctorContext } from './check.js';
+
+interface Probe {
+  command: string;
+  args: string[];
+  /** The version in the command's output. */
+  version: RegExp;
+}
+
+const PROBES = {
+  git: { command: 'git', args: ['--version'], version: /git version (\S+)/ },
+  podman: { command: 'podman', args: ['--version'], version: /podman version (\S+)/i },
+  'podman-compose': { command: 'podman-compose', args: ['version'], version: /podman-composer? version\s+(\S+)/i },
+  docker: { command: 'docker', args: ['--version'], version: /Docker version ([^\s,]+)/i },
+  // The same probe the server uses to choose between the plugin and the standalone tool.
+  'docker compose': { command: 'docker', args: ['compose', 'version'], version: /v?(\d+\.\d+\.\d+[^\s,]*)/ },
+  'docker-compose': { command: 'docker-compose', args: ['version', '--short'], version: /v?(\d+\.\d+\.\d+[^\s,]*)/ },
+} satisfies Record<string, Probe>;
+
+type ToolName = keyof typeof PROBES;
+
+const INSTALL: Record<ToolName, string> = {
+  git: 'install git (apt-get install git)',
+  podman: 'install Podman (apt-get install podman)',
+  'podman-compose': 'install podman-compose (apt-get install podman-compose, or pip install podman-compose)',
+  docker: 'install the Docker CLI (apt-get install docker.io, or docker-ce-cli from Docker)',
+  'docker compose': 'install the Compose plugin (docker-compose-plugin from Docker), or set DOCKER_COMPOSE=standalone to use docker-compose',
+  'docker-compose': 'install docker-compose (apt-get install docker-compose), or the Compose plugin with DOCKER_COMPOSE=plugin',
+};
+
+type ProbeResult = { ok: true; version: string } | { ok: false; why: string };
+
+async function probe(run: ProcessRunner, tool: ToolName, timeoutMs: number): Promise<ProbeResult> {
+  const { command, args, version } = PROBES[tool];
+  try {
+    const result = await run({ command, args, timeoutMs });
+    return { ok: true, version: version.exec(result.output)?.[1] ?? 'unknown version' };
+  } catch (error) {
+    if (isAppError(error) && error.code === 'COMMAND_NOT_FOUND') return { ok: false, why: `${command} is not installed or not on PATH` };
+    if (isAppError(error) && error.code === 'PROCESS_TIMEOUT') return { ok: false, why: `\`${command} ${args.join(' ')}\` did not finish within ${Math.round(timeoutMs / 1000)} s` };
+    const output = isAppError(error) && typeof error.details?.['output'] === 'string' ? (error.details['output'] as string).trim().split('\n')[0] : '';
+    return { ok: false, why: `\`${command} ${args.join(' ')}\` failed${output ? `: ${output}` : ''}` };
+  }
+}
+
+/** Whether a runtime's tools must be there: yes when a service uses it, or (repository unknown) when it is the default. */
+function needed(ctx: DoctorContext, runtime: RuntimeKind): boolean {
+  if (ctx.runtimesInUse) return ctx.runtimesInUse.has(runtime);
+  return (ctx.config?.defaultRuntime ?? 'podman') === runtime;
+}
+
+function missing(ctx: DoctorContext, runtime: RuntimeKind | 'always', tool: ToolName, why: string): CheckResult {
+  const name = `tool:${tool.replace(' ', '-')}`;
+  if (runtime === 'always' || needed(ctx, runtime)) return fail(name, why, INSTALL[tool]);
+  const use = ctx.runtimesInUse ? `no service uses ${runtime}` : `${runtime} is not the default runtime`;
+  return warn(name, `${why} (${use}, so nothing needs it yet)`, INSTALL[tool]);
+}
+
+/** git, then the Podman tools, then the Docker tools, with their versions (probed at once, reported in order). */
+export async function checkTools(ctx: DoctorContext): Promise<CheckResult[]> {
+  const at = (tool: ToolName) => probe(ctx.run, tool, ctx.timeoutMs);
+  const report = async (tool: ToolName, runtime: RuntimeKind | 'always') => {
+    const found = await at(tool);
+    return found.ok ? pass(`tool:${tool.replace(' ', '-')}`, `${tool} ${found.version}`) : missing(ctx, runtime, tool, found.why);
+  };
+  return Promise.all([report('git', 'always'), report('podman', 'podman'), report('podman-compose', 'podman'), report('docker', 'docker'), dockerCompose(ctx, at)]);
+}
+
+/** The Docker Compose the server will use, as DOCKER_COMPOSE chooses it: one line. */
+async function dockerCompose(ctx: DoctorContext, at: (tool: ToolName) => Promise<ProbeResult>): Promise<CheckResult> {
+  const preference = ctx.config?.dockerCompose ?? 'auto';
+  if (preference !== 'standalone') {
+    const plugin = await at('docker compose');
+    if (plugin.ok) return pass('tool:docker-compose', `docker compose ${plugin.version} (plugin)`);
+    if (preference === 'plugin') return missing(ctx, 'docker', 'docker compose', `${plugin.why} (DOCKER_COMPOSE=plugin)`);
+  }
+  const standalone = await at('docker-compose');
+  if (standalone.ok) {
+    const why = preference === 'auto' ? '; the docker compose plugin is not installed' : '';
+    return pass('tool:docker-compose', `docker-compose ${standalone.version} (standalone${why})`);
+  }
+  return missing(ctx, 'docker', 'docker-compose', preference === 'auto' ? `neither the docker compose plugin nor docker-compose works (${standalone.why})` : standalone.why);
+}
