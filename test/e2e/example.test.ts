@@ -48,6 +48,8 @@ test('the example: built binary, generated secret, printed curl, real deployment
   const curl = /curl -i -X POST -H 'X-Hub-Signature-256: (sha256=[0-9a-f]{64})' (http:\/\/\S+\/deploy-all-changed)/.exec(printed);
   assert.ok(curl, `the banner has a ready-to-paste curl:\n${printed}`);
   assert.match(printed, /webhook secret:\s+[0-9a-f]{48}/);
+  const token = /API token: ([0-9a-f]{48})/.exec(printed)?.[1];
+  assert.ok(token, `the banner names the dashboard and its token:\n${printed}`);
   const remote = /remote to push:\s+(\S+)/.exec(printed)?.[1];
   assert.ok(remote && existsSync(remote), 'the banner names the example remote');
 
@@ -56,7 +58,7 @@ test('the example: built binary, generated secret, printed curl, real deployment
     assert.equal(response.status, 202);
     const { runId } = (await response.json()) as { runId: string };
     for (const until = Date.now() + 120_000; Date.now() < until; await new Promise((r) => setTimeout(r, 250))) {
-      const run = (await (await fetch(`http://127.0.0.1:${port}/api/runs/${runId}`)).json()) as RunView;
+      const run = (await (await fetch(`http://127.0.0.1:${port}/api/runs/${runId}`, { headers: { authorization: `Bearer ${token}` } })).json()) as RunView;
       if (run.status === 'succeeded' || run.status === 'failed') return run;
     }
     throw new Error(`run ${runId} did not finish`);

@@ -1,0 +1,217 @@
+// The server as a container that deploys itself, on the real Podman engine: the image is built on
+// this machine (scripts/build-server-image.sh), pushed to the local registry, and run from the
+// environment repository's own service with the host's Podman socket mounted in. The test then
+// changes that service in git and publishes a broken image for it, and checks what really runs.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { signBody } from '../../src/webhook/signature.js';
+import { EnvRepo, freePort, projectContainers, removeProject, requireEngines, sh, stepper, uid, type Container } from './harness.js';
+
+const SECRET = 'self-update-webhook-secret-0123456789';
+const TOKEN = 'self-update-api-token-0123456789';
+const BUILT_IMAGE = 'localhost/gitops-deploy-server:e2e';
+
+interface RunView {
+  id: string;
+  status: string;
+  origin: string;
+  trigger: string;
+  deployments: Array<{ id: string; service: string; action: string; status: string; reason: string; error: { code: string; message: string } | null; output: string }>;
+}
+
+/** fetch that waits through the seconds in which no instance listens (the swap itself). */
+async function patiently(url: string, init: RequestInit = {}, timeoutMs = 120_000): Promise<Response> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await fetch(url, { ...init, signal: AbortSignal.timeout(5_000) });
+    } catch (error) {
+      if (Date.now() > deadline) throw new Error(`${url} unreachable for ${timeoutMs} ms: ${String(error)}`);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+  }
+}
+
+test('the server in a container updates itself, keeps its history and rolls back a broken image (podman)', async (t) => {
+  const engines = requireEngines(t);
+  if (!engines) return;
+  const id = uid();
+  const name = `gds-self-${id}`;
+  const reference = `${engines.registryOpen}/gds-server-${id}:e2e`;
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const repo = new EnvRepo();
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'gds-self-data-'));
+  const step = stepper(t);
+
+  const compose = (label: string) => `services:
+  server:
+    image: ${reference}
+    ports: ["${port}:8080"]
+    env_file: ../../secrets/server.env
+    environment:
+      CONTAINER_HOST: unix://${engines.podmanSocket}
+      ENV_REPO_PATH: ${repo.checkout}
+      DEPLOY_SERVER_NAME: ${name}
+      INSTANCE_LABEL: ${label}
+      STOP_TIMEOUT_SECONDS: "5"
+      SELF_UPDATE_HEALTH_TIMEOUT_SECONDS: "45"
+    volumes:
+      - ${engines.podmanSocket}:${engines.podmanSocket}
+      - ${repo.root}:${repo.root}
+      - ${dataDir}:/data
+`;
+  const health = async () => (await (await patiently(`${base}/health`)).json()) as { status: string; instance: string | null; startedAt: string };
+  const api = async (route: string) => {
+    const response = await patiently(`${base}${route}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    assert.equal(response.status, 200, `GET ${route}: ${response.status}`);
+    return response.json();
+  };
+  const webhook = async (route: string, body = '') => {
+    const response = await patiently(`${base}${route}`, { method: 'POST', headers: { 'x-hub-signature-256': signBody(SECRET, Buffer.from(body)) }, body: body || undefined });
+    assert.equal(response.status, 202, `${route}: ${response.status} ${await response.clone().text()}`);
+    return ((await response.json()) as { runId: string }).runId;
+  };
+  const waitForRun = async (runId: string, timeoutMs = 240_000): Promise<RunView> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const run = (await api(`/api/runs/${runId}`)) as RunView;
+      if (run.status === 'succeeded' || run.status === 'failed') return run;
+      if (Date.now() > deadline) throw new Error(`run ${runId} still ${run.status}: ${JSON.stringify(run).slice(0, 2000)}`);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  };
+  const server = (): Container => {
+    const running = projectContainers('podman', name).filter((c) => c.state === 'running');
+    assert.equal(running.length, 1, `one running server container: ${JSON.stringify(projectContainers('podman', name))}`);
+    return running[0]!;
+  };
+  const exists = (containerId: string) => {
+    try {
+      execFileSync('podman', ['container', 'exists', containerId]);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const selfDeployment = (run: RunView) => {
+    const found = run.deployments.filter((d) => d.service === name);
+    assert.equal(found.length, 1, JSON.stringify(run).slice(0, 2000));
+    return found[0]!;
+  };
+
+  t.after(() => {
+    removeProject('podman', name);
+    try {
+      const helpers = sh('podman', ['ps', '-aq', '--filter', 'label=io.gitops-deploy-server.self-update']).split('\n').filter(Boolean);
+      if (helpers.length > 0) sh('podman', ['rm', '-f', ...helpers]);
+      sh('podman', ['rmi', '-f', reference]);
+    } catch {
+      // best effort
+    }
+    repo.dispose();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  let first: Container;
+  let imageBefore: string;
+
+  await step('the image builds on this machine and is published to the registry', async () => {
+    execFileSync('bash', ['scripts/build-server-image.sh', 'podman', BUILT_IMAGE], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 20 * 60_000 });
+    sh('podman', ['tag', BUILT_IMAGE, reference]);
+    sh('podman', ['push', '--tls-verify=false', reference]);
+    imageBefore = sh('podman', ['image', 'inspect', '--format', '{{.Id}}', reference]);
+  });
+
+  await step('an operator starts the server from its own service directory', async () => {
+    repo.write(`services/${name}/podman-compose.yml`, compose('v1'));
+    repo.write('services/web/podman-compose.yml', `services:\n  web:\n    image: ${engines.busyboxImage}\n    command: ["sleep", "3600"]\n    init: true\n`);
+    repo.push('the server and one service');
+    sh('git', ['-C', repo.checkout, 'pull', '-q']);
+    repo.writeSecret('secrets/server.env', `WEBHOOK_SECRET=${SECRET}\nAPI_TOKEN=${TOKEN}\n`);
+    sh('podman-compose', ['-p', name, 'up', '-d'], { cwd: path.join(repo.checkout, 'services', name), env: { CONTAINER_HOST: undefined } });
+    assert.equal((await health()).instance, 'v1');
+    first = server();
+  });
+
+  await step('its first deploy-all deploys the other service, then replaces its own container through a helper', async () => {
+    const run = await waitForRun(await webhook('/deploy-all-changed'));
+    assert.equal(run.status, 'succeeded', JSON.stringify(run).slice(0, 3000));
+    const self = selfDeployment(run);
+    assert.equal(self.status, 'succeeded');
+    assert.match(self.output, /answers \/health/);
+    assert.equal(run.deployments.find((d) => d.service === 'web')?.status, 'succeeded');
+    const now = server();
+    assert.notEqual(now.id, first.id, 'a new container answers');
+    assert.equal(exists(first.id), false, 'the old container is gone');
+    assert.equal(sh('podman', ['ps', '-aq', '--filter', 'label=io.gitops-deploy-server.self-update']), '', 'the helper removed itself');
+    first = now;
+  });
+
+  await step('a change of its own service in git: the new instance answers, the history survived', async () => {
+    repo.write(`services/${name}/podman-compose.yml`, compose('v2'));
+    repo.push('server: v2');
+    const runId = await webhook('/deploy-all-changed');
+    // A webhook that arrives during the swap is not lost: it is recorded, and run once the new instance is up.
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const run = (await api(`/api/runs/${runId}`)) as RunView;
+      if (run.deployments.some((d) => d.status === 'handed-off') || run.status !== 'running' || Date.now() > deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    repo.write('services/web/podman-compose.yml', `services:\n  web:\n    image: ${engines.busyboxImage}\n    command: ["sleep", "7200"]\n    init: true\n`);
+    repo.push('web changed during the swap');
+    const duringSwap = await webhook('/deploy-all-changed');
+
+    const run = await waitForRun(runId);
+    assert.equal(run.status, 'succeeded', JSON.stringify(run).slice(0, 3000));
+    assert.equal(selfDeployment(run).status, 'succeeded');
+    assert.equal((await health()).instance, 'v2');
+    const now = server();
+    assert.notEqual(now.id, first.id);
+    assert.equal(exists(first.id), false, 'the old container is gone');
+
+    // The new instance shows the whole history, including the deployment that replaced it.
+    const history = (await api(`/api/services/${name}`)) as { history: Array<{ id: string; status: string }>; service: { state: string } };
+    assert.deepEqual(history.history.map((d) => d.status).slice(0, 2), ['succeeded', 'succeeded']);
+    assert.equal(history.history[0]!.id, selfDeployment(run).id);
+    assert.equal(history.service.state, 'in-sync');
+
+    // The webhook sent during the swap was carried out: web runs its new command.
+    const webDeployed = async () => {
+      const services = (await api('/api/services')) as { services: Array<{ name: string; state: string }> };
+      return services.services.find((s) => s.name === 'web')?.state === 'in-sync';
+    };
+    for (const until = Date.now() + 120_000; !(await webDeployed()); await new Promise((r) => setTimeout(r, 500))) {
+      assert.ok(Date.now() < until, `the webhook sent during the swap (${duringSwap}) was never carried out`);
+    }
+    const web = projectContainers('podman', 'web').find((c) => c.state === 'running');
+    assert.ok(web);
+    assert.match(sh('podman', ['inspect', '--format', '{{join .Config.Cmd " "}}', web.id]), /sleep 7200/);
+    removeProject('podman', 'web');
+    first = now;
+  });
+
+  await step('a broken image published for its own service is rolled back: the previous instance answers again', async () => {
+    // "Publish" an image that cannot run the server under the same reference.
+    sh('podman', ['tag', engines.busyboxImage, reference]);
+    sh('podman', ['push', '--tls-verify=false', reference]);
+    sh('podman', ['tag', imageBefore, reference]);
+    const runId = await webhook(`/redeploy-and-update/${name}`, JSON.stringify({ action: 'published' }));
+    const run = await waitForRun(runId);
+    assert.equal(run.status, 'failed', JSON.stringify(run).slice(0, 3000));
+    const self = selfDeployment(run);
+    assert.equal(self.status, 'rolled-back', JSON.stringify(self).slice(0, 3000));
+    assert.ok(self.error, 'the rolled-back deployment says why');
+    assert.match(self.output, /rolling back/);
+    const h = await health();
+    assert.equal(h.instance, 'v2');
+    const now = server();
+    assert.equal(now.imageId, imageBefore.replace(/^sha256:/, ''), 'the previous image runs again');
+    assert.equal(sh('podman', ['image', 'inspect', '--format', '{{.Id}}', reference]), imageBefore, 'the tag points at the previous image again');
+  });
+});
