@@ -274,6 +274,7 @@ export function openSqliteStore(options: { file: string; clock: Clock; maxOutput
     updateDeployment: db.prepare(patchSql('deployments', 'id', DEPLOYMENT_PATCH_COLUMNS)),
     getDeployment: db.prepare<[string], DeploymentRow>('SELECT * FROM deployments WHERE id = ?'),
     listDeployments: db.prepare<[string], DeploymentRow>('SELECT * FROM deployments WHERE run_id = ? ORDER BY seq'),
+    handedOff: db.prepare<[], DeploymentRow>(`SELECT * FROM deployments WHERE status = 'handed-off' ORDER BY seq`),
     // Loose-index scan: the recursive CTE hops from one distinct service to the next through the
     // (service, created_at) index, then takes each service's newest row from the same index, so
     // the cost grows with the number of services, not with the length of the history.
@@ -347,6 +348,9 @@ export function openSqliteStore(options: { file: string; clock: Clock; maxOutput
     getDeployment(id) {
       const row = statements.getDeployment.get(id);
       return row === undefined ? undefined : toDeployment(row);
+    },
+    handedOffDeployments() {
+      return statements.handedOff.all().map(toDeployment);
     },
     listDeployments(runId) {
       return statements.listDeployments.all(runId).map(toDeployment);

@@ -186,6 +186,14 @@ export class Pipeline {
     }
     const resume = await (this.deps.quiesce ?? (async () => () => {}))(runId);
     try {
+      // One self-update at a time: a new instance may start a run while the helper that made it
+      // is still checking it. Wait for that helper, then see whether anything is left to do.
+      for (const other of store.handedOffDeployments()) await this.awaitHandoff(other.id);
+      if (this.closing) return ABANDONED;
+      if (kind === 'deploy' && store.getDeployedState(service.name)?.fingerprint === service.fingerprint) {
+        this.setDeployment(deployment, { status: 'succeeded', reason: `${reason}; already deployed by the previous self-update`, finishedAt: clock.now().toISOString() });
+        return true;
+      }
       const helper = `gds-self-update-${deployment.id.replace(/[^a-zA-Z0-9_.-]/g, '')}`.toLowerCase();
       this.setDeployment(deployment, { status: 'handed-off', startedAt: clock.now().toISOString(), handoff: { kind, rollbackCommit, helper } });
       await selfUpdater.startHelper(instance, deployment.id, service.runtime);

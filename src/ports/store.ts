@@ -103,6 +103,8 @@ export interface Store {
   createDeployment(input: NewDeployment): DeploymentRecord;
   updateDeployment(id: string, patch: DeploymentPatch): void;
   getDeployment(id: string): DeploymentRecord | undefined;
+  /** Deployments handed to a self-update helper that has not recorded their end yet. */
+  handedOffDeployments(): DeploymentRecord[];
   listDeployments(runId: string): DeploymentRecord[];
   /** The newest deployment of each service (one per service, skips included). */
   lastDeployments(): Map<string, DeploymentRecord>;
