@@ -24,6 +24,8 @@ PACKAGES=(
   busybox-static
   apache2-utils
   git iproute2 curl iptables ca-certificates
+  chromium            # the dashboard's browser test (driven by playwright-core)
+  debootstrap         # the local Debian base the server image is built on (no public registry here)
   uidmap slirp4netns fuse-overlayfs catatonit
   golang-github-containernetworking-plugin-dnsname
 )
