@@ -185,11 +185,15 @@ export class Pipeline {
       return this.execute(deployment, service, commit, runLog, kind);
     }
     const resume = await (this.deps.quiesce ?? (async () => () => {}))(runId);
+    let abandoned = false;
     try {
       // One self-update at a time: a new instance may start a run while the helper that made it
       // is still checking it. Wait for that helper, then see whether anything is left to do.
       for (const other of store.handedOffDeployments()) await this.awaitHandoff(other.id);
-      if (this.closing) return ABANDONED;
+      if (this.closing) {
+        abandoned = true;
+        return ABANDONED;
+      }
       if (kind === 'deploy' && store.getDeployedState(service.name)?.fingerprint === service.fingerprint) {
         this.setDeployment(deployment, { status: 'succeeded', reason: `${reason}; already deployed by the previous self-update`, finishedAt: clock.now().toISOString() });
         return true;
@@ -199,13 +203,17 @@ export class Pipeline {
       await selfUpdater.startHelper(instance, deployment.id, service.runtime);
       log.info({ helper, image: instance.imageId }, 'self-update handed to a helper container');
       const status = await this.awaitHandoff(deployment.id);
-      if (status === ABANDONED) return ABANDONED;
+      if (status === ABANDONED) {
+        // This process is being replaced: nothing may start any more (the queue is closing too).
+        abandoned = true;
+        return ABANDONED;
+      }
       log.info({ status }, 'self-update finished');
       return status === 'succeeded';
     } catch (error) {
       return fail(error);
     } finally {
-      resume();
+      if (!abandoned) resume();
     }
   }
 

@@ -145,17 +145,20 @@ describe('RunQueue', () => {
     await harness().queue.idle();
   });
 
-  it('close() waits for accepted runs and refuses new ones', async () => {
+  it('close() waits for executing runs, starts no waiting one, and refuses new ones', async () => {
     const h = harness();
     h.queue.enqueue({ lane: 'deploy-all', n: 1 });
+    h.queue.enqueue({ lane: 'deploy-all', n: 2 });
     let closed = false;
     const closing = h.queue.close().then(() => void (closed = true));
-    assert.throws(() => h.queue.enqueue({ lane: 'deploy-all', n: 2 }), /closed/);
+    assert.throws(() => h.queue.enqueue({ lane: 'deploy-all', n: 3 }), /closed/);
     await flush();
     assert.equal(closed, false);
+    h.queue.resume();
     h.finish('run-1');
     await closing;
-    assert.equal(h.created.length, 1);
+    assert.equal(h.created.length, 2);
+    assert.deepEqual(h.started, ['run-1'], 'the waiting run stays recorded for start-up recovery');
   });
 
   it('pause holds back new and waiting runs (recorded, not started) until resume; idleExcept waits for the others', async () => {

@@ -75,7 +75,7 @@ export class RunQueue<J extends RunJob> {
   }
 
   resume(): void {
-    if (this.paused === 0) return;
+    if (this.paused === 0 || this.closed) return;
     this.paused--;
     if (this.paused > 0) return;
     for (const [key, lane] of this.lanes) {
@@ -100,9 +100,14 @@ export class RunQueue<J extends RunJob> {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
-  /** Stops accepting runs and waits for the ones already accepted. */
+  /**
+   * Stops accepting runs and waits for the executing ones. Runs still waiting are not started:
+   * they stay recorded as queued, and start-up recovery runs them (a run started now would be
+   * cut off by the stop that is coming, such as the replacement of this server's container).
+   */
   async close(): Promise<void> {
     this.closed = true;
+    this.paused++;
     await this.idle();
   }
 

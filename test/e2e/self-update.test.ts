@@ -177,7 +177,8 @@ test('the server in a container updates itself, keeps its history and rolls back
 
     // The new instance shows the whole history, including the deployment that replaced it.
     const history = (await api(`/api/services/${name}`)) as { history: Array<{ id: string; status: string }>; service: { state: string } };
-    assert.deepEqual(history.history.map((d) => d.status).slice(0, 2), ['succeeded', 'succeeded']);
+    const runs = await api('/api/runs');
+    assert.deepEqual(history.history.map((d) => d.status).slice(0, 2), ['succeeded', 'succeeded'], JSON.stringify({ history, runs }, null, 1));
     assert.equal(history.history[0]!.id, selfDeployment(run).id);
     assert.equal(history.service.state, 'in-sync');
 
