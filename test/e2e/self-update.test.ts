@@ -176,10 +176,15 @@ test('the server in a container updates itself, keeps its history and rolls back
     assert.equal(exists(first.id), false, 'the old container is gone');
 
     // The new instance shows the whole history, including the deployment that replaced it.
-    const history = (await api(`/api/services/${name}`)) as { history: Array<{ id: string; status: string }>; service: { state: string } };
+    const history = (await api(`/api/services/${name}`)) as { history: Array<{ id: string; status: string; reason: string }>; service: { state: string } };
     const runs = await api('/api/runs');
-    assert.deepEqual(history.history.map((d) => d.status).slice(0, 2), ['succeeded', 'succeeded'], JSON.stringify({ history, runs }, null, 1));
-    assert.equal(history.history[0]!.id, selfDeployment(run).id);
+    const context = JSON.stringify({ history, runs }, null, 1).slice(0, 6000);
+    const mine = history.history.find((d) => d.id === selfDeployment(run).id);
+    assert.equal(mine?.status, 'succeeded', context);
+    // Every self-update so far ended: none is left handed-off, none was cut off. (The run of the
+    // webhook sent during the swap may add one that found the work already done.)
+    assert.ok(history.history.length >= 2, context);
+    for (const d of history.history) assert.equal(d.status, 'succeeded', context);
     assert.equal(history.service.state, 'in-sync');
 
     // The webhook sent during the swap was carried out: web runs its new command.
