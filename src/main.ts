@@ -15,6 +15,7 @@ import { Pipeline } from './deploy/pipeline.js';
 import { previewPlan } from './deploy/plan-preview.js';
 import { RunEventBus } from './deploy/run-events.js';
 import { runOutcome } from './deploy/run-outcome.js';
+import { createHandoffWatcher } from './deploy/handoff-watcher.js';
 import { RunQueue } from './deploy/run-queue.js';
 import { createServicesView } from './deploy/services-view.js';
 import type { RunOrigin, RunTrigger } from './domain/types.js';
@@ -46,6 +47,8 @@ interface Job {
 
 /** Runs whose events stay in the database for streams to replay; older runs keep records and output. */
 const RUN_EVENTS_KEPT = 500;
+/** How often self-updates handed to helper containers are looked at. */
+const HANDOFF_CHECK_MS = 2_000;
 /** How long a discovery of the services is shared between API calls and metric scrapes. */
 const SERVICES_VIEW_TTL_MS = 2_000;
 
@@ -113,6 +116,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
       stopTimeoutSeconds: config.stopTimeoutSeconds,
     });
   const events = new RunEventBus(store, (error) => logger.error({ err: error }, 'a run event listener failed'));
+  const selfUpdater = createSelfUpdater({ engines, helperEnv: helperEnvironment(config) });
   const pipeline = new Pipeline({
     store,
     events,
@@ -123,7 +127,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
     logger,
     selfService: config.deployServerName,
     parallelism: config.parallelism,
-    selfUpdater: createSelfUpdater({ engines, helperEnv: helperEnvironment(config) }),
+    selfUpdater,
     quiesce: async (runId) => {
       queue.pause();
       await queue.idleExcept(runId);
@@ -166,16 +170,38 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
     },
   });
   const notifier = createNotifier({ settings: config.notify, logger });
+  const runEnded = (runId: string) => {
+    store.pruneRunEvents(RUN_EVENTS_KEPT);
+    // Fire and forget: a notifier that is down never delays the next run.
+    const outcome = runOutcome(store, runId, { serverName: config.deployServerName, publicUrl: config.publicUrl });
+    if (outcome) notifier.runFinished(outcome);
+  };
+  /** Runs whose end this process published (bounded): a run a helper ended is passed on once. */
+  const endedHere = new Set<string>();
   events.observe((event) => {
     metrics.observe(event);
     if (event.type === 'run' && event.data['stage'] === 'synced') servicesView.invalidate();
     if (event.type === 'end') {
-      store.pruneRunEvents(RUN_EVENTS_KEPT);
-      // Fire and forget: a notifier that is down never delays the next run.
-      const outcome = runOutcome(store, event.runId, { serverName: config.deployServerName, publicUrl: config.publicUrl });
-      if (outcome) notifier.runFinished(outcome);
+      endedHere.add(event.runId);
+      if (endedHere.size > 1_000) endedHere.delete(endedHere.values().next().value!);
+      runEnded(event.runId);
     }
   });
+  const handoffs = createHandoffWatcher({
+    store,
+    events,
+    selfUpdater,
+    clock,
+    logger,
+    onForeignRunEnd: (runId) => {
+      if (endedHere.has(runId)) return;
+      const run = store.getRun(runId);
+      if (run) metrics.observe({ id: 0, runId, type: 'end', data: { runId, trigger: run.trigger, status: run.status } });
+      runEnded(runId);
+    },
+  });
+  const watchHandoffs = setInterval(() => void handoffs.check().catch((error: unknown) => logger.warn({ err: error }, 'checking self-updates failed')), HANDOFF_CHECK_MS);
+  watchHandoffs.unref();
 
   const app = buildServer({
     logger,
@@ -224,6 +250,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
     exampleRemote,
     close: () =>
       (closing ??= (async () => {
+        clearInterval(watchHandoffs);
         pipeline.shutdown();
         await app.close();
         await queue.close();

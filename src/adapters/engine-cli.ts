@@ -68,6 +68,12 @@ export class EngineCli {
     return (await this.exec(['run', '--detach', ...args])).stdout.trim().split('\n').pop() ?? '';
   }
 
+  /** Whether a container of that name or id exists (running or not). */
+  async containerExists(nameOrId: string): Promise<boolean> {
+    const ids = (await this.exec(['ps', '--all', '--quiet', '--filter', `name=^${nameOrId}$`])).stdout.trim();
+    return ids !== '';
+  }
+
   /** Runs a command in a running container; resolves to its exit code (never throws on a non-zero exit). */
   async execIn(containerId: string, argv: readonly string[], timeoutMs: number): Promise<{ exitCode: number; output: string }> {
     try {

@@ -50,5 +50,9 @@ export function createSelfUpdater(deps: {
       ]);
       return name;
     },
+
+    helperExists(name: string, runtime: RuntimeKind): Promise<boolean> {
+      return deps.engines[runtime].containerExists(name);
+    },
   };
 }

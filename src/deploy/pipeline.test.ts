@@ -242,6 +242,9 @@ class FakeSelfUpdater implements SelfUpdater {
     }
     return `gds-self-update-${deploymentId}`;
   }
+  async helperExists() {
+    return true;
+  }
 }
 
 describe('self-update handoff', () => {
@@ -310,6 +313,6 @@ describe('self-update handoff', () => {
     assert.equal(ctx.store.getRun(runId)?.status, 'running');
     const [self] = ctx.store.listDeployments(runId);
     assert.equal(self?.status, 'handed-off');
-    assert.deepEqual(self?.handoff, { kind: 'update', rollbackCommit: null, helper: self?.handoff?.helper });
+    assert.deepEqual(self?.handoff, { kind: 'update', rollbackCommit: null, helper: self?.handoff?.helper, runtime: 'podman' });
   });
 });

@@ -199,7 +199,7 @@ export class Pipeline {
         return true;
       }
       const helper = `gds-self-update-${deployment.id.replace(/[^a-zA-Z0-9_.-]/g, '')}`.toLowerCase();
-      this.setDeployment(deployment, { status: 'handed-off', startedAt: clock.now().toISOString(), handoff: { kind, rollbackCommit, helper } });
+      this.setDeployment(deployment, { status: 'handed-off', startedAt: clock.now().toISOString(), handoff: { kind, rollbackCommit, helper, runtime: service.runtime } });
       await selfUpdater.startHelper(instance, deployment.id, service.runtime);
       log.info({ helper, image: instance.imageId }, 'self-update handed to a helper container');
       const status = await this.awaitHandoff(deployment.id);

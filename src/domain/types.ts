@@ -58,4 +58,6 @@ export interface SelfUpdateHandoff {
   rollbackCommit: string | null;
   /** Name of the helper container. */
   helper: string;
+  /** The engine the helper runs on (to tell whether it is still there). */
+  runtime: RuntimeKind;
 }

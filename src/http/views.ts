@@ -87,6 +87,8 @@ export function describeServices(
     return {
       name: service.name,
       state: serviceState(service, state, lastDeployment, selfService),
+      /** The server's own service: updated through a helper container. */
+      self: service.name === selfService,
       runtime: service.runtime,
       composeFile: service.composeFile,
       projectName: service.projectName,

@@ -20,4 +20,6 @@ export interface SelfUpdater {
   findInstance(service: ServiceSource): Promise<ServerInstance | undefined>;
   /** Starts the helper container that carries out the deployment with this id; returns its name. */
   startHelper(instance: ServerInstance, deploymentId: string, runtime: RuntimeKind): Promise<string>;
+  /** Whether the helper container of that name still exists (running or not). */
+  helperExists(name: string, runtime: RuntimeKind): Promise<boolean>;
 }
