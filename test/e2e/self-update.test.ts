@@ -1,14 +1,16 @@
-// The server as a container that deploys itself, on the real Podman engine: the image is built on
-// this machine (scripts/build-server-image.sh), pushed to the local registry, and run from the
-// environment repository's own service with the host's Podman socket mounted in. The test then
-// changes that service in git and publishes a broken image for it, and checks what really runs.
+// The server as a container that deploys itself, on the real Podman engine and on a real dockerd:
+// the image is built on this machine (scripts/build-server-image.sh), pushed to the local
+// registry, and run from the environment repository's own service with the host's engine socket
+// mounted in. The test then changes that service in git and publishes a broken image for it, and
+// checks what really runs.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { signBody } from '../../src/webhook/signature.js';
+import type { TestEngines } from './engines/engines.js';
 import { EnvRepo, freePort, projectContainers, removeProject, requireEngines, sh, stepper, uid, type Container } from './harness.js';
 
 const SECRET = 'self-update-webhook-secret-0123456789';
@@ -27,18 +29,35 @@ interface RunView {
 async function patiently(url: string, init: RequestInit = {}, timeoutMs = 120_000): Promise<Response> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    // A ref'd timer, unlike AbortSignal.timeout: docker-proxy accepts connections before the
+    // container listens, and a fetch waiting on such a socket must not let the event loop end.
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), 5_000);
     try {
-      return await fetch(url, { ...init, signal: AbortSignal.timeout(5_000) });
+      return await fetch(url, { ...init, signal: controller.signal });
     } catch (error) {
       if (Date.now() > deadline) throw new Error(`${url} unreachable for ${timeoutMs} ms: ${String(error)}`);
       await new Promise((resolve) => setTimeout(resolve, 300));
+    } finally {
+      clearTimeout(timer);
     }
   }
 }
 
-test('the server in a container updates itself, keeps its history and rolls back a broken image (podman)', async (t) => {
-  const engines = requireEngines(t);
-  if (!engines) return;
+/** What differs between the engines: the CLI and its socket, the compose file name and tool. */
+interface Engine {
+  cli: 'podman' | 'docker';
+  /** Environment for the engine CLI on the host (the private dockerd's socket). */
+  env: Record<string, string | undefined>;
+  composeFile: string;
+  composeTool: string;
+  /** Socket path on the host, and where the server container sees it, with the variable naming it. */
+  socket: string;
+  socketInside: string;
+  socketVariable: 'CONTAINER_HOST' | 'DOCKER_HOST';
+}
+
+async function selfUpdateScenario(t: TestContext, engines: TestEngines, engine: Engine): Promise<void> {
   const id = uid();
   const name = `gds-self-${id}`;
   const reference = `${engines.registryOpen}/gds-server-${id}:e2e`;
@@ -48,20 +67,21 @@ test('the server in a container updates itself, keeps its history and rolls back
   const dataDir = mkdtempSync(path.join(tmpdir(), 'gds-self-data-'));
   const step = stepper(t);
 
+  const cli = (args: string[]) => sh(engine.cli, args, { env: engine.env });
   const compose = (label: string) => `services:
   server:
     image: ${reference}
     ports: ["${port}:8080"]
     env_file: ../../secrets/server.env
     environment:
-      CONTAINER_HOST: unix://${engines.podmanSocket}
+      ${engine.socketVariable}: unix://${engine.socketInside}
       ENV_REPO_PATH: ${repo.checkout}
       DEPLOY_SERVER_NAME: ${name}
       INSTANCE_LABEL: ${label}
       STOP_TIMEOUT_SECONDS: "5"
       SELF_UPDATE_HEALTH_TIMEOUT_SECONDS: "45"
     volumes:
-      - ${engines.podmanSocket}:${engines.podmanSocket}
+      - ${engine.socket}:${engine.socketInside}
       - ${repo.root}:${repo.root}
       - ${dataDir}:/data
 `;
@@ -86,13 +106,14 @@ test('the server in a container updates itself, keeps its history and rolls back
     }
   };
   const server = (): Container => {
-    const running = projectContainers('podman', name).filter((c) => c.state === 'running');
-    assert.equal(running.length, 1, `one running server container: ${JSON.stringify(projectContainers('podman', name))}`);
+    const all = projectContainers(engine.cli, name, engine.env as Record<string, string>);
+    const running = all.filter((c) => c.state === 'running');
+    assert.equal(running.length, 1, `one running server container: ${JSON.stringify(all)}`);
     return running[0]!;
   };
   const exists = (containerId: string) => {
     try {
-      execFileSync('podman', ['container', 'exists', containerId]);
+      execFileSync(engine.cli, ['container', 'inspect', containerId], { env: { ...process.env, ...engine.env }, stdio: 'ignore' });
       return true;
     } catch {
       return false;
@@ -105,11 +126,12 @@ test('the server in a container updates itself, keeps its history and rolls back
   };
 
   t.after(() => {
-    removeProject('podman', name);
+    removeProject(engine.cli, name, engine.env as Record<string, string>);
+    removeProject(engine.cli, 'web', engine.env as Record<string, string>);
     try {
-      const helpers = sh('podman', ['ps', '-aq', '--filter', 'label=io.gitops-deploy-server.self-update']).split('\n').filter(Boolean);
-      if (helpers.length > 0) sh('podman', ['rm', '-f', ...helpers]);
-      sh('podman', ['rmi', '-f', reference]);
+      const helpers = cli(['ps', '-aq', '--filter', 'label=io.gitops-deploy-server.self-update']).split('\n').filter(Boolean);
+      if (helpers.length > 0) cli(['rm', '-f', ...helpers]);
+      cli(['rmi', '-f', reference]);
     } catch {
       // best effort
     }
@@ -121,19 +143,23 @@ test('the server in a container updates itself, keeps its history and rolls back
   let imageBefore: string;
 
   await step('the image builds on this machine and is published to the registry', async () => {
-    execFileSync('bash', ['scripts/build-server-image.sh', 'podman', BUILT_IMAGE], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 20 * 60_000 });
-    sh('podman', ['tag', BUILT_IMAGE, reference]);
-    sh('podman', ['push', '--tls-verify=false', reference]);
-    imageBefore = sh('podman', ['image', 'inspect', '--format', '{{.Id}}', reference]);
+    execFileSync('bash', ['scripts/build-server-image.sh', engine.cli, BUILT_IMAGE], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      timeout: 20 * 60_000,
+      env: { ...process.env, ...engine.env },
+    });
+    cli(['tag', BUILT_IMAGE, reference]);
+    cli(['push', ...(engine.cli === 'podman' ? ['--tls-verify=false'] : []), reference]);
+    imageBefore = cli(['image', 'inspect', '--format', '{{.Id}}', reference]);
   });
 
   await step('an operator starts the server from its own service directory', async () => {
-    repo.write(`services/${name}/podman-compose.yml`, compose('v1'));
-    repo.write('services/web/podman-compose.yml', `services:\n  web:\n    image: ${engines.busyboxImage}\n    command: ["sleep", "3600"]\n    init: true\n`);
+    repo.write(`services/${name}/${engine.composeFile}`, compose('v1'));
+    repo.write(`services/web/${engine.composeFile}`, `services:\n  web:\n    image: ${engines.busyboxImage}\n    command: ["sleep", "3600"]\n    init: true\n`);
     repo.push('the server and one service');
     sh('git', ['-C', repo.checkout, 'pull', '-q']);
     repo.writeSecret('secrets/server.env', `WEBHOOK_SECRET=${SECRET}\nAPI_TOKEN=${TOKEN}\n`);
-    sh('podman-compose', ['-p', name, 'up', '-d'], { cwd: path.join(repo.checkout, 'services', name), env: { CONTAINER_HOST: undefined } });
+    sh(engine.composeTool, ['-p', name, 'up', '-d'], { cwd: path.join(repo.checkout, 'services', name), env: { CONTAINER_HOST: undefined, ...engine.env } });
     assert.equal((await health()).instance, 'v1');
     first = server();
   });
@@ -148,12 +174,12 @@ test('the server in a container updates itself, keeps its history and rolls back
     const now = server();
     assert.notEqual(now.id, first.id, 'a new container answers');
     assert.equal(exists(first.id), false, 'the old container is gone');
-    assert.equal(sh('podman', ['ps', '-aq', '--filter', 'label=io.gitops-deploy-server.self-update']), '', 'the helper removed itself');
+    assert.equal(cli(['ps', '-aq', '--filter', 'label=io.gitops-deploy-server.self-update']), '', 'the helper removed itself');
     first = now;
   });
 
   await step('a change of its own service in git: the new instance answers, the history survived', async () => {
-    repo.write(`services/${name}/podman-compose.yml`, compose('v2'));
+    repo.write(`services/${name}/${engine.composeFile}`, compose('v2'));
     repo.push('server: v2');
     const runId = await webhook('/deploy-all-changed');
     // A webhook that arrives during the swap is not lost: it is recorded, and run once the new instance is up.
@@ -163,7 +189,7 @@ test('the server in a container updates itself, keeps its history and rolls back
       if (run.deployments.some((d) => d.status === 'handed-off') || run.status !== 'running' || Date.now() > deadline) break;
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
-    repo.write('services/web/podman-compose.yml', `services:\n  web:\n    image: ${engines.busyboxImage}\n    command: ["sleep", "7200"]\n    init: true\n`);
+    repo.write(`services/web/${engine.composeFile}`, `services:\n  web:\n    image: ${engines.busyboxImage}\n    command: ["sleep", "7200"]\n    init: true\n`);
     repo.push('web changed during the swap');
     const duringSwap = await webhook('/deploy-all-changed');
 
@@ -195,18 +221,18 @@ test('the server in a container updates itself, keeps its history and rolls back
     for (const until = Date.now() + 120_000; !(await webDeployed()); await new Promise((r) => setTimeout(r, 500))) {
       assert.ok(Date.now() < until, `the webhook sent during the swap (${duringSwap}) was never carried out`);
     }
-    const web = projectContainers('podman', 'web').find((c) => c.state === 'running');
+    const web = projectContainers(engine.cli, 'web', engine.env as Record<string, string>).find((c) => c.state === 'running');
     assert.ok(web);
-    assert.match(sh('podman', ['inspect', '--format', '{{join .Config.Cmd " "}}', web.id]), /sleep 7200/);
-    removeProject('podman', 'web');
+    assert.match(cli(['inspect', '--format', '{{join .Config.Cmd " "}}', web.id]), /sleep 7200/);
+    removeProject(engine.cli, 'web', engine.env as Record<string, string>);
     first = now;
   });
 
   await step('a broken image published for its own service is rolled back: the previous instance answers again', async () => {
     // "Publish" an image that cannot run the server under the same reference.
-    sh('podman', ['tag', engines.busyboxImage, reference]);
-    sh('podman', ['push', '--tls-verify=false', reference]);
-    sh('podman', ['tag', imageBefore, reference]);
+    cli(['tag', engines.busyboxImage, reference]);
+    cli(['push', ...(engine.cli === 'podman' ? ['--tls-verify=false'] : []), reference]);
+    cli(['tag', imageBefore, reference]);
     const runId = await webhook(`/redeploy-and-update/${name}`, JSON.stringify({ action: 'published' }));
     const run = await waitForRun(runId);
     assert.equal(run.status, 'failed', JSON.stringify(run).slice(0, 3000));
@@ -218,6 +244,34 @@ test('the server in a container updates itself, keeps its history and rolls back
     assert.equal(h.instance, 'v2');
     const now = server();
     assert.equal(now.imageId, imageBefore.replace(/^sha256:/, ''), 'the previous image runs again');
-    assert.equal(sh('podman', ['image', 'inspect', '--format', '{{.Id}}', reference]), imageBefore, 'the tag points at the previous image again');
+    assert.equal(cli(['image', 'inspect', '--format', '{{.Id}}', reference]), imageBefore, 'the tag points at the previous image again');
+  });
+}
+
+test('the server in a container updates itself, keeps its history and rolls back a broken image (podman)', async (t) => {
+  const engines = requireEngines(t);
+  if (!engines) return;
+  await selfUpdateScenario(t, engines, {
+    cli: 'podman',
+    env: { CONTAINER_HOST: undefined, DOCKER_HOST: undefined },
+    composeFile: 'podman-compose.yml',
+    composeTool: 'podman-compose',
+    socket: engines.podmanSocket,
+    socketInside: engines.podmanSocket,
+    socketVariable: 'CONTAINER_HOST',
+  });
+});
+
+test('the server in a container updates itself, keeps its history and rolls back a broken image (docker)', async (t) => {
+  const engines = requireEngines(t);
+  if (!engines) return;
+  await selfUpdateScenario(t, engines, {
+    cli: 'docker',
+    env: { DOCKER_HOST: engines.dockerHost, CONTAINER_HOST: undefined },
+    composeFile: 'docker-compose.yml',
+    composeTool: 'docker-compose',
+    socket: engines.dockerSocket,
+    socketInside: '/var/run/docker.sock',
+    socketVariable: 'DOCKER_HOST',
   });
 });
