@@ -10,19 +10,15 @@
 // connections with node:http. The number of distinct run ids in the answers is the number of
 // runs the burst created: coalescing should keep it tiny. Prints figures; never fails on timing.
 import http from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { pino } from 'pino';
-import { loadConfig } from '../src/config.js';
-import { startServer } from '../src/main.js';
+import { startBenchServer } from './bench-server.js';
 import type { Runtime, RuntimeRegistry } from '../src/ports/runtime.js';
 import { signBody } from '../src/webhook/signature.js';
 import { EnvRepo } from '../test/e2e/harness.js';
 import { median, ms, percentile } from './stats.js';
 
 const SECRET = 'bench-webhook-secret-0123456789';
+const TOKEN = 'bench-accept-token-0123456789';
 const REQUESTS = Number(process.argv[2] ?? 1000);
 const CONCURRENCY = Number(process.argv[3] ?? 50);
 
@@ -72,21 +68,9 @@ async function main(): Promise<void> {
     env.writeSecret(`secrets/${name}.env`, `TOKEN=${name}\n`);
   }
   env.push('three services');
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'gds-bench-accept-'));
   const { runtimes, calls } = instantRuntimes();
-  const server = await startServer(
-    loadConfig({
-      PATH: process.env['PATH'],
-      HOME: process.env['HOME'],
-      PORT: '0',
-      HOST: '127.0.0.1',
-      DATA_DIR: dataDir,
-      ENV_REPO_PATH: env.checkout,
-      WEBHOOK_SECRET: SECRET,
-      LOG_LEVEL: 'silent',
-    }),
-    { logger: pino({ level: 'silent' }), runtimes },
-  );
+  const { server, dispose } = await startBenchServer({ env, runtimes, webhookSecret: SECRET, apiToken: TOKEN });
+
   const url = new URL(server.url);
   const signature = signBody(server.webhookSecret, new Uint8Array());
   const headers = { 'x-hub-signature-256': signature, 'content-length': '0' };
@@ -97,7 +81,7 @@ async function main(): Promise<void> {
     for (const id of runIds) {
       const deadline = Date.now() + 60_000;
       for (;;) {
-        const answer = await request(agent, url, 'GET', `/api/runs/${id}`);
+        const answer = await request(agent, url, 'GET', `/api/runs/${id}`, { authorization: `Bearer ${TOKEN}` });
         const run = JSON.parse(answer.body) as { status: string };
         if (run.status === 'succeeded' || run.status === 'failed') {
           statuses[run.status] = (statuses[run.status] ?? 0) + 1;
@@ -156,8 +140,7 @@ async function main(): Promise<void> {
     await burst('concurrent', REQUESTS, CONCURRENCY);
     console.log(`  runtime calls (fake, instant): ${calls.n} (3 expected: the warm-up deploys the three new services once)`);
   } finally {
-    await server.close();
-    rmSync(dataDir, { recursive: true, force: true });
+    await dispose();
     env.dispose();
   }
 }

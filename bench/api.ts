@@ -11,12 +11,7 @@
 //   api run         GET /api/runs/:id of the run that deployed N services (outputs included)
 //   api plan        POST /api/plan with nothing pushed, and with 10 services changed on the remote
 // Prints figures; never fails on timing.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { pino } from 'pino';
-import { loadConfig } from '../src/config.js';
-import { startServer } from '../src/main.js';
+import { startBenchServer } from './bench-server.js';
 import type { Runtime, RuntimeRegistry } from '../src/ports/runtime.js';
 import { EnvRepo } from '../test/e2e/harness.js';
 import { median, ms } from './stats.js';
@@ -68,21 +63,8 @@ async function main(): Promise<void> {
     env.write(`services/${name(i)}/.env`, `MODE=${i}\n`);
   }
   env.push(`${N} services`);
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'gds-bench-api-'));
-  const server = await startServer(
-    loadConfig({
-      PATH: process.env['PATH'],
-      HOME: process.env['HOME'],
-      PORT: '0',
-      HOST: '127.0.0.1',
-      DATA_DIR: dataDir,
-      ENV_REPO_PATH: env.checkout,
-      WEBHOOK_SECRET: 'bench-webhook-secret-0123456789',
-      API_TOKEN: TOKEN,
-      LOG_LEVEL: 'silent',
-    }),
-    { logger: pino({ level: 'silent' }), runtimes: fakeRuntimes() },
-  );
+  const { server, dispose } = await startBenchServer({ env, runtimes: fakeRuntimes(), webhookSecret: 'bench-webhook-secret-0123456789', apiToken: TOKEN });
+
   try {
     const base = server.url;
     const wait = async (runId: string) => {
@@ -114,9 +96,8 @@ async function main(): Promise<void> {
     if (plan.counts.deploy !== 10) throw new Error(`the plan should deploy 10 services: ${JSON.stringify(plan.counts)}`);
     console.log(`api plan        N=${N}: POST /api/plan nothing pushed median ${ms(planSame.median)}; 10 changed on the remote (tree written out) median ${ms(planChanged.median)}`);
   } finally {
-    await server.close();
+    await dispose();
     env.dispose();
-    rmSync(dataDir, { recursive: true, force: true });
   }
 }
 

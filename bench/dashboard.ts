@@ -14,13 +14,9 @@
 //   dashboard run replay  the same finished run opened afresh: all N*LINES lines replayed
 // Prints figures; never fails on timing (it fails if the page does not show what it should).
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { existsSync } from 'node:fs';
 import { chromium, type Page } from 'playwright-core';
-import { pino } from 'pino';
-import { loadConfig } from '../src/config.js';
-import { startServer } from '../src/main.js';
+import { startBenchServer } from './bench-server.js';
 import type { Runtime, RuntimeRegistry } from '../src/ports/runtime.js';
 import { EnvRepo } from '../test/e2e/harness.js';
 import { median, ms } from './stats.js';
@@ -82,21 +78,8 @@ async function main(): Promise<void> {
     env.write(`services/${name(i)}/.env`, `MODE=${i}\n`);
   }
   env.push(`${N} services`);
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'gds-bench-dashboard-'));
-  const server = await startServer(
-    loadConfig({
-      PATH: process.env['PATH'],
-      HOME: process.env['HOME'],
-      PORT: '0',
-      HOST: '127.0.0.1',
-      DATA_DIR: dataDir,
-      ENV_REPO_PATH: env.checkout,
-      WEBHOOK_SECRET: 'bench-webhook-secret-0123456789',
-      API_TOKEN: TOKEN,
-      LOG_LEVEL: 'silent',
-    }),
-    { logger: pino({ level: 'silent' }), runtimes: fakeRuntimes() },
-  );
+  const { server, dispose } = await startBenchServer({ env, runtimes: fakeRuntimes(), webhookSecret: 'bench-webhook-secret-0123456789', apiToken: TOKEN });
+
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -181,8 +164,7 @@ async function main(): Promise<void> {
     console.log(`dashboard run replay  N=${N}, ${N * LINES} lines: finished run opened to all lines shown ${ms(replayMs)}`);
   } finally {
     await browser.close();
-    await server.close();
-    rmSync(dataDir, { recursive: true, force: true });
+    await dispose();
     env.dispose();
   }
 }

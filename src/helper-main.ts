@@ -1,14 +1,13 @@
 import path from 'node:path';
-import { createEngines, createRuntimes } from './adapters/compose/index.js';
+import { createEngines } from './adapters/compose/index.js';
 import { createGitRepository } from './adapters/git-repository.js';
 import { createProcessRunner } from './adapters/process-runner.js';
-import { prepareRegistryAuth } from './adapters/registry-auth.js';
 import { createServiceCatalog } from './adapters/service-catalog.js';
 import { openSqliteStore } from './adapters/sqlite-store.js';
 import { loadConfig } from './config.js';
 import { RunEventBus } from './deploy/run-events.js';
 import { runSelfUpdate } from './deploy/self-update-helper.js';
-import { createLogger } from './main.js';
+import { composeRuntimes, createLogger } from './main.js';
 import { systemClock } from './ports/clock.js';
 
 /**
@@ -26,22 +25,7 @@ export async function selfUpdateMain(env: NodeJS.ProcessEnv, deploymentId: strin
     const catalogFor = (root: string, listing: Parameters<typeof createServiceCatalog>[0]['repository']) =>
       createServiceCatalog({ repoPath: root, servicesDirectory: config.servicesDirectory, defaultRuntime: config.defaultRuntime, repository: listing });
     const engines = createEngines(run, config.composeTimeoutMs);
-    const runtimes = createRuntimes({
-      engines,
-      run,
-      authEnv: () =>
-        prepareRegistryAuth({
-          envRepoPath: config.envRepoPath,
-          ghcrUser: config.ghcrUser,
-          registryAuthFile: config.registryAuthFile,
-          stateDir: path.join(config.dataDir, 'registry-auth'),
-        }),
-      processEnv: config.childEnv,
-      overrideDir: path.join(config.dataDir, 'compose-overrides'),
-      dockerCompose: config.dockerCompose,
-      timeoutMs: config.composeTimeoutMs,
-      stopTimeoutSeconds: config.stopTimeoutSeconds,
-    });
+    const runtimes = composeRuntimes(config, run, engines);
     logger.info({ deploymentId }, 'self-update helper started');
     return await runSelfUpdate(
       {

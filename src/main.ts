@@ -97,24 +97,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
     repository,
   });
   const engines = createEngines(run, config.composeTimeoutMs);
-  const runtimes =
-    overrides.runtimes ??
-    createRuntimes({
-      engines,
-      run,
-      authEnv: () =>
-        prepareRegistryAuth({
-          envRepoPath: config.envRepoPath,
-          ghcrUser: config.ghcrUser,
-          registryAuthFile: config.registryAuthFile,
-          stateDir: path.join(config.dataDir, 'registry-auth'),
-        }),
-      processEnv: config.childEnv,
-      overrideDir: path.join(config.dataDir, 'compose-overrides'),
-      dockerCompose: config.dockerCompose,
-      timeoutMs: config.composeTimeoutMs,
-      stopTimeoutSeconds: config.stopTimeoutSeconds,
-    });
+  const runtimes = overrides.runtimes ?? composeRuntimes(config, run, engines);
   const events = new RunEventBus(store, (error) => logger.error({ err: error }, 'a run event listener failed'));
   const selfUpdater = createSelfUpdater({ engines, helperEnv: helperEnvironment(config) });
   const pipeline = new Pipeline({
@@ -285,6 +268,26 @@ async function prepareRepository(
   const apiToken = config.apiToken ?? (config.exampleMode ? generatedSecret(path.join(config.dataDir, 'api-token')) : undefined);
   if (apiToken === undefined) logger.warn('API_TOKEN is not set: the management API and the dashboard are off');
   return { webhookSecret, apiToken, exampleRemote };
+}
+
+/** The compose runtimes, with registry credentials merged afresh before each pull (the server's and the helper's). */
+export function composeRuntimes(config: Config, run: ProcessRunner, engines: ReturnType<typeof createEngines>): RuntimeRegistry {
+  return createRuntimes({
+    engines,
+    run,
+    authEnv: () =>
+      prepareRegistryAuth({
+        envRepoPath: config.envRepoPath,
+        ghcrUser: config.ghcrUser,
+        registryAuthFile: config.registryAuthFile,
+        stateDir: path.join(config.dataDir, 'registry-auth'),
+      }),
+    processEnv: config.childEnv,
+    overrideDir: path.join(config.dataDir, 'compose-overrides'),
+    dockerCompose: config.dockerCompose,
+    timeoutMs: config.composeTimeoutMs,
+    stopTimeoutSeconds: config.stopTimeoutSeconds,
+  });
 }
 
 /** The settings a self-update helper runs with: the server's own, without any secret. */

@@ -1,0 +1,41 @@
+// The real server for benchmarks: in this process, real HTTP on a free port, over a real
+// environment repository, SQLite in a temporary data directory, logs off. The runtime registry
+// is the benchmark's own (usually a fake: the figures are about the server, not the engines).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { loadConfig } from '../src/config.js';
+import { startServer, type RunningServer } from '../src/main.js';
+import type { RuntimeRegistry } from '../src/ports/runtime.js';
+import type { EnvRepo } from '../test/e2e/harness.js';
+
+export async function startBenchServer(options: {
+  env: EnvRepo;
+  runtimes: RuntimeRegistry;
+  webhookSecret: string;
+  apiToken?: string;
+}): Promise<{ server: RunningServer; dispose(): Promise<void> }> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'gds-bench-'));
+  const server = await startServer(
+    loadConfig({
+      PATH: process.env['PATH'],
+      HOME: process.env['HOME'],
+      PORT: '0',
+      HOST: '127.0.0.1',
+      DATA_DIR: dataDir,
+      ENV_REPO_PATH: options.env.checkout,
+      WEBHOOK_SECRET: options.webhookSecret,
+      ...(options.apiToken ? { API_TOKEN: options.apiToken } : {}),
+      LOG_LEVEL: 'silent',
+    }),
+    { logger: pino({ level: 'silent' }), runtimes: options.runtimes },
+  );
+  return {
+    server,
+    async dispose() {
+      await server.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
