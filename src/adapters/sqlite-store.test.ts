@@ -236,13 +236,13 @@ describe('openSqliteStore', () => {
     const run = store.createRun({ trigger: 'deploy-all-changed', service: null });
     store.updateRun(run.id, { status: 'running' });
     const self = store.createDeployment({ runId: run.id, service: 'gitops-deploy-server', action: 'deploy', status: 'queued', reason: 'changed', commit: 'c' });
-    store.updateDeployment(self.id, { status: 'handed-off', startedAt: '2024-05-01T10:00:00.000Z', handoff: { kind: 'deploy', rollbackCommit: 'b', helper: 'h', runtime: 'podman' } });
+    store.updateDeployment(self.id, { status: 'handed-off', startedAt: '2024-05-01T10:00:00.000Z', handoff: { kind: 'deploy', rollbackCommit: 'b', helper: 'h', runtime: 'podman', fingerprint: 'f' } });
     const queued = store.createRun({ trigger: 'redeploy-and-update', service: 'web' });
 
     const recovered = store.recoverInterrupted('2024-05-01T10:01:00.000Z', '2024-05-01T09:50:00.000Z');
     assert.deepEqual(recovered, { deployments: 0, runs: [{ trigger: 'redeploy-and-update', service: 'web' }] });
     assert.equal(store.getDeployment(self.id)?.status, 'handed-off');
-    assert.deepEqual(store.getDeployment(self.id)?.handoff, { kind: 'deploy', rollbackCommit: 'b', helper: 'h', runtime: 'podman' });
+    assert.deepEqual(store.getDeployment(self.id)?.handoff, { kind: 'deploy', rollbackCommit: 'b', helper: 'h', runtime: 'podman', fingerprint: 'f' });
     assert.equal(store.getRun(run.id)?.status, 'running');
     assert.equal(store.getRun(queued.id)?.status, 'failed');
 

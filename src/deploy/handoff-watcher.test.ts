@@ -26,7 +26,7 @@ describe('handoff watcher', () => {
     const run = store.createRun({ trigger: 'deploy-all-changed', service: null });
     store.updateRun(run.id, { status: 'running' });
     const d = store.createDeployment({ runId: run.id, service: 'server', action: 'deploy', status: 'queued', reason: 'changed', commit: 'c' });
-    store.updateDeployment(d.id, { status: 'handed-off', startedAt: now.toISOString(), handoff: { kind: 'deploy', rollbackCommit: null, helper: `h-${d.id}`, runtime: 'podman' } });
+    store.updateDeployment(d.id, { status: 'handed-off', startedAt: now.toISOString(), handoff: { kind: 'deploy', rollbackCommit: null, helper: `h-${d.id}`, runtime: 'podman', fingerprint: 'f' } });
     return { runId: run.id, deploymentId: d.id };
   };
 

@@ -295,7 +295,16 @@ describe('self-update handoff', () => {
     assert.equal(rolledBack.run.status, 'failed');
     assert.equal(rolledBack.deployments[0]?.status, 'rolled-back');
 
+    // The same inputs are not handed off again at every push (each try swaps the server twice).
+    const notAgain = await ctx.deployAll();
+    assert.equal(notAgain.run.status, 'succeeded');
+    assert.equal(notAgain.deployments[0]?.status, 'skipped');
+    assert.match(notAgain.deployments[0]!.reason, /not retried: these inputs were rolled back/);
+    assert.equal(updater.started.length, 2);
+
     updater.outcome = 'refuse';
+    repo.write('services/gitops-deploy-server/podman-compose.yml', compose('server3'));
+    repo.push('server fixed');
     const refused = await ctx.deployAll();
     assert.equal(refused.run.status, 'failed');
     assert.equal(refused.deployments[0]?.status, 'failed');
@@ -313,6 +322,6 @@ describe('self-update handoff', () => {
     assert.equal(ctx.store.getRun(runId)?.status, 'running');
     const [self] = ctx.store.listDeployments(runId);
     assert.equal(self?.status, 'handed-off');
-    assert.deepEqual(self?.handoff, { kind: 'update', rollbackCommit: null, helper: self?.handoff?.helper, runtime: 'podman' });
+    assert.deepEqual(self?.handoff, { kind: 'update', rollbackCommit: null, helper: self?.handoff?.helper, runtime: 'podman', fingerprint: self?.handoff?.fingerprint });
   });
 });

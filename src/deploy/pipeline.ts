@@ -97,7 +97,15 @@ export class Pipeline {
     const results = await Promise.all(deployments.map((d) => this.execute(d, byName.get(d.service)!, commit, log, 'deploy')));
     // The own service goes last, once everything else of this run is done.
     const self = plan.find((e) => e.decision === 'self');
-    if (self) {
+    const failedBefore = self ? this.rolledBackWithSameInputs(byName.get(self.service)!) : undefined;
+    if (self && failedBefore) {
+      // Retrying would swap the server out and back on every push until the inputs change.
+      this.recordPlanned(runId, commit, {
+        ...self,
+        decision: 'unchanged',
+        reason: `not retried: these inputs were rolled back by deployment ${failedBefore}; push a fix, or redeploy it from the API to try again`,
+      }, true);
+    } else if (self) {
       const rollbackCommit = deployed.get(self.service)?.commit ?? previousHead;
       const result = await this.selfUpdate(runId, byName.get(self.service)!, commit, log, 'deploy', self.reason, rollbackCommit);
       if (result === ABANDONED) return;
@@ -199,7 +207,7 @@ export class Pipeline {
         return true;
       }
       const helper = `gds-self-update-${deployment.id.replace(/[^a-zA-Z0-9_.-]/g, '')}`.toLowerCase();
-      this.setDeployment(deployment, { status: 'handed-off', startedAt: clock.now().toISOString(), handoff: { kind, rollbackCommit, helper, runtime: service.runtime } });
+      this.setDeployment(deployment, { status: 'handed-off', startedAt: clock.now().toISOString(), handoff: { kind, rollbackCommit, helper, runtime: service.runtime, fingerprint: service.fingerprint } });
       await selfUpdater.startHelper(instance, deployment.id, service.runtime);
       log.info({ helper, image: instance.imageId }, 'self-update handed to a helper container');
       const status = await this.awaitHandoff(deployment.id);
@@ -229,8 +237,14 @@ export class Pipeline {
     }
   }
 
-  private recordPlanned(runId: string, commit: string | null, entry: PlanEntry): DeploymentRecord {
-    const skipped = entry.decision !== 'deploy';
+  /** The id of the own service's last deployment when it was rolled back with exactly these inputs. */
+  private rolledBackWithSameInputs(service: ServiceSource): string | undefined {
+    const [last] = this.deps.store.listServiceDeployments(service.name, { limit: 1 }).items;
+    return last?.status === 'rolled-back' && last.handoff?.fingerprint === service.fingerprint ? last.id : undefined;
+  }
+
+  private recordPlanned(runId: string, commit: string | null, entry: PlanEntry, skip = false): DeploymentRecord {
+    const skipped = skip || entry.decision !== 'deploy';
     const record = this.deps.store.createDeployment({
       runId,
       service: entry.service,

@@ -60,4 +60,6 @@ export interface SelfUpdateHandoff {
   helper: string;
   /** The engine the helper runs on (to tell whether it is still there). */
   runtime: RuntimeKind;
+  /** Fingerprint of the inputs handed off: a rollback remembers what failed. */
+  fingerprint: string;
 }
