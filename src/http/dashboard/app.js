@@ -761,7 +761,7 @@ function serviceRowHtml(s) {
   const deployed = s.deployedCommit || s.deployedAt ? `${shaHtml(s.deployedCommit)} <span class="small">${timeHtml(s.deployedAt)}</span>` : '<span class="muted">never</span>';
   const problem = s.problem ? errorHtml(s.problem, 'small') : '';
   return `<tr data-name="${name}" data-state="${esc(s.state)}">` +
-    `<td class="name"><a href="${href}">${name}</a></td>` +
+    `<td class="name"><a href="${href}">${name}</a>${s.self ? ' <span class="badge b-muted" title="The deploy server itself: updated through a helper container">this server</span>' : ''}</td>` +
     `<td class="col-runtime">${esc(s.runtime)}</td>` +
     `<td class="state">${badge(s.state)}${problem}</td>` +
     `<td class="deployed">${deployed}</td>` +
