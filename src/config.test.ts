@@ -167,4 +167,40 @@ describe('loadConfig', () => {
     const fromFile = loadConfig({ WEBHOOK_SECRET_FILE: '/s', PATH: '/bin' }, fakeFs({ '/s': SECRET }, [DEFAULT_ENV_REPO_PATH]));
     assert.deepEqual(fromFile.childEnv, { PATH: '/bin' });
   });
+
+  it('reads the API token from the variable or its file; without one the API is off', () => {
+    const repo = fakeFs({ '/run/secrets/token': 'file-token-0123456789abcdef\n' }, [DEFAULT_ENV_REPO_PATH]);
+    assert.equal(loadConfig({ WEBHOOK_SECRET: SECRET }, repo).apiToken, undefined);
+    assert.equal(loadConfig({ WEBHOOK_SECRET: SECRET, API_TOKEN: 'direct-token-0123456789' }, repo).apiToken, 'direct-token-0123456789');
+    assert.equal(loadConfig({ WEBHOOK_SECRET: SECRET, API_TOKEN_FILE: '/run/secrets/token' }, repo).apiToken, 'file-token-0123456789abcdef');
+    const short = loadConfig({ WEBHOOK_SECRET: SECRET, API_TOKEN: 'short' }, repo);
+    assert.match(short.warnings.join('\n'), /API token is shorter than 16/);
+    const both = configError({ WEBHOOK_SECRET: SECRET, API_TOKEN: 'a-token-0123456789', API_TOKEN_FILE: '/run/secrets/token' }, repo);
+    assert.match(both.problems.join('\n'), /API_TOKEN or API_TOKEN_FILE, not both/);
+    const unreadable = configError({ WEBHOOK_SECRET: SECRET, API_TOKEN_FILE: '/nope' }, repo);
+    assert.match(unreadable.problems.join('\n'), /API_TOKEN_FILE \/nope cannot be read/);
+  });
+
+  it('reads the operator-surface settings and reports bad ones with the others', () => {
+    const repo = fakeFs({}, [DEFAULT_ENV_REPO_PATH]);
+    const config = loadConfig(
+      { WEBHOOK_SECRET: SECRET, PUBLIC_URL: 'https://deploy.example.com/', INSTANCE_LABEL: 'blue', SELF_UPDATE_HEALTH_TIMEOUT_SECONDS: '30', NOTIFY_WEBHOOK_URL: 'https://hooks.example.com/x', NOTIFY_WEBHOOK_SECRET: 'hook-secret' },
+      repo,
+    );
+    assert.equal(config.publicUrl, 'https://deploy.example.com');
+    assert.equal(config.instanceLabel, 'blue');
+    assert.equal(config.selfUpdateHealthTimeoutMs, 30_000);
+    assert.equal(config.notify.webhook?.url, 'https://hooks.example.com/x');
+    assert.equal('NOTIFY_WEBHOOK_SECRET' in config.childEnv, false, 'notification secrets stay out of child processes');
+    assert.equal('NOTIFY_WEBHOOK_URL' in config.childEnv, false);
+    const error = configError({ WEBHOOK_SECRET: SECRET, ENV_REPO_PATH: '/srv/env', PUBLIC_URL: 'ftp://x', SELF_UPDATE_HEALTH_TIMEOUT_SECONDS: '1', NOTIFY_NTFY_URL: 'not a url', PORT: 'x' });
+    const text = error.problems.join('\n');
+    for (const name of ['PUBLIC_URL', 'SELF_UPDATE_HEALTH_TIMEOUT_SECONDS', 'NOTIFY_NTFY_URL', 'PORT']) assert.match(text, new RegExp(name));
+  });
+
+  it('lets the self-update helper start without the webhook secret it never uses', () => {
+    const config = loadConfig({ ENV_REPO_PATH: '/srv/env' }, fakeFs(), { requireWebhookSecret: false });
+    assert.equal(config.webhookSecret, undefined);
+    assert.match(configError({ ENV_REPO_PATH: '/srv/env' }).problems.join('\n'), /WEBHOOK_SECRET or WEBHOOK_SECRET_FILE is required/);
+  });
 });
