@@ -104,7 +104,7 @@ export class Pipeline {
         ...self,
         decision: 'unchanged',
         reason: `not retried: these inputs were rolled back by deployment ${failedBefore}; push a fix, or redeploy it from the API to try again`,
-      }, true);
+      });
     } else if (self) {
       const rollbackCommit = deployed.get(self.service)?.commit ?? previousHead;
       const result = await this.selfUpdate(runId, byName.get(self.service)!, commit, log, 'deploy', self.reason, rollbackCommit);
@@ -243,8 +243,8 @@ export class Pipeline {
     return last?.status === 'rolled-back' && last.handoff?.fingerprint === service.fingerprint ? last.id : undefined;
   }
 
-  private recordPlanned(runId: string, commit: string | null, entry: PlanEntry, skip = false): DeploymentRecord {
-    const skipped = skip || entry.decision !== 'deploy';
+  private recordPlanned(runId: string, commit: string | null, entry: PlanEntry): DeploymentRecord {
+    const skipped = entry.decision !== 'deploy';
     const record = this.deps.store.createDeployment({
       runId,
       service: entry.service,
