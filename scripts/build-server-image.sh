@@ -72,6 +72,11 @@ ARGS=(
   --build-arg "REVISION=$REVISION"
   --build-arg "CREATED=$CREATED"
 )
+# Without NODE_EXTRA_CA_CERTS, the host's own bundle: the build should trust what this host
+# trusts (a TLS-intercepting proxy's CA included), whether or not the variable was exported.
+if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+  NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+fi
 if [ -n "${NODE_EXTRA_CA_CERTS:-}" ]; then
   [ -f "$NODE_EXTRA_CA_CERTS" ] || die "NODE_EXTRA_CA_CERTS=$NODE_EXTRA_CA_CERTS is not a file"
   if [ "$BUILDER" = podman ]; then
