@@ -31,6 +31,7 @@ export const errorCatalog = {
   SELF_UPDATE_FAILED: { status: 500, message: "The server's own service could not be updated" },
   SELF_UPDATE_LOST: { status: 500, message: 'The self-update helper container ended without recording a result' },
   DEPLOYMENT_INTERRUPTED: { status: 500, message: 'The server stopped while the deployment was running' },
+  SERVER_STOPPING: { status: 503, message: 'The server is stopping (being updated or restarted); send the request again in a few seconds' },
   INTERNAL: { status: 500, message: 'Internal error' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect } from 'node:net';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
@@ -10,6 +11,7 @@ import { openSqliteStore } from '../adapters/sqlite-store.js';
 import type { PlanPreview } from '../deploy/plan-preview.js';
 import { RunEventBus } from '../deploy/run-events.js';
 import type { Store } from '../ports/store.js';
+import { signBody } from '../webhook/signature.js';
 import { buildServer, type ServerDeps } from './server.js';
 import { countingMetrics } from './server.test.js';
 
@@ -320,6 +322,46 @@ describe('management API', () => {
       const response = await get('/api/runs/r_nope/events');
       assert.equal(response.statusCode, 404);
       assert.equal(response.json().error.code, 'RUN_NOT_FOUND');
+    });
+  });
+
+  describe('while the server stops', () => {
+    it('answers a request that arrives during the stop with 503 SERVER_STOPPING and a retry hint', async () => {
+      await app.close();
+      let release!: () => void;
+      const planRunning = new Promise<void>((resolve) => (release = resolve));
+      let planStarted!: () => void;
+      const started = new Promise<void>((resolve) => (planStarted = resolve));
+      app = build({
+        previewPlan: async () => {
+          planStarted();
+          await planRunning;
+          return { commit: 'a', currentCommit: 'a', services: [], counts: { deploy: 0, unchanged: 0, self: 0, problem: 0 } };
+        },
+      });
+      const address = new URL(await app.listen({ port: 0, host: '127.0.0.1' }));
+      // Two requests pipelined on one connection: the second is read while the first is running.
+      const socket = connect(Number(address.port), '127.0.0.1');
+      let text = '';
+      socket.on('data', (chunk) => (text += chunk.toString('utf8')));
+      const ended = new Promise((resolve) => socket.on('close', resolve));
+      socket.write(`POST /api/plan HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Length: 0\r\n\r\n`);
+      await started;
+      const closing = app.close();
+      const signature = signBody('webhook-secret-0123456789', new Uint8Array());
+      socket.write(`POST /deploy-all-changed HTTP/1.1\r\nHost: x\r\nX-Hub-Signature-256: ${signature}\r\nContent-Length: 0\r\n\r\n`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      release();
+      await ended;
+      await closing;
+      const answers = text.split(/(?=HTTP\/1\.1 )/);
+      assert.equal(answers.length, 2, text);
+      assert.match(answers[0]!, /^HTTP\/1\.1 200/);
+      assert.match(answers[1]!, /^HTTP\/1\.1 503/);
+      assert.match(answers[1]!, /retry-after: 5/i);
+      assert.match(answers[1]!, /"code":"SERVER_STOPPING"/);
+      assert.equal(triggers.calls.length, 0, 'nothing was accepted by the stopping server');
+      app = build();
     });
   });
 

@@ -35,6 +35,18 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     bodyLimit: deps.maxBodyBytes,
     // Service names come from the path; keep the raw text so `%2F` is refused rather than decoded into a path.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
+    // Answered below instead, in the catalog's shape and with a retry hint.
+    return503OnClosing: false,
+  });
+
+  // A request that reaches a stopping server (a self-update replacing it, a restart) is told to
+  // come back: the next instance takes it, and nothing is half-accepted by this one.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async (_request, reply) => {
+    if (closing) return reply.code(503).header('retry-after', '5').header('connection', 'close').send(errorBody(new AppError('SERVER_STOPPING')));
   });
 
   // Every body is kept as the exact bytes received: the signature is computed over them.
