@@ -25,7 +25,7 @@ interface RunView {
   deployments: Array<{ id: string; service: string; action: string; status: string; reason: string; error: { code: string; message: string } | null; output: string }>;
 }
 
-/** fetch that waits through the seconds in which no instance listens (the swap itself). */
+/** fetch that waits through the swap: no instance listening, or one stopping (503 with Retry-After). */
 async function patiently(url: string, init: RequestInit = {}, timeoutMs = 120_000): Promise<Response> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -34,7 +34,10 @@ async function patiently(url: string, init: RequestInit = {}, timeoutMs = 120_00
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), 5_000);
     try {
-      return await fetch(url, { ...init, signal: controller.signal });
+      const response = await fetch(url, { ...init, signal: controller.signal });
+      if (response.status !== 503 || Date.now() > deadline) return response;
+      await response.text();
+      await new Promise((resolve) => setTimeout(resolve, 300));
     } catch (error) {
       if (Date.now() > deadline) throw new Error(`${url} unreachable for ${timeoutMs} ms: ${String(error)}`);
       await new Promise((resolve) => setTimeout(resolve, 300));
