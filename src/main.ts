@@ -121,7 +121,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
   const queue = new RunQueue<Job>({
     createRun: (job) => {
       const record = store.createRun({ trigger: job.trigger, service: job.service, origin: job.origin });
-      events.publish(record.id, 'run', { runId: record.id, trigger: record.trigger, status: record.status, commit: null, error: null });
+      events.publishRun(record);
       return record.id;
     },
     execute: (runId, job) => {

@@ -32,15 +32,11 @@ export function createHandoffWatcher(deps: HandoffWatcherDeps): { check(): Promi
     const now = clock.now().toISOString();
     const message = `the helper container ${deployment.handoff?.helper ?? ''} is gone and recorded no result`;
     store.updateDeployment(deployment.id, { status: 'failed', errorCode: 'SELF_UPDATE_LOST', error: message, finishedAt: now });
-    events.publish(deployment.runId, 'deployment', {
-      runId: deployment.runId, deploymentId: deployment.id, service: deployment.service, action: deployment.action,
-      status: 'failed', reason: deployment.reason, error: { code: 'SELF_UPDATE_LOST', message },
-    });
+    events.publishDeployment(store.getDeployment(deployment.id)!);
     const run = store.getRun(deployment.runId);
     if (run && (run.status === 'queued' || run.status === 'running')) {
       store.updateRun(run.id, { status: 'failed', errorCode: 'SELF_UPDATE_LOST', error: message, finishedAt: now });
-      events.publish(run.id, 'run', { runId: run.id, trigger: run.trigger, status: 'failed', commit: run.commit, error: { code: 'SELF_UPDATE_LOST', message } });
-      events.publish(run.id, 'end', { runId: run.id, trigger: run.trigger, status: 'failed' });
+      events.publishRun(store.getRun(run.id)!);
     }
     deps.logger.error({ deploymentId: deployment.id, helper: deployment.handoff?.helper }, 'self-update helper lost');
   };

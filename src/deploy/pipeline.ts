@@ -359,10 +359,7 @@ export class Pipeline {
   private setRun(runId: string, patch: RunPatch, extra: Record<string, unknown> = {}): void {
     this.deps.store.updateRun(runId, patch);
     const run = this.deps.store.getRun(runId);
-    if (!run) return;
-    const error = run.error === null ? null : { code: run.errorCode, message: run.error };
-    this.deps.events.publish(runId, 'run', { runId, trigger: run.trigger, status: run.status, commit: run.commit, error, ...extra });
-    if (run.status === 'succeeded' || run.status === 'failed') this.deps.events.publish(runId, 'end', { runId, trigger: run.trigger, status: run.status });
+    if (run) this.deps.events.publishRun(run, extra);
   }
 
   private setDeployment(deployment: DeploymentRecord, patch: DeploymentPatch, extra: Record<string, unknown> = {}): void {
@@ -370,23 +367,9 @@ export class Pipeline {
     if (patch.status !== undefined) this.publishDeployment(deployment.id, extra);
   }
 
-  /** Tells the run's stream a deployment's state; `extra` adds what observers need (runtime, duration). */
   private publishDeployment(deploymentId: string, extra: Record<string, unknown> = {}): void {
     const record = this.deps.store.getDeployment(deploymentId);
-    if (!record) return;
-    const durationSeconds =
-      record.startedAt && record.finishedAt ? (Date.parse(record.finishedAt) - Date.parse(record.startedAt)) / 1000 : null;
-    this.deps.events.publish(record.runId, 'deployment', {
-      runId: record.runId,
-      deploymentId: record.id,
-      service: record.service,
-      action: record.action,
-      status: record.status,
-      reason: record.reason,
-      error: record.error === null ? null : { code: record.errorCode, message: record.error },
-      durationSeconds,
-      ...extra,
-    });
+    if (record) this.deps.events.publishDeployment(record, extra);
   }
 }
 

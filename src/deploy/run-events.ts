@@ -1,4 +1,4 @@
-import type { RunEventRecord, Store } from '../ports/store.js';
+import type { DeploymentRecord, RunEventRecord, RunRecord, Store } from '../ports/store.js';
 
 export type RunEventListener = (event: RunEventRecord) => void;
 
@@ -31,6 +31,32 @@ export class RunEventBus {
       }
     }
     return event;
+  }
+
+  /** A run's state as a `run` event, followed by `end` once it finished (the stream closes after `end`). */
+  publishRun(run: RunRecord, extra: Record<string, unknown> = {}): void {
+    const error = run.error === null ? null : { code: run.errorCode, message: run.error };
+    this.publish(run.id, 'run', { runId: run.id, trigger: run.trigger, status: run.status, commit: run.commit, error, ...extra });
+    if (run.status === 'succeeded' || run.status === 'failed') this.publish(run.id, 'end', { runId: run.id, trigger: run.trigger, status: run.status });
+  }
+
+  /** A deployment's state as a `deployment` event; `extra` adds what observers need (the runtime). */
+  publishDeployment(record: DeploymentRecord, extra: Record<string, unknown> = {}): void {
+    const durationSeconds =
+      record.startedAt && record.finishedAt ? (Date.parse(record.finishedAt) - Date.parse(record.startedAt)) / 1000 : null;
+    this.publish(record.runId, 'deployment', {
+      runId: record.runId,
+      deploymentId: record.id,
+      service: record.service,
+      action: record.action,
+      status: record.status,
+      reason: record.reason,
+      error: record.error === null ? null : { code: record.errorCode, message: record.error },
+      startedAt: record.startedAt,
+      finishedAt: record.finishedAt,
+      durationSeconds,
+      ...extra,
+    });
   }
 
   /** Live events of one run; returns the unsubscribe function. */

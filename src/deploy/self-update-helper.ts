@@ -58,7 +58,7 @@ export async function runSelfUpdate(deps: SelfUpdateHelperDeps, deploymentId: st
   const finish = (status: 'succeeded' | 'rolled-back' | 'failed', patch: DeploymentPatch) => {
     live.flush();
     store.updateDeployment(deployment.id, { status, output, finishedAt: clock.now().toISOString(), ...patch });
-    publishDeployment(deps, deployment.id);
+    deps.events.publishDeployment(store.getDeployment(deployment.id)!);
     finishRun(deps, deployment, status);
     log.info({ status }, 'self-update recorded');
     return status;
@@ -185,20 +185,6 @@ async function rollBack(
   await deps.runtimes[service.runtime].deploy(previous, ctx);
 }
 
-function publishDeployment(deps: SelfUpdateHelperDeps, deploymentId: string): void {
-  const d = deps.store.getDeployment(deploymentId);
-  if (!d) return;
-  deps.events.publish(d.runId, 'deployment', {
-    runId: d.runId,
-    deploymentId: d.id,
-    service: d.service,
-    action: d.action,
-    status: d.status,
-    reason: d.reason,
-    error: d.error === null ? null : { code: d.errorCode, message: d.error },
-  });
-}
-
 /**
  * Ends the run, unless the old instance (still alive when nothing replaced it) ended it first on
  * seeing the deployment's end.
@@ -211,6 +197,5 @@ function finishRun(deps: SelfUpdateHelperDeps, deployment: DeploymentRecord, sta
   const ok = status === 'succeeded' && others.every((d) => d.status === 'succeeded');
   const final = ok ? 'succeeded' : 'failed';
   store.updateRun(run.id, { status: final, finishedAt: deps.clock.now().toISOString() });
-  deps.events.publish(run.id, 'run', { runId: run.id, trigger: run.trigger, status: final, commit: run.commit, error: null });
-  deps.events.publish(run.id, 'end', { runId: run.id, trigger: run.trigger, status: final });
+  deps.events.publishRun(store.getRun(run.id)!);
 }
