@@ -24,6 +24,7 @@ import { createNotifier } from './notify/notifier.js';
 import { ensureExampleRepository } from './example/example-repository.js';
 import { buildServer } from './http/server.js';
 import { systemClock, type Clock } from './ports/clock.js';
+import { readVersion } from './version.js';
 import type { RuntimeRegistry } from './ports/runtime.js';
 import { signBody } from './webhook/signature.js';
 
@@ -317,19 +318,6 @@ function generatedSecret(file: string): string {
   return readFileSync(file, 'utf8').trim();
 }
 
-export function readVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };
-    if (pkg.version) return pkg.version;
-  } catch {
-    // dist/ is one level deeper than src/
-  }
-  try {
-    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
-}
 
 /** The ready-to-paste command that triggers a deploy, for the example's start-up banner. */
 export function exampleCurl(url: string, secret: string): string {

@@ -12,7 +12,7 @@ import { registerSignCommand } from './commands/sign.js';
 import { registerStatusCommand } from './commands/status.js';
 import { EXIT_CODES_HELP, ExitCode } from './exit-codes.js';
 import type { CliContext } from './run-command.js';
-import { cliVersion } from './version.js';
+import { readVersion } from '../version.js';
 
 /** The registry of commands: one module each, in the order `--help` lists them. */
 const COMMANDS = [
@@ -33,7 +33,7 @@ export function buildProgram(ctx: CliContext): Command {
   const program = new Command()
     .name('gitops-deploy-server')
     .description('Push-based GitOps deploy server for Podman and Docker Compose')
-    .version(cliVersion())
+    .version(readVersion())
     // Usage errors become CommanderError (inherited by every command registered below), mapped to exit 2.
     .exitOverride()
     .showHelpAfterError('(add --help for usage)')
