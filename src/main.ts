@@ -318,7 +318,6 @@ function generatedSecret(file: string): string {
   return readFileSync(file, 'utf8').trim();
 }
 
-
 /** The ready-to-paste command that triggers a deploy, for the example's start-up banner. */
 export function exampleCurl(url: string, secret: string): string {
   return `curl -i -X POST -H 'X-Hub-Signature-256: ${signBody(secret, new Uint8Array())}' ${url}/deploy-all-changed`;
