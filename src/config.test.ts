@@ -156,13 +156,19 @@ describe('loadConfig', () => {
 
   it('keeps the secrets out of the environment of child processes', () => {
     const config = loadConfig(
-      { WEBHOOK_SECRET: SECRET, API_TOKEN: 'token', PATH: '/usr/bin', HOME: '/home/deploy', XDG_RUNTIME_DIR: '/run/user/1000' },
+      {
+        WEBHOOK_SECRET: SECRET, API_TOKEN: 'token', PATH: '/usr/bin', HOME: '/home/deploy', XDG_RUNTIME_DIR: '/run/user/1000',
+        // The server's own settings would beat services' .env files in docker-compose's interpolation.
+        PORT: '8080', DATA_DIR: '/data', INSTANCE_LABEL: 'v1', ENV_REPO_PATH: '/env-repo',
+      },
       fakeFs({}, [DEFAULT_ENV_REPO_PATH]),
     );
     assert.equal('WEBHOOK_SECRET' in config.childEnv, false);
     assert.equal('API_TOKEN' in config.childEnv, false);
     assert.ok(!Object.values(config.childEnv).includes(SECRET));
     assert.deepEqual(config.childEnv, { PATH: '/usr/bin', HOME: '/home/deploy', XDG_RUNTIME_DIR: '/run/user/1000' });
+    const engines = loadConfig({ WEBHOOK_SECRET: SECRET, CONTAINER_HOST: 'unix:///p.sock', DOCKER_HOST: 'unix:///d.sock' }, fakeFs({}, [DEFAULT_ENV_REPO_PATH]));
+    assert.deepEqual(engines.childEnv, { CONTAINER_HOST: 'unix:///p.sock', DOCKER_HOST: 'unix:///d.sock' }, 'the tools read the engine sockets');
 
     const fromFile = loadConfig({ WEBHOOK_SECRET_FILE: '/s', PATH: '/bin' }, fakeFs({ '/s': SECRET }, [DEFAULT_ENV_REPO_PATH]));
     assert.deepEqual(fromFile.childEnv, { PATH: '/bin' });

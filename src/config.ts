@@ -57,6 +57,18 @@ export class ConfigError extends Error {
 }
 
 const SECRET_VARIABLES = ['WEBHOOK_SECRET', 'WEBHOOK_SECRET_FILE', 'API_TOKEN', 'API_TOKEN_FILE'];
+/**
+ * The server's own settings, also kept from compose tools: docker-compose lets the environment
+ * beat a service's `.env`, so a server running with PORT=8080 would otherwise turn every
+ * `${PORT}` in the repository into 8080. (CONTAINER_HOST, DOCKER_HOST and REGISTRY_AUTH_FILE
+ * stay: the tools read them.)
+ */
+const SERVER_SETTINGS = [
+  'PORT', 'HOST', 'DATA_DIR', 'LOG_LEVEL', 'ENV_REPO_PATH', 'ENV_REPO_URL', 'ENV_REPO_BRANCH',
+  'GITOPS_SERVICES_DIRECTORY', 'DEPLOY_SERVER_NAME', 'DEFAULT_RUNTIME', 'DEPLOY_PARALLELISM',
+  'COMPOSE_TIMEOUT_SECONDS', 'STOP_TIMEOUT_SECONDS', 'GIT_TIMEOUT_SECONDS', 'MAX_BODY_BYTES',
+  'DOCKER_COMPOSE', 'GHCR_USER', 'PUBLIC_URL', 'INSTANCE_LABEL', 'SELF_UPDATE_HEALTH_TIMEOUT_SECONDS',
+];
 
 const intInRange = (name: string, min: number, max: number) =>
   z
@@ -163,7 +175,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs, option
         ? path.join(dataDir, 'env-repo')
         : DEFAULT_ENV_REPO_PATH;
 
-  const hidden = new Set<string>([...SECRET_VARIABLES, ...NOTIFY_SECRET_VARIABLES]);
+  const hidden = new Set<string>([...SECRET_VARIABLES, ...NOTIFY_SECRET_VARIABLES, ...SERVER_SETTINGS]);
   const childEnv = Object.fromEntries(Object.entries(env).filter(([k]) => !hidden.has(k)));
   return {
     port: e.PORT,

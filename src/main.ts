@@ -306,10 +306,12 @@ function helperEnvironment(config: Config): Record<string, string> {
     SELF_UPDATE_HEALTH_TIMEOUT_SECONDS: String(config.selfUpdateHealthTimeoutMs / 1000),
     LOG_LEVEL: config.logLevel,
   };
-  for (const key of ['CONTAINER_HOST', 'DOCKER_HOST', 'GHCR_USER', 'REGISTRY_AUTH_FILE']) {
+  for (const key of ['CONTAINER_HOST', 'DOCKER_HOST']) {
     const value = config.childEnv[key];
     if (value) env[key] = value;
   }
+  if (config.ghcrUser) env['GHCR_USER'] = config.ghcrUser;
+  if (config.registryAuthFile) env['REGISTRY_AUTH_FILE'] = config.registryAuthFile;
   return env;
 }
 
