@@ -5,6 +5,7 @@ import { AppError, toAppError } from '../errors.js';
 import type { Clock } from '../ports/clock.js';
 import type { Repository } from '../ports/repository.js';
 import type { SelfUpdater } from '../ports/self-updater.js';
+import { rolledBackInputs } from './rolled-back.js';
 import type { RuntimeRegistry } from '../ports/runtime.js';
 import type { ServiceCatalog } from '../ports/service-catalog.js';
 import type { DeploymentPatch, DeploymentRecord, RunPatch, Store } from '../ports/store.js';
@@ -85,7 +86,7 @@ export class Pipeline {
       return this.failRun(runId, log, error, 'reading the services failed; nothing deployed');
     }
     const deployed = new Map(store.listDeployedStates().map((s) => [s.service, s] as const));
-    const plan = planDeployAll({ services, deployed, selfService: this.deps.selfService });
+    const plan = planDeployAll({ services, deployed, selfService: this.deps.selfService, rolledBack: rolledBackInputs(store, this.deps.selfService) });
     const byName = new Map(services.map((s) => [s.name, s] as const));
     const toDeploy = plan.filter((e) => e.decision === 'deploy');
     log.info(
@@ -97,15 +98,7 @@ export class Pipeline {
     const results = await Promise.all(deployments.map((d) => this.execute(d, byName.get(d.service)!, commit, log, 'deploy')));
     // The own service goes last, once everything else of this run is done.
     const self = plan.find((e) => e.decision === 'self');
-    const failedBefore = self ? this.rolledBackWithSameInputs(byName.get(self.service)!) : undefined;
-    if (self && failedBefore) {
-      // Retrying would swap the server out and back on every push until the inputs change.
-      this.recordPlanned(runId, commit, {
-        ...self,
-        decision: 'unchanged',
-        reason: `not retried: these inputs were rolled back by deployment ${failedBefore}; push a fix, or redeploy it from the API to try again`,
-      });
-    } else if (self) {
+    if (self) {
       const rollbackCommit = deployed.get(self.service)?.commit ?? previousHead;
       const result = await this.selfUpdate(runId, byName.get(self.service)!, commit, log, 'deploy', self.reason, rollbackCommit);
       if (result === ABANDONED) return;
@@ -235,12 +228,6 @@ export class Pipeline {
       if (Date.now() > deadline) throw new AppError('SELF_UPDATE_LOST');
       await new Promise((resolve) => setTimeout(resolve, this.deps.handoffPollMs ?? 500));
     }
-  }
-
-  /** The id of the own service's last deployment when it was rolled back with exactly these inputs. */
-  private rolledBackWithSameInputs(service: ServiceSource): string | undefined {
-    const [last] = this.deps.store.listServiceDeployments(service.name, { limit: 1 }).items;
-    return last?.status === 'rolled-back' && last.handoff?.fingerprint === service.fingerprint ? last.id : undefined;
   }
 
   private recordPlanned(runId: string, commit: string | null, entry: PlanEntry): DeploymentRecord {

@@ -6,6 +6,7 @@ import type { Repository } from '../ports/repository.js';
 import type { ServiceCatalog } from '../ports/service-catalog.js';
 import type { Store } from '../ports/store.js';
 import type { ReadWriteLock } from '../util/concurrency.js';
+import { rolledBackInputs } from './rolled-back.js';
 
 export type PreviewDecision = PlanEntry['decision'] | 'problem';
 
@@ -26,7 +27,7 @@ export interface PlanPreviewDeps {
   catalog: ServiceCatalog;
   /** A catalog over another tree (the remote head written out), with that tree's tracked files. */
   catalogFor(root: string, repository: Pick<Repository, 'listTrackedFiles'>): ServiceCatalog;
-  store: Pick<Store, 'listDeployedStates'>;
+  store: Pick<Store, 'listDeployedStates' | 'listServiceDeployments'>;
   selfService: string;
   /** Scratch space for the written-out tree, removed after each preview. */
   scratchDir: string;
@@ -52,7 +53,12 @@ export async function previewPlan(deps: PlanPreviewDeps): Promise<PlanPreview> {
   });
   const deployed = new Map(deps.store.listDeployedStates().map((s) => [s.service, s] as const));
   const byName = new Map(services.services.map((s) => [s.name, s] as const));
-  const entries = planDeployAll({ services: services.services, deployed, selfService: deps.selfService }).map((entry) => {
+  const entries = planDeployAll({
+    services: services.services,
+    deployed,
+    selfService: deps.selfService,
+    rolledBack: rolledBackInputs(deps.store, deps.selfService),
+  }).map((entry) => {
     const problem = entry.decision === 'deploy' ? problemOf(byName.get(entry.service)!) : null;
     return problem ? { ...entry, decision: 'problem' as const, reason: `${entry.reason}; will fail: ${problem}` } : entry;
   });

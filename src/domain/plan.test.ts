@@ -111,4 +111,18 @@ describe('planDeployAll', () => {
     );
     assert.equal(plan[3]!.reason, 'changed: compose.yaml');
   });
+
+  it('does not try again inputs of the own service whose self-update was rolled back, until they change', () => {
+    const input = {
+      services: [source('gitops-deploy-server', { 'compose.yaml': 'broken' })],
+      deployed: new Map([['gitops-deploy-server', deployed('gitops-deploy-server', { 'compose.yaml': 'good' })]]),
+      selfService: 'gitops-deploy-server',
+    };
+    const broken = input.services[0]!.fingerprint;
+    const [held] = planDeployAll({ ...input, rolledBack: new Map([['gitops-deploy-server', broken]]) });
+    assert.equal(held!.decision, 'unchanged');
+    assert.match(held!.reason, /not retried: a self-update with these inputs was rolled back/);
+    const [fixed] = planDeployAll({ ...input, rolledBack: new Map([['gitops-deploy-server', 'an older attempt']]) });
+    assert.equal(fixed!.decision, 'self');
+  });
 });

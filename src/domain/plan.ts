@@ -17,6 +17,11 @@ export interface PlanInput {
   deployed: ReadonlyMap<string, DeployedState>;
   /** The server's own service (DEPLOY_SERVER_NAME): when changed, decided `self` (updated last, by a helper). */
   selfService: string;
+  /**
+   * Fingerprints whose self-update was rolled back, by service: those inputs are not tried again
+   * by a plan (each try swaps the server out and back) until they change.
+   */
+  rolledBack?: ReadonlyMap<string, string>;
 }
 
 /**
@@ -26,18 +31,24 @@ export interface PlanInput {
  */
 export function planDeployAll(input: PlanInput): PlanEntry[] {
   return input.services.map((service): PlanEntry => {
-    // The own service changes like any other, but is carried out last, by a helper container.
-    const changedDecision = service.name === input.selfService ? 'self' : 'deploy';
     const deployed = input.deployed.get(service.name);
-    if (!deployed) return { service: service.name, decision: changedDecision, reason: 'new service', changedFiles: [] };
-    if (deployed.fingerprint === service.fingerprint) {
+    if (deployed && deployed.fingerprint === service.fingerprint) {
       return { service: service.name, decision: 'unchanged', reason: 'unchanged since the last successful deployment', changedFiles: [] };
     }
-    const changed = changedFiles(deployed.files, service.files);
+    const changed = deployed ? changedFiles(deployed.files, service.files) : [];
+    if (input.rolledBack?.get(service.name) === service.fingerprint) {
+      return {
+        service: service.name,
+        decision: 'unchanged',
+        reason: 'not retried: a self-update with these inputs was rolled back; push a fix, or redeploy it to try again',
+        changedFiles: changed,
+      };
+    }
     return {
       service: service.name,
-      decision: changedDecision,
-      reason: changed.length > 0 ? `changed: ${changed.join(', ')}` : 'changed: fingerprint rules',
+      // The own service changes like any other, but is carried out last, by a helper container.
+      decision: service.name === input.selfService ? 'self' : 'deploy',
+      reason: !deployed ? 'new service' : changed.length > 0 ? `changed: ${changed.join(', ')}` : 'changed: fingerprint rules',
       changedFiles: changed,
     };
   });

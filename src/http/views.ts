@@ -12,7 +12,7 @@ export function serviceState(
 ): ServiceState {
   if (service.problem) return 'problem';
   if (service.name === selfService && !deployed) return 'self';
-  if (last && (last.status === 'failed' || last.status === 'interrupted')) return 'failed';
+  if (last && (last.status === 'failed' || last.status === 'interrupted' || last.status === 'rolled-back')) return 'failed';
   if (!deployed) return 'never-deployed';
   return deployed.fingerprint === service.fingerprint ? 'in-sync' : 'changed';
 }
