@@ -81,6 +81,8 @@ const MIGRATIONS: readonly string[] = [
   `,
   `
   ALTER TABLE deployments ADD COLUMN handoff TEXT;
+  -- Read every few seconds by the handoff watcher; partial, so it holds only open handoffs.
+  CREATE INDEX deployments_handed_off ON deployments (seq) WHERE status = 'handed-off';
   `,
 ];
 
