@@ -274,11 +274,23 @@ describe('openSqliteStore', () => {
     assert.equal(third.getRun(run.id)?.id, run.id);
   });
 
-  it('refuses a database written by a newer schema', () => {
-    openStore().close();
-    const db = new Database(file);
+  it('opens a database a newer version migrated when it keeps older readers working, and refuses one that does not', () => {
+    const first = openStore();
+    const run = first.createRun({ trigger: 'deploy-all-changed', service: null });
+    first.close();
+    // A newer version added a table (additive): this version still reads and writes its runs.
+    let db = new Database(file);
+    db.exec('CREATE TABLE from_the_future (x INTEGER)');
     db.pragma('user_version = 99');
     db.close();
-    assert.throws(() => openStore(), /newer/);
+    const older = openStore();
+    assert.equal(older.getRun(run.id)?.id, run.id);
+    older.updateRun(run.id, { status: 'succeeded' });
+    older.close();
+    // A newer version that broke older readers says so.
+    db = new Database(file);
+    db.exec('UPDATE schema_compat SET min_reader_version = 50');
+    db.close();
+    assert.throws(() => openStore(), /newer than this server knows .* not readable by it/);
   });
 });

@@ -83,6 +83,11 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE deployments ADD COLUMN handoff TEXT;
   -- Read every few seconds by the handoff watcher; partial, so it holds only open handoffs.
   CREATE INDEX deployments_handed_off ON deployments (seq) WHERE status = 'handed-off';
+  -- The oldest schema version whose code can still use this database. Additive migrations leave
+  -- it alone, so a self-update rolled back to the previous version still opens the database
+  -- the new version migrated; a migration that breaks older readers raises it.
+  CREATE TABLE schema_compat (min_reader_version INTEGER NOT NULL);
+  INSERT INTO schema_compat (min_reader_version) VALUES (1);
   `,
 ];
 
@@ -211,7 +216,11 @@ function toDeployedState(row: DeployedStateRow): DeployedState {
 function migrate(db: Database.Database): void {
   const current = db.pragma('user_version', { simple: true }) as number;
   if (current > MIGRATIONS.length) {
-    throw new AppError('INTERNAL', `The database schema (version ${current}) is newer than this server knows (${MIGRATIONS.length})`);
+    // Written by a newer version (say, one a self-update rolled back from): usable when that
+    // version's migrations kept older readers working.
+    const compat = db.prepare<[], { min: number }>('SELECT MAX(min_reader_version) AS min FROM schema_compat').get();
+    if (compat && compat.min <= MIGRATIONS.length) return;
+    throw new AppError('INTERNAL', `The database schema (version ${current}) is newer than this server knows (${MIGRATIONS.length}) and not readable by it`);
   }
   // Each step commits with its version number, so a crash mid-migration leaves a consistent schema.
   MIGRATIONS.slice(current).forEach((sql, offset) => {
