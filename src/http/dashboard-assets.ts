@@ -1,7 +1,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { FastifyInstance } from 'fastify';
+import { createHash } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../errors.js';
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -20,30 +21,37 @@ export const DEFAULT_DASHBOARD_DIR = fileURLToPath(new URL('./dashboard/', impor
  * read once at start-up; only names found then are served, so no request path reaches the disk.
  */
 export function registerDashboard(app: FastifyInstance, dir: string = DEFAULT_DASHBOARD_DIR): void {
-  const files = new Map<string, { body: Buffer; type: string }>();
-  if (existsSync(dir)) {
-    for (const name of readdirSync(dir)) {
-      const type = CONTENT_TYPES[path.extname(name)];
-      if (type) files.set(name, { body: readFileSync(path.join(dir, name)), type });
-    }
-  }
   const security = {
     // The page loads only its own scripts and talks only to this server.
     'content-security-policy': "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
     'x-content-type-options': 'nosniff',
     'referrer-policy': 'no-referrer',
   };
+  const files = new Map<string, { body: Buffer; type: string; etag: string }>();
+  if (existsSync(dir)) {
+    for (const name of readdirSync(dir)) {
+      const type = CONTENT_TYPES[path.extname(name)];
+      if (!type) continue;
+      const body = readFileSync(path.join(dir, name));
+      files.set(name, { body, type, etag: `"${createHash('sha256').update(body).digest('hex').slice(0, 32)}"` });
+    }
+  }
+  /** Revalidated on every load (a new server version must not meet old scripts), answered 304 when unchanged. */
+  const send = (request: FastifyRequest, reply: FastifyReply, file: { body: Buffer; type: string; etag: string }) => {
+    void reply.headers({ ...security, 'content-type': file.type, 'cache-control': 'no-cache', etag: file.etag });
+    if (request.headers['if-none-match'] === file.etag) return reply.code(304).send();
+    return reply.send(file.body);
+  };
 
-  app.get('/', async (_request, reply) => {
+  app.get('/', async (request, reply) => {
     const page = files.get('index.html');
     if (!page) throw new AppError('ROUTE_NOT_FOUND', 'The dashboard files are missing from this build');
-    return reply.headers({ ...security, 'content-type': page.type, 'cache-control': 'no-cache' }).send(page.body);
+    return send(request, reply, page);
   });
 
   app.get<{ Params: { file: string } }>('/assets/:file', async (request, reply) => {
     const file = files.get(request.params.file);
     if (!file || request.params.file === 'index.html') throw new AppError('ROUTE_NOT_FOUND', `No dashboard asset ${request.params.file}`);
-    // Revalidated on each load: assets are small and a new server version must not meet old scripts.
-    return reply.headers({ ...security, 'content-type': file.type, 'cache-control': 'no-cache' }).send(file.body);
+    return send(request, reply, file);
   });
 }

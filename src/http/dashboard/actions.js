@@ -1,0 +1,56 @@
+// Actions shared by the views: deploy all changed, redeploy a service, update its images. The
+// answer (the run queued or joined) or the error is flashed under the header.
+
+import { api } from './api.js';
+import { enc, esc } from './format.js';
+import { flashError, flashQueued } from './shell.js';
+
+export async function deployService(name, kind) {
+  const question =
+    kind === 'update'
+      ? `Pull the images of ${name} and recreate its containers whose image changed?`
+      : `Redeploy ${name} now from the checkout as it is, changed or not?`;
+  if (!window.confirm(question)) return null;
+  try {
+    const answer = await api(`/api/services/${enc(name)}/${kind === 'update' ? 'update' : 'deploy'}`, { method: 'POST' });
+    flashQueued(kind === 'update' ? `Image update of ${name}` : `Redeploy of ${name}`, answer);
+    return answer;
+  } catch (error) {
+    flashError(kind === 'update' ? `Image update of ${name}` : `Redeploy of ${name}`, error);
+    return null;
+  }
+}
+
+/** POST /api/deploy, then opens the run. */
+export async function deployAllChanged(button) {
+  if (button) button.disabled = true;
+  try {
+    const answer = await api('/api/deploy', { method: 'POST' });
+    if (answer.coalesced) flashQueued('Deploy of all changed services', answer);
+    location.hash = `#/runs/${enc(answer.runId)}`;
+  } catch (error) {
+    flashError('Deploy of all changed services', error);
+  } finally {
+    if (button) button.disabled = false;
+  }
+}
+
+export function actionButtons(service, small = true) {
+  if (service.state === 'self') return '<span class="muted small" title="The server does not redeploy its own service">own service</span>';
+  const name = esc(service.name);
+  const cls = small ? ' class="small"' : '';
+  return `<button type="button"${cls} data-act="deploy" data-name="${name}">Redeploy</button>` +
+    `<button type="button"${cls} data-act="update" data-name="${name}">Update images</button>`;
+}
+
+/** Click delegation for Redeploy / Update images buttons inside `root`. */
+export function bindActions(root, afterAction) {
+  root.addEventListener('click', async (event) => {
+    const button = event.target.closest('button[data-act]');
+    if (!button || !root.contains(button)) return;
+    button.disabled = true;
+    const answer = await deployService(button.dataset.name, button.dataset.act);
+    button.disabled = false;
+    if (answer) afterAction?.(answer);
+  });
+}
