@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { FINAL_DEPLOYMENT_STATUSES } from '../domain/types.js';
 import type { RunEventRecord } from '../ports/store.js';
 
 export type WebhookOutcome = 'accepted' | 'ignored' | 'rejected' | 'error';
@@ -21,7 +22,6 @@ export interface MetricsDeps {
   servicesByState(): Promise<Record<string, number>>;
 }
 
-const TERMINAL = new Set(['succeeded', 'failed', 'interrupted']);
 
 /**
  * Prometheus metrics on a registry of their own (no global state: tests open several servers).
@@ -98,7 +98,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
         runs.inc({ trigger: String(data['trigger'] ?? 'unknown'), status: String(data['status']) });
       } else if (event.type === 'run' && data['stage'] === 'synced') {
         lastSync.set(Date.now() / 1000);
-      } else if (event.type === 'deployment' && TERMINAL.has(String(data['status'])) && data['action'] !== 'skip') {
+      } else if (event.type === 'deployment' && FINAL_DEPLOYMENT_STATUSES.has(String(data['status'])) && data['action'] !== 'skip') {
         const labels = { service: String(data['service']), runtime: String(data['runtime'] ?? 'unknown'), action: String(data['action']) };
         deployments.inc({ ...labels, status: String(data['status']) });
         if (typeof data['durationSeconds'] === 'number') duration.observe(labels, data['durationSeconds']);

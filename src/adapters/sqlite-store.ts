@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { DeployedState } from '../domain/types.js';
+import { FAILED_DEPLOYMENT_STATUSES, type DeployedState } from '../domain/types.js';
 import { AppError, errorCatalog } from '../errors.js';
 import type { Clock } from '../ports/clock.js';
 import type {
@@ -381,7 +381,7 @@ export function openSqliteStore(options: { file: string; clock: Clock; maxOutput
           }
           counts.deployed += group.n;
           if (group.status === 'succeeded') counts.succeeded += group.n;
-          if (group.status === 'failed' || group.status === 'interrupted') counts.failed += group.n;
+          if (FAILED_DEPLOYMENT_STATUSES.has(group.status)) counts.failed += group.n;
           for (const name of (group.services ?? '').split('\n')) if (name && services.size < 20) services.add(name);
         }
         return { ...toRun(row), counts, services: [...services].sort() };

@@ -1,3 +1,4 @@
+import { FAILED_DEPLOYMENT_STATUSES } from '../domain/types.js';
 import type { ApiClient } from './api-client.js';
 import { RUN_FINISHED_STATUSES, type ApiErrorInfo, type RunEvent } from './api-types.js';
 import type { Output } from './output.js';
@@ -13,7 +14,6 @@ export interface FollowResult {
 /** How events are shown: lines for people, one JSON document per event, or nothing (the caller prints a summary). */
 export type FollowMode = 'human' | 'ndjson' | 'silent';
 
-const FAILED_DEPLOYMENT = ['failed', 'interrupted'];
 
 /**
  * Follows a run's events to its end (stored ones first, then live), printing them as `mode`
@@ -66,7 +66,7 @@ export async function followRun(client: ApiClient, runId: string, out: Output, m
     },
     onReconnect: ({ attempt, reason }) => out.progress(`connection to the server lost (${reason}); reconnecting (attempt ${attempt})…`),
   });
-  const failedServices = [...finalStatus.values()].filter((d) => FAILED_DEPLOYMENT.includes(d.status)).map((d) => d.service);
+  const failedServices = [...finalStatus.values()].filter((d) => FAILED_DEPLOYMENT_STATUSES.has(d.status)).map((d) => d.service);
   return { status: end.status, failedServices };
 }
 
@@ -80,6 +80,6 @@ function summarise(deployments: Array<{ service: string; status: string }>): str
   const byStatus = new Map<string, string[]>();
   for (const d of deployments) byStatus.set(d.status, [...(byStatus.get(d.status) ?? []), d.service]);
   return [...byStatus.entries()]
-    .map(([status, services]) => (FAILED_DEPLOYMENT.includes(status) ? `${services.length} ${status} (${services.join(', ')})` : `${services.length} ${status}`))
+    .map(([status, services]) => (FAILED_DEPLOYMENT_STATUSES.has(status) ? `${services.length} ${status} (${services.join(', ')})` : `${services.length} ${status}`))
     .join(', ');
 }

@@ -1,3 +1,5 @@
+import { FAILED_DEPLOYMENT_STATUSES } from '../domain/types.js';
+
 /** A stream the CLI writes text to (process.stdout in real use, a buffer in tests). */
 export interface TextStream {
   write(text: string): unknown;
@@ -111,7 +113,7 @@ export class Output {
   /** A run or deployment status, coloured by what it means. */
   status(status: string, style: Style = this.style): string {
     if (status === 'succeeded' || status === 'in-sync' || status === 'deploy') return style.green(status);
-    if (status === 'failed' || status === 'interrupted' || status === 'problem') return style.red(status);
+    if (FAILED_DEPLOYMENT_STATUSES.has(status) || status === 'problem') return style.red(status);
     if (status === 'running' || status === 'queued' || status === 'changed' || status === 'never-deployed') return style.yellow(status);
     if (status === 'skipped' || status === 'unchanged' || status === 'self') return style.dim(status);
     return status;

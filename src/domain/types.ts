@@ -51,6 +51,12 @@ export type DeploymentAction = 'deploy' | 'update' | 'skip';
  */
 export type DeploymentStatus = 'queued' | 'running' | 'handed-off' | 'succeeded' | 'failed' | 'rolled-back' | 'skipped' | 'interrupted';
 
+/** A deployment that did not put its inputs in place: failed, cut off, or rolled back. */
+const FAILED: DeploymentStatus[] = ['failed', 'interrupted', 'rolled-back'];
+export const FAILED_DEPLOYMENT_STATUSES: ReadonlySet<string> = new Set<string>(FAILED);
+/** A deployment that will not change any more. */
+export const FINAL_DEPLOYMENT_STATUSES: ReadonlySet<string> = new Set<string>(['succeeded', 'skipped', ...FAILED]);
+
 /** What the helper container of a self-update needs to carry it out. */
 export interface SelfUpdateHandoff {
   kind: 'deploy' | 'update';

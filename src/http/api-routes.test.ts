@@ -228,6 +228,7 @@ describe('management API', () => {
         if (i === 24) {
           store.createDeployment({ runId: run.id, service: 'app', action: 'deploy', status: 'succeeded', reason: 'r', commit: null });
           store.createDeployment({ runId: run.id, service: 'db', action: 'deploy', status: 'failed', reason: 'r', commit: null });
+          store.createDeployment({ runId: run.id, service: 'server', action: 'deploy', status: 'rolled-back', reason: 'r', commit: null });
           store.createDeployment({ runId: run.id, service: 'web', action: 'skip', status: 'skipped', reason: 'r', commit: null });
         }
       }
@@ -245,8 +246,8 @@ describe('management API', () => {
       assert.equal(new Set(seen).size, 25);
       const newest = (await get('/api/runs?limit=1')).json().runs[0];
       assert.equal(newest.id, seen[0]);
-      assert.deepEqual(newest.counts, { deployed: 2, succeeded: 1, failed: 1, skipped: 1 });
-      assert.deepEqual(newest.services, ['app', 'db']);
+      assert.deepEqual(newest.counts, { deployed: 3, succeeded: 1, failed: 2, skipped: 1 });
+      assert.deepEqual(newest.services, ['app', 'db', 'server']);
       assert.equal(newest.origin, 'webhook');
     });
 

@@ -1,4 +1,4 @@
-import type { DeployedState, ServiceSource } from '../domain/types.js';
+import { FAILED_DEPLOYMENT_STATUSES, type DeployedState, type ServiceSource } from '../domain/types.js';
 import type { DeploymentRecord, RunRecord, RunSummaryRecord } from '../ports/store.js';
 
 export type ServiceState = 'in-sync' | 'changed' | 'never-deployed' | 'failed' | 'problem' | 'self';
@@ -12,7 +12,7 @@ export function serviceState(
 ): ServiceState {
   if (service.problem) return 'problem';
   if (service.name === selfService && !deployed) return 'self';
-  if (last && (last.status === 'failed' || last.status === 'interrupted' || last.status === 'rolled-back')) return 'failed';
+  if (last && FAILED_DEPLOYMENT_STATUSES.has(last.status)) return 'failed';
   if (!deployed) return 'never-deployed';
   return deployed.fingerprint === service.fingerprint ? 'in-sync' : 'changed';
 }

@@ -37,6 +37,17 @@ const dep = (service: string, status: string, extra: Partial<Dep> = {}): Dep => 
 const composeError = { code: 'COMPOSE_FAILED', message: 'podman-compose up exited with 125: image not known' };
 
 describe('buildNotification', () => {
+  it("counts a rolled-back self-update as a failure, and the next success as the service's recovery", () => {
+    const rolledBack = buildNotification(
+      outcome([dep('gitops-deploy-server', 'rolled-back', { error: { code: 'SELF_UPDATE_UNHEALTHY', message: 'no /health in 90 s' } })], { status: 'failed' }),
+      { onSuccess: false },
+    );
+    assert.equal(rolledBack?.kind, 'failure');
+    assert.deepEqual(rolledBack?.failed, ['gitops-deploy-server']);
+    const recovered = buildNotification(outcome([dep('gitops-deploy-server', 'succeeded', { previousStatus: 'rolled-back' })]), { onSuccess: false });
+    assert.equal(recovered?.kind, 'recovery');
+  });
+
   it('reports failed services with commit, reason, error and link, in one message', () => {
     const n = buildNotification(
       outcome([

@@ -4,6 +4,8 @@
  * twenty, and a run that changed nothing says nothing.
  */
 
+import { FAILED_DEPLOYMENT_STATUSES } from '../domain/types.js';
+
 /** A finished run as the notifier sees it: plain data, copied from the store by the caller. */
 export interface RunOutcome {
   /** DEPLOY_SERVER_NAME, to tell servers apart in a shared channel. */
@@ -50,7 +52,6 @@ export interface Notification {
 export const MAX_ERROR_CHARS = 300;
 /** Beyond this many names a title lists the first few and a count, so it stays one line. */
 const MAX_TITLE_SERVICES = 5;
-const BAD_STATUSES = new Set(['failed', 'interrupted']);
 
 type Deployment = RunOutcome['deployments'][number];
 
@@ -62,9 +63,9 @@ type Deployment = RunOutcome['deployments'][number];
 export function buildNotification(outcome: RunOutcome, opts: { onSuccess: boolean }): Notification | null {
   const { run } = outcome;
   const acted = sortByService(outcome.deployments.filter((d) => d.action !== 'skip'));
-  const failedDeployments = acted.filter((d) => BAD_STATUSES.has(d.status));
+  const failedDeployments = acted.filter((d) => FAILED_DEPLOYMENT_STATUSES.has(d.status));
   const succeededDeployments = acted.filter((d) => d.status === 'succeeded');
-  const recoveredDeployments = succeededDeployments.filter((d) => d.previousStatus !== null && BAD_STATUSES.has(d.previousStatus));
+  const recoveredDeployments = succeededDeployments.filter((d) => d.previousStatus !== null && FAILED_DEPLOYMENT_STATUSES.has(d.previousStatus));
   const plainSucceeded = succeededDeployments.filter((d) => !recoveredDeployments.includes(d));
 
   const failed = failedDeployments.map((d) => d.service);

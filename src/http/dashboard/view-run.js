@@ -248,8 +248,9 @@ function statusRank(status) {
   return status === 'queued' ? 0 : status === 'running' ? 1 : 2;
 }
 
+/** The server's FINAL_DEPLOYMENT_STATUSES (src/domain/types.ts). */
 function isFinished(status) {
-  return status === 'succeeded' || status === 'failed' || status === 'skipped' || status === 'interrupted';
+  return ['succeeded', 'skipped', 'failed', 'interrupted', 'rolled-back'].includes(status);
 }
 
 function imagesHtml(before, after) {
