@@ -8,6 +8,7 @@ import type { Clock } from '../ports/clock.js';
 import type {
   DeploymentPatch,
   DeploymentRecord,
+  Page,
   RecoveredWork,
   RunEventRecord,
   RunPatch,
@@ -185,6 +186,12 @@ function marker(omitted: number): string {
 /** Sortable ids: base36 milliseconds (fixed width) then randomness against same-millisecond clashes. */
 function sortableId(prefix: string, at: Date): string {
   return prefix + at.getTime().toString(36).padStart(9, '0') + randomBytes(6).toString('hex');
+}
+
+/** A page from `limit + 1` rows: the extra row only says that an older page exists. */
+function page<R, T extends { id: string }>(rows: R[], limit: number, toItem: (row: R) => T): Page<T> {
+  const items = rows.slice(0, limit).map(toItem);
+  return { items, next: rows.length > limit ? items[items.length - 1]!.id : null };
 }
 
 function toRun(row: RunRow): RunRecord {
@@ -370,8 +377,7 @@ export function openSqliteStore(options: { file: string; clock: Clock; maxOutput
       return new Map(statements.lastDeployments.all().map((row) => [row.service, toDeployment(row)]));
     },
     listRuns({ limit, before }) {
-      const rows = statements.listRuns.all({ limit: limit + 1, before: before ?? null });
-      const items = rows.slice(0, limit).map((row): RunSummaryRecord => {
+      return page(statements.listRuns.all({ limit: limit + 1, before: before ?? null }), limit, (row): RunSummaryRecord => {
         const counts = { deployed: 0, succeeded: 0, failed: 0, skipped: 0 };
         const services = new Set<string>();
         for (const group of statements.runCounts.all(row.id)) {
@@ -386,12 +392,9 @@ export function openSqliteStore(options: { file: string; clock: Clock; maxOutput
         }
         return { ...toRun(row), counts, services: [...services].sort() };
       });
-      return { items, next: rows.length > limit ? items[items.length - 1]!.id : null };
     },
     listServiceDeployments(service, { limit, before }) {
-      const rows = statements.listServiceDeployments.all({ service, limit: limit + 1, before: before ?? null });
-      const items = rows.slice(0, limit).map(toDeployment);
-      return { items, next: rows.length > limit ? items[items.length - 1]!.id : null };
+      return page(statements.listServiceDeployments.all({ service, limit: limit + 1, before: before ?? null }), limit, toDeployment);
     },
     previousDeploymentStatus(service, deploymentId) {
       return statements.previousStatus.get({ service, id: deploymentId })?.status ?? null;
