@@ -230,17 +230,9 @@ export class Pipeline {
     }
   }
 
+  /** Records a planned deployment as queued, before any of the run's deployments starts. */
   private recordPlanned(runId: string, commit: string | null, entry: PlanEntry): DeploymentRecord {
-    const skipped = entry.decision !== 'deploy';
-    const record = this.deps.store.createDeployment({
-      runId,
-      service: entry.service,
-      action: skipped ? 'skip' : 'deploy',
-      status: skipped ? 'skipped' : 'queued',
-      reason: entry.reason,
-      commit,
-    });
-    if (skipped) this.deps.store.updateDeployment(record.id, { finishedAt: this.deps.clock.now().toISOString() });
+    const record = this.deps.store.createDeployment({ runId, service: entry.service, action: 'deploy', status: 'queued', reason: entry.reason, commit });
     this.publishDeployment(record.id);
     return record;
   }

@@ -44,6 +44,7 @@ export type RunTrigger = 'deploy-all-changed' | 'redeploy-and-update' | 'deploy-
 /** Who asked for a run: a signed webhook, the management API, or start-up recovery. */
 export type RunOrigin = 'webhook' | 'api' | 'restart';
 export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed';
+/** `skip` is no longer recorded; runs of earlier versions hold it (the own service, left alone). */
 export type DeploymentAction = 'deploy' | 'update' | 'skip';
 /**
  * `handed-off`: the server's own service is being replaced by a helper container, which records
