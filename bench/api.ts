@@ -11,14 +11,12 @@
 //   api run         GET /api/runs/:id of the run that deployed N services (outputs included)
 //   api plan        POST /api/plan with nothing pushed, and with 10 services changed on the remote
 // Prints figures; never fails on timing.
-import { startBenchServer } from './bench-server.js';
+import { benchServiceName as name, repoWithServices, startBenchServer } from './bench-server.js';
 import type { Runtime, RuntimeRegistry } from '../src/ports/runtime.js';
-import { EnvRepo } from '../test/e2e/harness.js';
 import { median, ms } from './stats.js';
 
 const N = Number(process.argv[2] ?? 1000);
 const TOKEN = 'bench-api-token-0123456789abcdef';
-const name = (i: number) => `svc-${String(i).padStart(4, '0')}`;
 
 function fakeRuntimes(): RuntimeRegistry {
   const runtime = (kind: 'podman' | 'docker'): Runtime => ({
@@ -57,12 +55,7 @@ async function times(count: number, fn: () => Promise<{ ms: number; bytes: numbe
 const kib = (bytes: number) => `${Math.round(bytes / 1024)} KiB`;
 
 async function main(): Promise<void> {
-  const env = new EnvRepo();
-  for (let i = 0; i < N; i++) {
-    env.write(`services/${name(i)}/podman-compose.yml`, 'services:\n  app:\n    image: localhost/busybox:test\n    environment:\n      MODE: ${MODE}\n');
-    env.write(`services/${name(i)}/.env`, `MODE=${i}\n`);
-  }
-  env.push(`${N} services`);
+  const env = repoWithServices(N);
   const { server, dispose } = await startBenchServer({ env, runtimes: fakeRuntimes(), webhookSecret: 'bench-webhook-secret-0123456789', apiToken: TOKEN });
 
   try {

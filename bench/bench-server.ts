@@ -8,7 +8,21 @@ import { pino } from 'pino';
 import { loadConfig } from '../src/config.js';
 import { startServer, type RunningServer } from '../src/main.js';
 import type { RuntimeRegistry } from '../src/ports/runtime.js';
-import type { EnvRepo } from '../test/e2e/harness.js';
+import { EnvRepo } from '../test/e2e/harness.js';
+
+/** `svc-0000` ... : sorted names, so pages and filters are predictable. */
+export const benchServiceName = (i: number): string => `svc-${String(i).padStart(4, '0')}`;
+
+/** An environment repository with `count` small Podman services, each with its own `.env`, pushed. */
+export function repoWithServices(count: number): EnvRepo {
+  const env = new EnvRepo();
+  for (let i = 0; i < count; i++) {
+    env.write(`services/${benchServiceName(i)}/podman-compose.yml`, 'services:\n  app:\n    image: localhost/busybox:test\n    command: ["sleep", "3600"]\n    environment:\n      MODE: ${MODE}\n');
+    env.write(`services/${benchServiceName(i)}/.env`, `MODE=${i}\n`);
+  }
+  env.push(`${count} services`);
+  return env;
+}
 
 export async function startBenchServer(options: {
   env: EnvRepo;

@@ -16,9 +16,8 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { chromium, type Page } from 'playwright-core';
-import { startBenchServer } from './bench-server.js';
+import { benchServiceName as name, repoWithServices, startBenchServer } from './bench-server.js';
 import type { Runtime, RuntimeRegistry } from '../src/ports/runtime.js';
-import { EnvRepo } from '../test/e2e/harness.js';
 import { median, ms } from './stats.js';
 
 const N = Number(process.argv[2] ?? 1000);
@@ -26,7 +25,6 @@ const LINES = Number(process.argv[3] ?? 20);
 const TOKEN = 'bench-dashboard-token-0123456789';
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 
-const name = (i: number) => `svc-${String(i).padStart(4, '0')}`;
 
 /** Deploys take ~10 ms and print LINES lines; every 25th service fails. */
 function fakeRuntimes(): RuntimeRegistry {
@@ -72,12 +70,7 @@ function waitForCount(page: Page, selector: string, count: number, timeoutMs = 1
 
 async function main(): Promise<void> {
   if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM} (install Debian's chromium or set CHROMIUM_PATH)`);
-  const env = new EnvRepo();
-  for (let i = 0; i < N; i++) {
-    env.write(`services/${name(i)}/podman-compose.yml`, 'services:\n  app:\n    image: localhost/busybox:test\n    command: ["sleep", "3600"]\n    environment:\n      MODE: ${MODE}\n');
-    env.write(`services/${name(i)}/.env`, `MODE=${i}\n`);
-  }
-  env.push(`${N} services`);
+  const env = repoWithServices(N);
   const { server, dispose } = await startBenchServer({ env, runtimes: fakeRuntimes(), webhookSecret: 'bench-webhook-secret-0123456789', apiToken: TOKEN });
 
   const browser = await chromium.launch({
