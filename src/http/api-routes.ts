@@ -105,7 +105,10 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiDeps): void {
         const before = idParam(query['before'], 'before');
         const { service } = await findService(name);
         const deployed = deps.store.getDeployedState(name);
-        const [summary] = describeServices([service], deployed ? [deployed] : [], deps.store.lastDeployments(), deps.serverName);
+        // Its own newest deployment, not every service's (lastDeployments reads them all).
+        const [newest] = deps.store.listServiceDeployments(name, { limit: 1 }).items;
+        const last = new Map(newest ? [[name, newest] as const] : []);
+        const [summary] = describeServices([service], deployed ? [deployed] : [], last, deps.serverName);
         const history = deps.store.listServiceDeployments(name, { limit, ...(before ? { before } : {}) });
         const paths = [...new Set([...Object.keys(service.files), ...Object.keys(deployed?.files ?? {})])].sort();
         return {
