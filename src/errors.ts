@@ -26,11 +26,13 @@ export const errorCatalog = {
   ENGINE_UNAVAILABLE: { status: 503, message: 'The container engine cannot be reached' },
   COMMAND_NOT_FOUND: { status: 500, message: 'A required command is not installed' },
   PROCESS_FAILED: { status: 500, message: 'A command exited with an error' },
+  PROCESS_ABORTED: { status: 500, message: 'A command was stopped because the server is shutting down' },
   PROCESS_TIMEOUT: { status: 504, message: 'A command took longer than allowed and was stopped' },
   SELF_UPDATE_UNHEALTHY: { status: 502, message: 'The new instance of the server did not answer /health in time' },
   SELF_UPDATE_FAILED: { status: 500, message: "The server's own service could not be updated" },
   SELF_UPDATE_LOST: { status: 500, message: 'The self-update helper container ended without recording a result' },
   DEPLOYMENT_INTERRUPTED: { status: 500, message: 'The server stopped while the deployment was running' },
+  STORE_FAILED: { status: 500, message: 'The state database failed (a full disk, an I/O error)' },
   SERVER_STOPPING: { status: 503, message: 'The server is stopping (being updated or restarted); send the request again in a few seconds' },
   INTERNAL: { status: 500, message: 'Internal error' },
 } as const satisfies Record<string, { status: number; message: string }>;
