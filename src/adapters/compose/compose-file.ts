@@ -1,10 +1,10 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { extractComposeInputs, parseComposeYaml } from '../../domain/compose-inputs.js';
 import { interpolate, parseEnvFile } from '../../domain/interpolate.js';
 import { INTERPOLATION_ENV_FILES } from '../../domain/service-layout.js';
 import type { ServiceSource } from '../../domain/types.js';
 import { AppError } from '../../errors.js';
+import { readInputFile } from '../safe-read.js';
 
 /** A compose service as a deployment needs to know it. */
 export interface ComposeServiceModel {
@@ -38,7 +38,9 @@ export async function readComposeModel(
   processEnv: Record<string, string | undefined>,
   options: { envFileWins?: boolean } = {},
 ): Promise<ComposeModel> {
-  const parsed = parseComposeYaml(await readFile(path.join(service.dir, service.composeFile), 'utf8'));
+  const text = await readInput(service, service.composeFile);
+  if (text === undefined) throw new AppError('COMPOSE_FILE_INVALID', `${service.composeFile} does not exist`);
+  const parsed = parseComposeYaml(text);
   if (!parsed.ok) throw new AppError('COMPOSE_FILE_INVALID', `${service.composeFile}: ${parsed.message.split('\n')[0]}`);
   const document = parsed.document;
   const services = (document as { services?: unknown } | null)?.services;
@@ -48,13 +50,8 @@ export async function readComposeModel(
   const environment = Object.fromEntries(Object.entries(processEnv).filter(([, v]) => v !== undefined));
   const variables: Record<string, string | undefined> = {};
   const envValues: string[] = [];
-  const readEnv = async (file: string) => {
-    try {
-      return parseEnvFile(await readFile(path.resolve(service.dir, file), 'utf8'));
-    } catch {
-      return {}; // Absent env files are reported by the catalog's checks, not here.
-    }
-  };
+  // Absent env files are reported by the catalog's checks, not here.
+  const readEnv = async (file: string) => parseEnvFile((await readInput(service, file)) ?? '');
   for (const file of INTERPOLATION_ENV_FILES) {
     const values = await readEnv(file);
     Object.assign(variables, values);
@@ -82,4 +79,15 @@ export async function readComposeModel(
   }
   const { services: _services, ...shared } = document as Record<string, unknown>;
   return { services: models, envValues, shared, variables };
+}
+
+/**
+ * The text of a file the service reads, or undefined when it does not exist. The catalog has
+ * checked every input already; this catches one that changed since, before any command runs.
+ */
+async function readInput(service: ServiceSource, file: string): Promise<string | undefined> {
+  const read = await readInputFile(path.resolve(service.dir, file));
+  if (read.kind === 'missing') return undefined;
+  if (read.kind === 'invalid') throw new AppError('INPUT_FILE_INVALID', `${service.name}: ${file} ${read.reason}`, { details: { file } });
+  return read.value.toString('utf8');
 }
