@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { extractComposeInputs, parseComposeYaml } from '../../domain/compose-inputs.js';
-import { interpolate, parseEnvFile } from '../../domain/interpolate.js';
+import { COMPOSE_GO, type DotenvDialect } from '../../domain/dotenv.js';
+import { interpolate } from '../../domain/interpolate.js';
 import { INTERPOLATION_ENV_FILES } from '../../domain/service-layout.js';
 import type { ServiceSource } from '../../domain/types.js';
 import { AppError } from '../../errors.js';
@@ -16,6 +17,19 @@ export interface ComposeServiceModel {
   definition: unknown;
   inputPaths: string[];
 }
+
+/** How a compose tool reads env files: each tool has its own `.env` rules (see domain/dotenv.ts). */
+export interface ToolDotenv {
+  /** `.env` / `podman-compose.env` beside the compose file, read for `${VAR}` interpolation. */
+  interpolation: DotenvDialect;
+  /** `env_file:` entries, whose values reach the container (and must be redacted as it sees them). */
+  envFile: DotenvDialect;
+  /** What `${VAR}` becomes for a `.env` key without `=` that the environment does not set (docker-compose 1.29: `None`). */
+  unsetInterpolatesAs?: string;
+}
+
+/** Docker Compose v2's rules, for callers that do not name a tool. */
+const DEFAULT_DOTENV: ToolDotenv = { interpolation: COMPOSE_GO, envFile: COMPOSE_GO };
 
 /** What a deployment reads from a compose file. */
 export interface ComposeModel {
@@ -36,7 +50,7 @@ export interface ComposeModel {
 export async function readComposeModel(
   service: ServiceSource,
   processEnv: Record<string, string | undefined>,
-  options: { envFileWins?: boolean } = {},
+  options: { envFileWins?: boolean; dotenv?: ToolDotenv } = {},
 ): Promise<ComposeModel> {
   const text = await readInput(service, service.composeFile);
   if (text === undefined) throw new AppError('COMPOSE_FILE_INVALID', `${service.composeFile} does not exist`);
@@ -50,15 +64,18 @@ export async function readComposeModel(
   const environment = Object.fromEntries(Object.entries(processEnv).filter(([, v]) => v !== undefined));
   const variables: Record<string, string | undefined> = {};
   const envValues: string[] = [];
+  const dotenv = options.dotenv ?? DEFAULT_DOTENV;
   // Absent env files are reported by the catalog's checks, not here.
-  const readEnv = async (file: string) => parseEnvFile((await readInput(service, file)) ?? '');
+  const readEnv = async (file: string, dialect: DotenvDialect) => dialect.parse((await readInput(service, file)) ?? '', environment);
+  const defined = (values: Record<string, string | undefined>) => Object.values(values).filter((v): v is string => v !== undefined);
   for (const file of INTERPOLATION_ENV_FILES) {
-    const values = await readEnv(file);
-    Object.assign(variables, values);
-    envValues.push(...Object.values(values));
+    const values = await readEnv(file, dotenv.interpolation);
+    const unset = dotenv.unsetInterpolatesAs;
+    Object.assign(variables, unset === undefined ? values : Object.fromEntries(Object.entries(values).map(([k, v]) => [k, v ?? unset])));
+    envValues.push(...defined(values));
   }
   const inputs = extractComposeInputs(document);
-  for (const entry of inputs.ok ? inputs.inputs.envFiles : []) envValues.push(...Object.values(await readEnv(entry.path)));
+  for (const entry of inputs.ok ? inputs.inputs.envFiles : []) envValues.push(...defined(await readEnv(entry.path, dotenv.envFile)));
   if (options.envFileWins) Object.assign(variables, { ...environment, ...variables });
   else Object.assign(variables, environment);
 
