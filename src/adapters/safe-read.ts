@@ -77,6 +77,8 @@ async function readChunks(path: string, limit: number, consume: (chunk: Buffer) 
       total += bytes;
       if (total > limit) return tooLarge;
       consume(buffer.subarray(0, bytes));
+      // A short read that brought exactly the size fstat gave is the end: saves one read per file.
+      if (total === info.size && bytes < buffer.length) return { kind: 'ok', value: undefined };
     }
   } finally {
     await closeAsync(fd).catch(() => undefined);
