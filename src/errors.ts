@@ -19,6 +19,7 @@ export const errorCatalog = {
   REPOSITORY_INVALID: { status: 500, message: 'The environment repository checkout is not usable' },
   COMPOSE_FILE_INVALID: { status: 422, message: 'The compose file cannot be read' },
   COMPOSE_FILE_AMBIGUOUS: { status: 422, message: 'The service directory holds more than one compose file' },
+  INPUT_FILE_INVALID: { status: 422, message: 'An input file of the service is not a regular file or is too large' },
   ENV_FILE_MISSING: { status: 422, message: 'An env file the compose file needs does not exist' },
   COMPOSE_FAILED: { status: 500, message: 'The compose tool failed' },
   PULL_FAILED: { status: 502, message: 'Pulling the service images failed' },
