@@ -27,6 +27,7 @@ export const errorCatalog = {
   COMMAND_NOT_FOUND: { status: 500, message: 'A required command is not installed' },
   PROCESS_FAILED: { status: 500, message: 'A command exited with an error' },
   PROCESS_TIMEOUT: { status: 504, message: 'A command took longer than allowed and was stopped' },
+  PROCESS_ABORTED: { status: 500, message: 'A command was stopped because the server is shutting down' },
   SELF_UPDATE_UNHEALTHY: { status: 502, message: 'The new instance of the server did not answer /health in time' },
   SELF_UPDATE_FAILED: { status: 500, message: "The server's own service could not be updated" },
   SELF_UPDATE_LOST: { status: 500, message: 'The self-update helper container ended without recording a result' },
