@@ -81,6 +81,16 @@ async function assertAnswers(server: TestServer, runId: string): Promise<void> {
   assert.ok(runs.runs?.some((r) => r.id === runId), `GET /api/runs: ${JSON.stringify(runs)}`);
 }
 
+/**
+ * deploy-all-changed, waiting a bounded time: a run that hangs (the defect these scenarios are
+ * about) fails the step in a minute instead of running into the suite's timeout.
+ */
+async function deployAllWithin(server: TestServer, ms = 60_000): Promise<RunView> {
+  const response = await server.post('/deploy-all-changed');
+  assert.equal(response.status, 202, JSON.stringify(response.json));
+  return server.waitForRun(response.json.runId, ms);
+}
+
 /** A management API POST that starts a run; returns the finished run. */
 async function apiRun(server: TestServer, route: string): Promise<RunView> {
   const response = await fetch(`${server.url}${route}`, { method: 'POST', headers: { authorization: `Bearer ${E2E_API_TOKEN}` } });
@@ -129,7 +139,7 @@ test('a git remote that never answers fails the sync on time and leaves no git o
     repo.push(`value ${value}`);
     sh('git', ['-C', repo.checkout, 'remote', 'set-url', 'origin', url]);
     const started = Date.now();
-    const run = await server.deployAll();
+    const run = await deployAllWithin(server);
     const elapsed = Date.now() - started;
     assert.equal(run.status, 'failed', summary(run));
     assert.equal(run.error?.code, 'SYNC_FAILED', summary(run));
@@ -140,7 +150,7 @@ test('a git remote that never answers fails the sync on time and leaves no git o
     await assertAnswers(server, run.id);
 
     sh('git', ['-C', repo.checkout, 'remote', 'set-url', 'origin', repo.remote]);
-    const next = await server.deployAll();
+    const next = await deployAllWithin(server);
     assert.equal(next.status, 'succeeded', summary(next));
     assert.equal(deploymentOf(next, SERVICE).status, 'succeeded', summary(next));
     assert.equal(containerEnv('podman', appContainer(SERVICE), 'VALUE'), value, 'the change pushed meanwhile runs');
@@ -181,7 +191,7 @@ test('a compose tool whose grandchild holds the output pipe times out and leaves
     repo.write(`services/${SERVICE}/.env`, `VALUE=${value}\n`);
     repo.push('a service');
     const started = Date.now();
-    const run = await server.deployAll();
+    const run = await deployAllWithin(server);
     const elapsed = Date.now() - started;
     assert.equal(run.status, 'failed', summary(run));
     const d = deploymentOf(run, SERVICE);
