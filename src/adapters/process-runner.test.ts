@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { isAppError } from '../errors.js';
 import { createProcessRunner, type ProcessRunner } from './process-runner.js';
@@ -100,7 +100,7 @@ test('a signal aborted before the call starts nothing', { timeout: 10_000 }, asy
   const marker = `gds-never-started-${process.pid}-${Date.now()}`;
   const error = await rejection(run({ command: 'bash', args: ['-c', `exec -a ${marker} sleep 5`], signal: controller.signal }));
   assert.ok(isAppError(error) && error.code === 'PROCESS_ABORTED', String(error));
-  const cmdlines = (await import('node:fs')).readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map((p) => {
+  const cmdlines = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map((p) => {
     try {
       return readFileSync(`/proc/${p}/cmdline`, 'utf8');
     } catch {

@@ -104,12 +104,12 @@ export function createProcessRunner(options: ProcessRunnerOptions): ProcessRunne
   return (request) =>
     new Promise<ProcessResult>((resolve, reject) => {
       const commandLine = [request.command, ...request.args];
-      const aborted = () =>
-        new AppError('PROCESS_ABORTED', `${commandLine.slice(0, 3).join(' ')} was stopped because the server is shutting down`, { details: details() });
       const stdout = new TailBuffer(maxCapture);
       const stderr = new TailBuffer(maxCapture);
       const output = new TailBuffer(maxCapture);
       const details = () => ({ command: commandLine, stdout: stdout.toString(), stderr: stderr.toString(), output: output.toString() });
+      const aborted = () =>
+        new AppError('PROCESS_ABORTED', `${commandLine.slice(0, 3).join(' ')} was stopped because the server is shutting down`, { details: details() });
       if (request.signal?.aborted) {
         reject(aborted());
         return;
