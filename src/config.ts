@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { RuntimeKind } from './domain/types.js';
 import { isValidServiceName } from './domain/service-layout.js';
 import { NOTIFY_SECRET_VARIABLES, readNotifySettings, type NotifySettings } from './notify/settings.js';
+import { envSecretSource, readSecretSetting } from './util/secret-setting.js';
 
 /** Typed configuration; `loadConfig` is the only reader of the process environment. */
 export interface Config {
@@ -133,18 +134,12 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs, option
   // refused other variables, and every problem is reported in one go.
   const raw = blankToUndefined as Record<string, string | undefined>;
 
-  /** A value given directly or in a file (Docker/Podman secrets); the file's trailing newline is not part of it. */
+  /** NAME or NAME_FILE; a problem (both set, unreadable or empty file) is reported with the others. */
   const secretValue = (name: string): string | undefined => {
-    const direct = raw[name];
-    const file = raw[`${name}_FILE`];
-    if (direct && file) problems.push(`Set ${name} or ${name}_FILE, not both`);
-    if (!file) return direct;
-    try {
-      return fs.readFile(file).replace(/\r?\n$/, '');
-    } catch (error) {
-      problems.push(`${name}_FILE ${file} cannot be read: ${(error as Error).message}`);
-      return undefined;
-    }
+    const read = readSecretSetting(envSecretSource(raw, name), (file) => fs.readFile(file));
+    if (read.ok) return read.value;
+    problems.push(read.problem);
+    return undefined;
   };
   const webhookSecret = secretValue('WEBHOOK_SECRET');
   const secretFile = raw['WEBHOOK_SECRET_FILE'];
@@ -155,10 +150,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs, option
   // A short secret is allowed (the old server's users keep theirs) but said at start-up.
   const warnings: string[] = [];
   if (webhookSecret !== undefined && webhookSecret.length < 16) warnings.push('The webhook secret is shorter than 16 characters; a longer random one resists guessing');
-  if (webhookSecret === '') problems.push('The webhook secret is empty');
   // The self-update helper receives no secrets: it answers no webhooks.
   if (webhookSecret === undefined && !secretFile && !exampleMode && options.requireWebhookSecret !== false) problems.push('WEBHOOK_SECRET or WEBHOOK_SECRET_FILE is required');
-  if (apiToken === '') problems.push('The API token is empty; unset API_TOKEN to turn the management API off');
   if (apiToken !== undefined && apiToken.length < 16) warnings.push('The API token is shorter than 16 characters; a longer random one resists guessing');
   const notify = readNotifySettings(raw, (file) => fs.readFile(file));
   problems.push(...notify.problems);
