@@ -2,7 +2,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import type { Logger } from 'pino';
 import type { Metrics, WebhookOutcome } from '../adapters/prometheus-metrics.js';
 import { isValidServiceName } from '../domain/service-layout.js';
-import { AppError, isAppError } from '../errors.js';
+import { AppError, errorCatalog, isAppError } from '../errors.js';
 import { createLogThrottle } from '../logging.js';
 import type { ServiceCatalog } from '../ports/service-catalog.js';
 import { readPackageEvent } from '../webhook/package-event.js';
@@ -84,12 +84,15 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   /** The run a request queued, for its log line. */
   const queuedRuns = new WeakMap<FastifyRequest, string>();
 
-  const requireSignature = async (request: FastifyRequest) => {
+  // Answered here rather than thrown: a flood of bad signatures should cost no stack trace
+  // and no trip through the error handler per request.
+  const requireSignature = async (request: FastifyRequest, reply: FastifyReply) => {
     const check = verifySignature(deps.webhookSecret, rawBody(request), request.headers['x-hub-signature-256']);
     if (!check.ok) {
       refused.add(request);
       refusedSignatures.hit({ reason: check.reason, route: request.routeOptions.url, ip: request.ip });
-      throw new AppError(check.reason === 'missing' ? 'SIGNATURE_MISSING' : 'SIGNATURE_INVALID');
+      const code = check.reason === 'missing' ? 'SIGNATURE_MISSING' : 'SIGNATURE_INVALID';
+      return reply.code(errorCatalog[code].status).send({ error: { code, message: errorCatalog[code].message } });
     }
   };
 
