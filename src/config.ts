@@ -30,6 +30,8 @@ export interface Config {
   instanceLabel: string | undefined;
   /** How long a self-update's new instance gets to answer /health before it is rolled back. */
   selfUpdateHealthTimeoutMs: number;
+  /** How long running deployments get to finish on SIGTERM before they are aborted. */
+  shutdownGraceMs: number;
   defaultRuntime: RuntimeKind;
   parallelism: number;
   composeTimeoutMs: number;
@@ -42,8 +44,6 @@ export interface Config {
   logLevel: string;
   ghcrUser: string | undefined;
   registryAuthFile: string | undefined;
-  /** How long running deployments get to finish on SIGTERM before they are aborted. */
-  shutdownGraceMs: number;
   /** The environment compose tools and git run with: an allow-list of the process's own plus CHILD_ENV_PASS, never the server's settings. */
   childEnv: Record<string, string | undefined>;
   /** Where failure, recovery and (optionally) success notifications go. */
@@ -118,6 +118,7 @@ const envSchema = z.object({
   API_TOKEN_FILE: z.string().optional(),
   INSTANCE_LABEL: z.string().max(200, 'INSTANCE_LABEL must be at most 200 characters').optional(),
   SELF_UPDATE_HEALTH_TIMEOUT_SECONDS: intInRange('SELF_UPDATE_HEALTH_TIMEOUT_SECONDS', 5, 3_600).default(90),
+  SHUTDOWN_GRACE_SECONDS: intInRange('SHUTDOWN_GRACE_SECONDS', 0, 3_600).default(60),
   PUBLIC_URL: z.url({ protocol: /^https?$/, error: 'PUBLIC_URL must be an http(s) URL' }).optional(),
   DEFAULT_RUNTIME: z.enum(['podman', 'docker'], 'DEFAULT_RUNTIME must be podman or docker').default('podman'),
   DEPLOY_PARALLELISM: intInRange('DEPLOY_PARALLELISM', 1, 64).default(4),
@@ -129,7 +130,6 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'LOG_LEVEL must be a pino level').default('info'),
   GHCR_USER: z.string().min(1).optional(),
   REGISTRY_AUTH_FILE: z.string().min(1).optional(),
-  SHUTDOWN_GRACE_SECONDS: intInRange('SHUTDOWN_GRACE_SECONDS', 0, 3_600).default(60),
   CHILD_ENV_PASS: z.string().optional(),
 });
 
