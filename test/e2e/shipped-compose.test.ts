@@ -58,8 +58,10 @@ for (const tool of TOOLS) {
       try {
         sh(command, ['-p', project, 'down', '-v'], { cwd: path.join(root, 'services', SERVICE), env });
       } catch {
-        removeProject(tool.engine, project, env);
+        // Whatever down left is removed below.
       }
+      // podman-compose 1.0.3's down leaves the project network behind.
+      removeProject(tool.engine, project, env);
       rmSync(root, { recursive: true, force: true });
     });
 
