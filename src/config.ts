@@ -46,6 +46,8 @@ export interface Config {
   registryAuthFile: string | undefined;
   /** The environment compose tools and git run with: an allow-list of the process's own plus CHILD_ENV_PASS, never the server's settings. */
   childEnv: Record<string, string | undefined>;
+  /** The extra names CHILD_ENV_PASS let through (the self-update helper is told them too). */
+  childEnvPass: string[];
   /** Where failure, recovery and (optionally) success notifications go. */
   notify: NotifySettings;
   /** Acceptable but unwise settings, logged at start-up. */
@@ -246,6 +248,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs, option
     ghcrUser: e.GHCR_USER,
     registryAuthFile: e.REGISTRY_AUTH_FILE ? path.resolve(e.REGISTRY_AUTH_FILE) : undefined,
     childEnv,
+    childEnvPass: childEnvPass.names,
     notify: notify.settings,
     warnings,
   };

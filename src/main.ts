@@ -234,6 +234,13 @@ function helperEnvironment(config: Config): Record<string, string> {
     const value = config.childEnv[key];
     if (value) env[key] = value;
   }
+  // What the operator let through to the compose tools reaches the helper's tools too.
+  const passed = config.childEnvPass;
+  if (passed.length > 0) env['CHILD_ENV_PASS'] = passed.join(',');
+  for (const key of passed) {
+    const value = config.childEnv[key];
+    if (value !== undefined) env[key] = value;
+  }
   if (config.ghcrUser) env['GHCR_USER'] = config.ghcrUser;
   if (config.registryAuthFile) env['REGISTRY_AUTH_FILE'] = config.registryAuthFile;
   return env;

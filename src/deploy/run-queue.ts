@@ -202,8 +202,11 @@ export class RunQueue<J extends RunJob> {
   }
 
   private start(laneKey: string, lane: Lane<J>, runId: string, job: J): void {
-    // Wrapped so an execute that throws synchronously is contained like one that rejects.
-    const done = new Promise<void>((resolve) => resolve(this.deps.execute(runId, job)))
+    // Started on the next turn of the event loop, so the webhook that queued the run is answered
+    // first (a run's first steps write SQLite and spawn git synchronously). Wrapped so an execute
+    // that throws synchronously is contained like one that rejects.
+    const done = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.deps.execute(runId, job))
       .catch((error: unknown) => this.deps.onUnexpectedError(error, runId))
       .finally(() => {
         this.inFlight.delete(done);
