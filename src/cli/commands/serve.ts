@@ -25,6 +25,15 @@ export function registerServeCommand(program: Command, ctx: CliContext): void {
       }
       // Created here, not in startServer, so the shutdown is a JSON line like every other.
       const logger = createLogger(config.logLevel);
+      // The last resort: a bug that escapes every handler is logged and ends the process with 1,
+      // rather than a server limping on with half its state (the restart recovers the rest).
+      const fatal = (kind: string) => (error: unknown) => {
+        logger.fatal({ err: error, kind }, 'unexpected error; exiting');
+        logger.flush?.();
+        process.exit(1);
+      };
+      process.on('uncaughtException', fatal('uncaughtException'));
+      process.on('unhandledRejection', fatal('unhandledRejection'));
       const server = await startServer(config, { logger });
       // For the human trying the example; printed only in example mode, on stderr.
       if (config.exampleMode) {
