@@ -62,7 +62,11 @@ class SlowTool {
   private readonly delayFile: string;
   private marker = '0';
 
-  constructor(root: string, name: string, real: string) {
+  constructor(
+    root: string,
+    private readonly name: string,
+    real: string,
+  ) {
     this.dir = path.join(root, 'bin');
     mkdirSync(this.dir, { recursive: true });
     this.delayFile = path.join(root, `${name}.delay`);
@@ -90,6 +94,12 @@ class SlowTool {
   /** The live `sleep` processes of the current delay. */
   sleepers(): Array<{ pid: number; ppid: number; argv: string[] }> {
     return this.marker === '0' ? [] : processes().filter((p) => path.basename(p.argv[0] ?? '') === 'sleep' && p.argv[1] === this.marker);
+  }
+
+  /** Every live process of the stand-in: its shell still waiting, and the sleeps of the current delay. */
+  leftovers(): Array<{ pid: number; ppid: number; argv: string[] }> {
+    const script = path.join(this.dir, this.name);
+    return [...processes().filter((p) => p.argv[1] === script), ...this.sleepers()];
   }
 }
 
@@ -184,16 +194,28 @@ class ServeProcess {
   /** A POST signed with the webhook secret. */
   async webhook(route = '/deploy-all-changed', body = ''): Promise<{ status: number; json: any }> {
     const bytes = Buffer.from(body);
-    const response = await fetch(`${this.url}${route}`, { method: 'POST', headers: { 'x-hub-signature-256': signBody(SECRET, bytes) }, body: bytes.length > 0 ? bytes : undefined });
+    const response = await this.fetch('POST', route, { method: 'POST', headers: { 'x-hub-signature-256': signBody(SECRET, bytes) }, body: bytes.length > 0 ? bytes : undefined });
     const text = await response.text();
     return { status: response.status, json: text ? JSON.parse(text) : null };
   }
 
   /** A management API call with the token; the status is the caller's to check. */
   async api(method: 'GET' | 'POST', route: string): Promise<{ status: number; headers: Headers; json: any }> {
-    const response = await fetch(`${this.url}${route}`, { method, headers: { authorization: `Bearer ${E2E_API_TOKEN}` } });
+    const response = await this.fetch(method, route, { method, headers: { authorization: `Bearer ${E2E_API_TOKEN}` } });
     const text = await response.text();
     return { status: response.status, headers: response.headers, json: text ? JSON.parse(text) : null };
+  }
+
+  /** fetch, failing with what the server was doing when a request got no answer at all. */
+  private async fetch(method: string, route: string, init: RequestInit): Promise<Response> {
+    try {
+      return await fetch(`${this.url}${route}`, init);
+    } catch (error) {
+      await sleep(500); // a dying process: let its exit and last lines arrive
+      const state = this.exit ? `the server exited ${JSON.stringify(this.exit)}` : 'the server is still running';
+      const cause = (error as Error & { cause?: Error }).cause?.message ?? String(error);
+      throw new Error(`${method} ${route} got no answer (${cause}); ${state}\n${this.output()}`);
+    }
   }
 
   async get(route: string): Promise<any> {
@@ -334,7 +356,13 @@ function scenario(t: TestContext, prefix: string, tool: { name: string; real: st
   t.after(async () => {
     for (const server of s.servers) await server.kill();
     // Sleeps a server failed to stop must not outlive the test either.
-    for (const p of s.tool.sleepers()) process.kill(p.pid, 'SIGKILL');
+    for (const p of s.tool.leftovers()) {
+      try {
+        process.kill(p.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
     for (const cleanup of s.cleanups.reverse()) {
       try {
         await cleanup();
@@ -396,6 +424,12 @@ test('SIGTERM during a deployment: it finishes within the grace, new webhooks ar
   assert.equal(refused.status, 503, `POST /api/deploy to a draining server: ${refused.status} ${JSON.stringify(refused.json)}`);
   assert.equal(refused.json?.error?.code, 'SERVER_STOPPING');
   assert.match(refused.headers.get('retry-after') ?? '', /^\d+$/, 'Retry-After is set');
+  for (const action of ['deploy', 'update']) {
+    const perService = await first.api('POST', `/api/services/${s.service}/${action}`);
+    assert.equal(perService.status, 503, `POST /api/services/${s.service}/${action} to a draining server: ${perService.status} ${JSON.stringify(perService.json)}`);
+    assert.equal(perService.json?.error?.code, 'SERVER_STOPPING');
+    assert.match(perService.headers.get('retry-after') ?? '', /^\d+$/);
+  }
 
   // (3) The open event stream is ended, long before the 8 s deployment could have ended it.
   const streamEndedAt = await Promise.race([stream.ended, sleep(6_000, undefined)]);
@@ -465,7 +499,7 @@ test('SIGTERM with a grace shorter than the deployment: it is interrupted, its c
   assert.deepEqual(first.nonJsonLines(), [], 'every stdout line is JSON');
   // Killed by process group: the tool's own child (the sleep) is gone too.
   await sleep(300);
-  assert.deepEqual(s.tool.sleepers(), [], `the stand-in tool's sleep (pid ${sleeper!.pid}) outlived the server`);
+  assert.deepEqual(s.tool.leftovers(), [], `the stand-in tool (its sleep was pid ${sleeper!.pid}) outlived the server`);
 
   // Recorded by the stopping instance itself, before anything else opened the file.
   const stopped = recorded(s.dataDir, abortedId);
@@ -528,10 +562,11 @@ test('disk full while a deployment runs: no crash, STORE_FAILED, the server answ
     const run = await server.run(fullId);
     const codes = [run.error?.code, ...run.deployments.map((d) => d.error?.code)];
     if (run.status === 'failed' && codes.includes('STORE_FAILED')) return 'recorded';
-    if (server.stdout().split('\n').some((l) => l.includes('"STORE_FAILED"') || l.includes('code":"STORE_FAILED'))) return 'logged';
+    if (server.stdout().split('\n').some((l) => l.includes('"STORE_FAILED"'))) return 'logged';
     return undefined;
   }, 40_000);
   t.diagnostic(`STORE_FAILED was ${outcome}`);
+  assert.ok(Object.hasOwn(errorCatalog, 'STORE_FAILED'), 'STORE_FAILED is a code of the catalog');
   assert.equal(server.exit, undefined, `the server died on a full disk\n${server.output()}`);
   assert.doesNotMatch(server.output(), /uncaught|unhandled/i, 'no uncaught exception');
   await assertAnswers(server);
