@@ -103,6 +103,16 @@ class SlowTool {
   }
 }
 
+function killAll(list: Array<{ pid: number }>): void {
+  for (const p of list) {
+    try {
+      process.kill(p.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
 function childEnv(extra: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) if (value !== undefined && !SCRUBBED.includes(key)) env[key] = value;
@@ -356,13 +366,7 @@ function scenario(t: TestContext, prefix: string, tool: { name: string; real: st
   t.after(async () => {
     for (const server of s.servers) await server.kill();
     // Sleeps a server failed to stop must not outlive the test either.
-    for (const p of s.tool.leftovers()) {
-      try {
-        process.kill(p.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    killAll(s.tool.leftovers());
     for (const cleanup of s.cleanups.reverse()) {
       try {
         await cleanup();
@@ -497,9 +501,12 @@ test('SIGTERM with a grace shorter than the deployment: it is interrupted, its c
   assert.ok(tookMs < 10_000, `the server took ${tookMs} ms to stop; its deployment sleeps 20 s`);
   t.diagnostic(`stopped ${tookMs} ms after SIGTERM`);
   assert.deepEqual(first.nonJsonLines(), [], 'every stdout line is JSON');
-  // Killed by process group: the tool's own child (the sleep) is gone too.
+  // Killed by process group: the tool's own child (the sleep) is gone too. Asserted at the end:
+  // a leftover is killed now, so it cannot run a stale `up` beside the next instance, and the
+  // recovery below is still checked.
   await sleep(300);
-  assert.deepEqual(s.tool.leftovers(), [], `the stand-in tool (its sleep was pid ${sleeper!.pid}) outlived the server`);
+  const leftovers = s.tool.leftovers();
+  killAll(leftovers);
 
   // Recorded by the stopping instance itself, before anything else opened the file.
   const stopped = recorded(s.dataDir, abortedId);
@@ -526,6 +533,7 @@ test('SIGTERM with a grace shorter than the deployment: it is interrupted, its c
   assert.equal(view.deployedCommit, commitTwo);
   assert.equal(view.inSync, true);
   await assertAnswers(second);
+  assert.deepEqual(leftovers, [], `the stand-in tool (its sleep was pid ${sleeper!.pid}) outlived the server that ran it`);
 });
 
 test('disk full while a deployment runs: no crash, STORE_FAILED, the server answers, and converges once space is back', { timeout: 120_000 }, async (t) => {
