@@ -29,6 +29,8 @@ export interface Config {
   instanceLabel: string | undefined;
   /** How long a self-update's new instance gets to answer /health before it is rolled back. */
   selfUpdateHealthTimeoutMs: number;
+  /** How long running deployments get to finish on SIGTERM before they are aborted. */
+  shutdownGraceMs: number;
   defaultRuntime: RuntimeKind;
   parallelism: number;
   composeTimeoutMs: number;
@@ -67,7 +69,7 @@ const SERVER_SETTINGS = [
   'PORT', 'HOST', 'DATA_DIR', 'LOG_LEVEL', 'ENV_REPO_PATH', 'ENV_REPO_URL', 'ENV_REPO_BRANCH',
   'GITOPS_SERVICES_DIRECTORY', 'DEPLOY_SERVER_NAME', 'DEFAULT_RUNTIME', 'DEPLOY_PARALLELISM',
   'COMPOSE_TIMEOUT_SECONDS', 'STOP_TIMEOUT_SECONDS', 'GIT_TIMEOUT_SECONDS', 'MAX_BODY_BYTES',
-  'DOCKER_COMPOSE', 'GHCR_USER', 'PUBLIC_URL', 'INSTANCE_LABEL', 'SELF_UPDATE_HEALTH_TIMEOUT_SECONDS',
+  'DOCKER_COMPOSE', 'GHCR_USER', 'PUBLIC_URL', 'INSTANCE_LABEL', 'SELF_UPDATE_HEALTH_TIMEOUT_SECONDS', 'SHUTDOWN_GRACE_SECONDS',
 ];
 
 const intInRange = (name: string, min: number, max: number) =>
@@ -99,6 +101,7 @@ const envSchema = z.object({
   API_TOKEN_FILE: z.string().optional(),
   INSTANCE_LABEL: z.string().max(200, 'INSTANCE_LABEL must be at most 200 characters').optional(),
   SELF_UPDATE_HEALTH_TIMEOUT_SECONDS: intInRange('SELF_UPDATE_HEALTH_TIMEOUT_SECONDS', 5, 3_600).default(90),
+  SHUTDOWN_GRACE_SECONDS: intInRange('SHUTDOWN_GRACE_SECONDS', 0, 3_600).default(60),
   PUBLIC_URL: z.url({ protocol: /^https?$/, error: 'PUBLIC_URL must be an http(s) URL' }).optional(),
   DEFAULT_RUNTIME: z.enum(['podman', 'docker'], 'DEFAULT_RUNTIME must be podman or docker').default('podman'),
   DEPLOY_PARALLELISM: intInRange('DEPLOY_PARALLELISM', 1, 64).default(4),
@@ -192,6 +195,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs, option
     publicUrl: e.PUBLIC_URL?.replace(/\/+$/, ''),
     instanceLabel: e.INSTANCE_LABEL,
     selfUpdateHealthTimeoutMs: e.SELF_UPDATE_HEALTH_TIMEOUT_SECONDS * 1000,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
     defaultRuntime: e.DEFAULT_RUNTIME,
     parallelism: e.DEPLOY_PARALLELISM,
     composeTimeoutMs: e.COMPOSE_TIMEOUT_SECONDS * 1000,

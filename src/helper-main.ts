@@ -7,7 +7,8 @@ import { openSqliteStore } from './adapters/sqlite-store.js';
 import { loadConfig } from './config.js';
 import { RunEventBus } from './deploy/run-events.js';
 import { runSelfUpdate } from './deploy/self-update-helper.js';
-import { composeRuntimes, createLogger } from './main.js';
+import { composeRuntimes } from './compose-runtimes.js';
+import { createLogger } from './logging.js';
 import { systemClock } from './ports/clock.js';
 
 /**

@@ -1,32 +1,37 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { pino, type Logger } from 'pino';
-import { createEngines, createRuntimes } from './adapters/compose/index.js';
-import { createSelfUpdater } from './adapters/self-updater.js';
+import type { Logger } from 'pino';
+import { createEngines } from './adapters/compose/index.js';
 import { createGitRepository } from './adapters/git-repository.js';
+import { createMetrics } from './adapters/prometheus-metrics.js';
 import { createProcessRunner, type ProcessRunner } from './adapters/process-runner.js';
-import { prepareRegistryAuth } from './adapters/registry-auth.js';
+import { createSelfUpdater } from './adapters/self-updater.js';
 import { createServiceCatalog } from './adapters/service-catalog.js';
 import { openSqliteStore } from './adapters/sqlite-store.js';
+import { composeRuntimes } from './compose-runtimes.js';
 import type { Config } from './config.js';
-import { createMetrics } from './adapters/prometheus-metrics.js';
+import { createDispatcher } from './deploy/dispatcher.js';
+import { createHandoffWatcher } from './deploy/handoff-watcher.js';
 import { Pipeline } from './deploy/pipeline.js';
 import { previewPlan } from './deploy/plan-preview.js';
 import { RunEventBus } from './deploy/run-events.js';
-import { runOutcome } from './deploy/run-outcome.js';
-import { createHandoffWatcher } from './deploy/handoff-watcher.js';
-import { RunQueue } from './deploy/run-queue.js';
+import { observeRuns } from './deploy/run-observers.js';
 import { createServicesView } from './deploy/services-view.js';
-import type { RunOrigin, RunTrigger } from './domain/types.js';
-import { describeServices } from './http/views.js';
-import { createNotifier } from './notify/notifier.js';
 import { ensureExampleRepository } from './example/example-repository.js';
+import { OpenStreams } from './http/open-streams.js';
 import { buildServer } from './http/server.js';
+import { describeServices } from './http/views.js';
+import { createLogger } from './logging.js';
+import { createNotifier } from './notify/notifier.js';
 import { systemClock, type Clock } from './ports/clock.js';
-import { readVersion } from './version.js';
 import type { RuntimeRegistry } from './ports/runtime.js';
+import { shutDown } from './shutdown.js';
+import { readVersion } from './version.js';
 import { signBody } from './webhook/signature.js';
+
+export { createLogger } from './logging.js';
+export { composeRuntimes } from './compose-runtimes.js';
 
 export interface RunningServer {
   url: string;
@@ -35,22 +40,13 @@ export interface RunningServer {
   apiToken: string | undefined;
   /** Set in example mode: where an operator clones and pushes. */
   exampleRemote: string | undefined;
+  /** Shuts down in the declared order (see `shutdown.ts`); resolves when the store is closed. */
   close(): Promise<void>;
 }
 
-interface Job {
-  lane: string;
-  trigger: RunTrigger;
-  service: string | null;
-  origin: RunOrigin;
-  [key: string]: unknown;
-}
-
-/** Runs whose events stay in the database for streams to replay; older runs keep records and output. */
-const RUN_EVENTS_KEPT = 500;
 /** How often self-updates handed to helper containers are looked at. */
 const HANDOFF_CHECK_MS = 2_000;
-/** How long a discovery of the services is shared between API calls and metric scrapes. */
+/** How old the views' snapshot may get before a background refresh picks up changed secrets. */
 const SERVICES_VIEW_TTL_MS = 2_000;
 
 /** Overrides for tests: a fake runtime registry or clock; everything else is real. */
@@ -60,17 +56,10 @@ export interface StartOverrides {
   runtimes?: RuntimeRegistry;
 }
 
-export function createLogger(level: string): Logger {
-  return pino({
-    level,
-    base: { app: 'gitops-deploy-server' },
-    redact: { paths: ['req.headers["x-hub-signature-256"]', 'req.headers.authorization'], censor: '[redacted]' },
-  });
-}
-
 /**
- * Composition root: config -> adapters -> pipeline and queue -> HTTP. Everything the server
- * needs is built here and passed down; nothing below reads the environment or holds globals.
+ * Composition root: config -> adapters -> pipeline, queue and observers -> HTTP. Everything the
+ * server needs is built here and passed down; nothing below reads the environment or holds
+ * globals. Each part owns its start and its step of the shutdown.
  */
 export async function startServer(config: Config, overrides: StartOverrides = {}): Promise<RunningServer> {
   const logger = overrides.logger ?? createLogger(config.logLevel);
@@ -85,23 +74,23 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
   const store = openSqliteStore({ file: path.join(config.dataDir, 'state.db'), clock });
   // A self-update's helper that has not recorded an end by then is taken for dead.
   const handoffTimeoutMs = 2 * config.composeTimeoutMs + 2 * config.selfUpdateHealthTimeoutMs + 5 * 60_000;
-  const interrupted = store.recoverInterrupted(clock.now().toISOString(), new Date(clock.now().getTime() - handoffTimeoutMs).toISOString());
-  if (interrupted.runs.length > 0) {
-    logger.warn({ deployments: interrupted.deployments, runs: interrupted.runs.length }, 'work interrupted by the last stop is marked interrupted and will be retried');
+  const recovered = store.recoverInterrupted(clock.now().toISOString(), new Date(clock.now().getTime() - handoffTimeoutMs).toISOString());
+  if (recovered.runs.length > 0 || recovered.queued.length > 0) {
+    logger.warn({ deployments: recovered.deployments, interrupted: recovered.runs.length, queued: recovered.queued.length }, 'carrying out what the last stop left: queued runs, and retries of interrupted ones');
   }
 
   const repository = createGitRepository({ path: config.envRepoPath, run, timeoutMs: config.gitTimeoutMs });
-  const catalog = createServiceCatalog({
-    repoPath: config.envRepoPath,
-    servicesDirectory: config.servicesDirectory,
-    defaultRuntime: config.defaultRuntime,
-    repository,
-  });
+  const catalogFor = (root: string, listing: Parameters<typeof createServiceCatalog>[0]['repository']) =>
+    createServiceCatalog({ repoPath: root, servicesDirectory: config.servicesDirectory, defaultRuntime: config.defaultRuntime, repository: listing });
+  const catalog = catalogFor(config.envRepoPath, repository);
   const engines = createEngines(run, config.composeTimeoutMs);
   const runtimes = overrides.runtimes ?? composeRuntimes(config, run, engines);
   const events = new RunEventBus(store, (error) => logger.error({ err: error }, 'a run event listener failed'));
   const selfUpdater = createSelfUpdater({ engines, helperEnv: helperEnvironment(config) });
-  const pipeline = new Pipeline({
+
+  const dispatcher = createDispatcher({ store, events, logger, executor: () => pipeline });
+  let view: ReturnType<typeof createServicesView>;
+  const pipeline: Pipeline = new Pipeline({
     store,
     events,
     repository,
@@ -112,81 +101,35 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
     selfService: config.deployServerName,
     parallelism: config.parallelism,
     selfUpdater,
-    quiesce: async (runId) => {
-      queue.pause();
-      await queue.idleExcept(runId);
-      return () => queue.resume();
-    },
+    exclusive: (runId) => dispatcher.queue.exclusive(runId),
+    onDiscovered: (commit, services) => view.replace(commit, services),
+    onServiceRead: (service) => view.updateOne(service),
     handoffTimeoutMs,
   });
-  const queue = new RunQueue<Job>({
-    createRun: (job) => {
-      const record = store.createRun({ trigger: job.trigger, service: job.service, origin: job.origin });
-      events.publishRun(record);
-      return record.id;
-    },
-    execute: (runId, job) => {
-      if (job.trigger === 'deploy-all-changed') return pipeline.deployAllChanged(runId);
-      if (job.trigger === 'deploy-service') return pipeline.deployService(runId, job.service!);
-      return pipeline.redeployAndUpdate(runId, job.service!);
-    },
-    onUnexpectedError: (error, runId) => logger.error({ err: error, runId }, 'run crashed'),
-  });
-  const triggers = {
-    deployAllChanged: (origin: RunOrigin) => queue.enqueue({ lane: 'deploy-all', trigger: 'deploy-all-changed', service: null, origin }),
-    redeployAndUpdate: (service: string, origin: RunOrigin) =>
-      queue.enqueue({ lane: `update:${service}`, trigger: 'redeploy-and-update', service, origin }),
-    deployService: (service: string, origin: RunOrigin) => queue.enqueue({ lane: `deploy:${service}`, trigger: 'deploy-service', service, origin }),
-  };
+  view = createServicesView({ catalog, repository, repositoryLock: pipeline.repositoryLock, ttlMs: SERVICES_VIEW_TTL_MS });
 
-  const servicesView = createServicesView({ catalog, repository, repositoryLock: pipeline.repositoryLock, ttlMs: SERVICES_VIEW_TTL_MS });
   const metrics = createMetrics({
     version: readVersion(),
     serverName: config.deployServerName,
-    queueDepth: () => queue.depth(),
-    servicesByState: async () => {
-      const { services } = await servicesView.services();
+    queueDepth: () => dispatcher.queue.depth(),
+    // From the snapshot and the store: a scrape never reads or hashes a file.
+    servicesByState: () => {
       const counts: Record<string, number> = {};
-      for (const s of describeServices(services, store.listDeployedStates(), store.lastDeployments(), config.deployServerName)) {
+      const snapshot = view.peek();
+      if (!snapshot) return counts;
+      for (const s of describeServices(snapshot.services, store.listDeployedStates(), store.lastDeployments(), config.deployServerName)) {
         counts[s.state] = (counts[s.state] ?? 0) + 1;
       }
       return counts;
     },
   });
   const notifier = createNotifier({ settings: config.notify, logger });
-  const runEnded = (runId: string) => {
-    store.pruneRunEvents(RUN_EVENTS_KEPT);
-    // Fire and forget: a notifier that is down never delays the next run.
-    const outcome = runOutcome(store, runId, { serverName: config.deployServerName, publicUrl: config.publicUrl });
-    if (outcome) notifier.runFinished(outcome);
-  };
-  /** Runs whose end this process published (bounded): a run a helper ended is passed on once. */
-  const endedHere = new Set<string>();
-  events.observe((event) => {
-    metrics.observe(event);
-    if (event.type === 'run' && event.data['stage'] === 'synced') servicesView.invalidate();
-    if (event.type === 'end') {
-      endedHere.add(event.runId);
-      if (endedHere.size > 1_000) endedHere.delete(endedHere.values().next().value!);
-      runEnded(event.runId);
-    }
-  });
-  const handoffs = createHandoffWatcher({
-    store,
-    events,
-    selfUpdater,
-    clock,
-    logger,
-    onForeignRunEnd: (runId) => {
-      if (endedHere.has(runId)) return;
-      const run = store.getRun(runId);
-      if (run) metrics.observe({ id: 0, runId, type: 'end', data: { runId, trigger: run.trigger, status: run.status } });
-      runEnded(runId);
-    },
-  });
-  const watchHandoffs = setInterval(() => void handoffs.check().catch((error: unknown) => logger.warn({ err: error }, 'checking self-updates failed')), HANDOFF_CHECK_MS);
-  watchHandoffs.unref();
+  const observers = observeRuns({ store, events, metrics, notifier, serverName: config.deployServerName, publicUrl: config.publicUrl, logger });
+  const handoffs = createHandoffWatcher({ store, events, selfUpdater, clock, logger, onForeignRunEnd: observers.onForeignRunEnd });
+  handoffs.start(HANDOFF_CHECK_MS);
 
+  const streams = new OpenStreams();
+  let draining = false;
   const app = buildServer({
     logger,
     webhookSecret,
@@ -200,31 +143,29 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
     events,
     catalog,
     metrics,
-    services: () => servicesView.services(),
-    triggers,
+    streams,
+    draining: () => draining,
+    services: () => view.services(),
+    triggers: dispatcher.triggers,
     previewPlan: () =>
       previewPlan({
         repository,
-        repositoryLock: pipeline.repositoryLock,
-        catalog,
-        catalogFor: (root, listing) =>
-          createServiceCatalog({ repoPath: root, servicesDirectory: config.servicesDirectory, defaultRuntime: config.defaultRuntime, repository: listing }),
+        fetchLock: pipeline.fetchLock,
+        view,
+        catalogFor: (root, listing) => catalogFor(root, listing),
         store,
         selfService: config.deployServerName,
         scratchDir: path.join(config.dataDir, 'plan-preview'),
       }),
   });
+  // The first snapshot, before anything can hold the repository lock.
+  await view.services().catch(() => undefined);
   const address = await app.listen({ port: config.port, host: config.host });
   logger.info({ address, repository: config.envRepoPath, servicesDirectory: config.servicesDirectory }, 'listening');
 
-  // What a crash left half-done is retried now rather than at the next push, including a run
-  // killed before it recorded any deployment (during sync or planning): its webhook was accepted.
-  // An interrupted image update is retried as an update: a deploy-all would not pull again.
-  for (const run of interrupted.runs) {
-    if (run.trigger === 'redeploy-and-update' && run.service) triggers.redeployAndUpdate(run.service, 'restart');
-    else if (run.trigger === 'deploy-service' && run.service) triggers.deployService(run.service, 'restart');
-    else triggers.deployAllChanged('restart');
-  }
+  // What the last stop left: accepted runs under their own ids, and retries of interrupted ones
+  // (including a run killed before it recorded any deployment: its webhook was accepted).
+  dispatcher.recover(recovered);
 
   let closing: Promise<void> | undefined;
   return {
@@ -233,14 +174,17 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
     apiToken,
     exampleRemote,
     close: () =>
-      (closing ??= (async () => {
-        clearInterval(watchHandoffs);
-        pipeline.shutdown();
-        await app.close();
-        await queue.close();
-        await notifier.flush();
-        store.close();
-      })()),
+      (closing ??= shutDown({
+        logger,
+        graceMs: config.shutdownGraceMs,
+        http: { drain: () => void (draining = true), close: () => app.close() },
+        queue: dispatcher.queue,
+        pipeline,
+        streams,
+        background: { stop: () => (handoffs.stop(), observers.stop()) },
+        notifier,
+        store,
+      })),
   };
 }
 
@@ -269,26 +213,6 @@ async function prepareRepository(
   const apiToken = config.apiToken ?? (config.exampleMode ? generatedSecret(path.join(config.dataDir, 'api-token')) : undefined);
   if (apiToken === undefined) logger.warn('API_TOKEN is not set: the management API and the dashboard are off');
   return { webhookSecret, apiToken, exampleRemote };
-}
-
-/** The compose runtimes, with registry credentials merged afresh before each pull (the server's and the helper's). */
-export function composeRuntimes(config: Config, run: ProcessRunner, engines: ReturnType<typeof createEngines>): RuntimeRegistry {
-  return createRuntimes({
-    engines,
-    run,
-    authEnv: () =>
-      prepareRegistryAuth({
-        envRepoPath: config.envRepoPath,
-        ghcrUser: config.ghcrUser,
-        registryAuthFile: config.registryAuthFile,
-        stateDir: path.join(config.dataDir, 'registry-auth'),
-      }),
-    processEnv: config.childEnv,
-    overrideDir: path.join(config.dataDir, 'compose-overrides'),
-    dockerCompose: config.dockerCompose,
-    timeoutMs: config.composeTimeoutMs,
-    stopTimeoutSeconds: config.stopTimeoutSeconds,
-  });
 }
 
 /** The settings a self-update helper runs with: the server's own, without any secret. */

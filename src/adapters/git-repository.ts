@@ -48,10 +48,11 @@ export function createGitRepository(options: { path: string; run: ProcessRunner;
     return dirs.flatMap((dir) => ['-c', `safe.directory=${dir}`]);
   };
 
-  const git = (args: string[], onOutput?: (chunk: string) => void, env: Record<string, string> = {}): Promise<ProcessResult> =>
+  const git = (args: string[], onOutput?: (chunk: string) => void, env: Record<string, string> = {}, signal?: AbortSignal): Promise<ProcessResult> =>
     options.run({
       command: 'git',
       ...(onOutput ? { onOutput } : {}),
+      ...(signal ? { signal } : {}),
       // --literal-pathspecs: a services directory named `*` must not become a glob.
       args: [...safeDirectories(), '--literal-pathspecs', '-C', path, ...args],
       env: { GIT_TERMINAL_PROMPT: '0', GIT_OPTIONAL_LOCKS: '0', ...env },
@@ -119,9 +120,10 @@ export function createGitRepository(options: { path: string; run: ProcessRunner;
     return { ref: `refs/remotes/origin/${branch}`, display: `origin/${branch}`, remote: 'origin' };
   }
 
-  async function fetch(upstream: Upstream): Promise<void> {
+  // Only the fetch reaches the network (and may hang): it alone is stopped at shutdown.
+  async function fetch(upstream: Upstream, signal?: AbortSignal): Promise<void> {
     try {
-      await git(['fetch', '--prune', '--quiet', '--', upstream.remote]);
+      await git(['fetch', '--prune', '--quiet', '--', upstream.remote], undefined, {}, signal);
     } catch (error) {
       if (isAppError(error) && error.code === 'COMMAND_NOT_FOUND') throw error;
       const why = isAppError(error) && error.code === 'PROCESS_TIMEOUT' ? `timed out after ${timeoutMs} ms` : stderrTail(error);
@@ -145,9 +147,9 @@ export function createGitRepository(options: { path: string; run: ProcessRunner;
     });
 
   return {
-    async sync() {
+    async sync(signal) {
       const upstream = await resolveUpstream();
-      await fetch(upstream);
+      await fetch(upstream, signal);
       const target = await revParse(upstream.ref, syncFailed(upstream));
       try {
         // Never `git clean`: untracked and ignored files (secrets, container data) must survive.
@@ -170,9 +172,9 @@ export function createGitRepository(options: { path: string; run: ProcessRunner;
       return listZ(['ls-files', '-z', '--', normalisePathspec(dir)], 'git ls-files');
     },
 
-    async fetchUpstream() {
+    async fetchUpstream(signal) {
       const upstream = await resolveUpstream();
-      await fetch(upstream);
+      await fetch(upstream, signal);
       return { commit: await revParse(upstream.ref, syncFailed(upstream)) };
     },
 

@@ -9,7 +9,7 @@ describe('prometheus metrics', () => {
       version: '1.2.3',
       serverName: 'home',
       queueDepth: () => depth,
-      servicesByState: async () => ({ 'in-sync': 7, failed: 1 }),
+      servicesByState: () => ({ 'in-sync': 7, failed: 1 }),
     });
     metrics.webhook('/deploy-all-changed', 'accepted');
     metrics.webhook('/deploy-all-changed', 'accepted');

@@ -1,25 +1,16 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { FINAL_DEPLOYMENT_STATUSES } from '../domain/types.js';
-import type { RunEventRecord } from '../ports/store.js';
+import type { Metrics } from '../ports/metrics.js';
 
-export type WebhookOutcome = 'accepted' | 'ignored' | 'rejected' | 'error';
-
-export interface Metrics {
-  readonly contentType: string;
-  /** A webhook request answered: by route pattern and outcome. */
-  webhook(route: string, outcome: WebhookOutcome): void;
-  /** Feeds run events (from the run event bus) into the run and deployment metrics. */
-  observe(event: RunEventRecord): void;
-  render(): Promise<string>;
-}
+export type { Metrics, WebhookOutcome } from '../ports/metrics.js';
 
 export interface MetricsDeps {
   version: string;
   serverName: string;
   /** Runs executing or waiting. */
   queueDepth(): number;
-  /** Services by state (in-sync, changed, failed, ...), read when Prometheus scrapes. */
-  servicesByState(): Promise<Record<string, number>>;
+  /** Services by state (in-sync, changed, failed, ...), read when Prometheus scrapes: from memory and the store, never the disk. */
+  servicesByState(): Record<string, number>;
 }
 
 
@@ -76,7 +67,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     labelNames: ['state'] as const,
     registers: [registry],
     async collect() {
-      const counts = await deps.servicesByState();
+      const counts = deps.servicesByState();
       for (const state of new Set([...states, ...Object.keys(counts)])) this.set({ state }, counts[state] ?? 0);
     },
   });

@@ -1,10 +1,7 @@
 import type { RuntimeKind, ServiceSource } from '../domain/types.js';
-import { SERVER_LABEL } from '../deploy/self-update-helper.js';
+import { HELPER_LABEL, SERVER_LABEL } from '../domain/server-labels.js';
 import type { SelfUpdater, ServerInstance } from '../ports/self-updater.js';
 import type { EngineCli } from './engine-cli.js';
-
-/** Label on a helper container: the deployment it carries out. */
-export const HELPER_LABEL = 'io.gitops-deploy-server.self-update';
 
 /**
  * Finds the server's container through its compose project's labels (never by reading its own

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, beforeEach, describe, it } from 'node:test';
@@ -28,17 +30,18 @@ async function commitAll(): Promise<void> {
   await git('commit', '-q', '--allow-empty', '-m', 'change');
 }
 
-function catalog() {
+function catalog(options: { inputFileLimit?: number } = {}) {
   return createServiceCatalog({
     repoPath: repo,
     servicesDirectory: 'services',
     defaultRuntime: 'docker',
     repository: createGitRepository({ path: repo, run }),
+    ...options,
   });
 }
 
-async function service(name: string): Promise<ServiceSource> {
-  const found = await catalog().find(name);
+async function service(name: string, options: { inputFileLimit?: number } = {}): Promise<ServiceSource> {
+  const found = await catalog(options).find(name);
   assert.ok(found, `service ${name} not found`);
   return found;
 }
@@ -205,6 +208,82 @@ describe('createServiceCatalog', () => {
     await commitAll();
     const discovered = await catalog().discover();
     assert.deepEqual(discovered, [await service('app'), await service('other')]);
+  });
+
+  describe('inputs that are not regular files', () => {
+    // A regression blocks for ever (FIFO) or reads until memory runs out (/dev/zero): fail visibly instead.
+    const QUICK = { timeout: 10_000 };
+
+    it('makes a tracked symlink to a FIFO a problem of its service, at once, and leaves other services alone', QUICK, async () => {
+      write('services/other/compose.yaml', 'services:\n  web:\n    image: example/web:1\n');
+      execFileSync('mkfifo', [join(repo, 'pipe')]); // untracked: git stores only the symlink
+      symlinkSync('../../../pipe', join(repo, 'services/app/config/linked.ini'));
+      await commitAll();
+      const services = await catalog().discover();
+      const app = services.find((s) => s.name === 'app');
+      assert.equal(app?.problem?.code, 'INPUT_FILE_INVALID');
+      assert.match(app.problem.message, /config\/linked\.ini is a FIFO/);
+      assert.equal(services.find((s) => s.name === 'other')?.problem, undefined);
+    });
+
+    it('makes an env_file symlinked to /dev/zero a problem instead of reading it', QUICK, async () => {
+      rmSync(join(repo, 'secrets/app.env'));
+      symlinkSync('/dev/zero', join(repo, 'secrets/app.env'));
+      const app = await service('app');
+      assert.equal(app.problem?.code, 'INPUT_FILE_INVALID');
+      assert.match(app.problem.message, /\.\.\/\.\.\/secrets\/app\.env is a character device/);
+    });
+
+    it('makes a .env that is a FIFO, and a file over the cap, problems naming the file', QUICK, async () => {
+      execFileSync('mkfifo', [join(repo, 'services/app/.env')]);
+      assert.match((await service('app')).problem?.message ?? '', /app: \.env is a FIFO/);
+      rmSync(join(repo, 'services/app/.env'));
+      write('services/app/config/app.ini', 'x'.repeat(2048));
+      await commitAll();
+      const app = await service('app', { inputFileLimit: 1024 });
+      assert.equal(app.problem?.code, 'INPUT_FILE_INVALID');
+      assert.match(app.problem.message, /config\/app\.ini is larger than 1024 bytes/);
+      assert.equal((await service('app')).problem, undefined, 'the default cap takes it');
+    });
+
+    it('makes a compose file that is a FIFO a problem', QUICK, async () => {
+      rmSync(join(repo, 'services/app/podman-compose.yml'));
+      execFileSync('mkfifo', [join(repo, 'services/app/podman-compose.yml')]);
+      const app = await service('app');
+      assert.equal(app.problem?.code, 'INPUT_FILE_INVALID');
+      assert.match(app.problem.message, /podman-compose\.yml is a FIFO/);
+    });
+
+    it('makes a configs file that is not a regular file a problem', QUICK, async () => {
+      write('services/app/podman-compose.yml', `${APP_COMPOSE}configs:\n  conf:\n    file: ./confdir\n`);
+      mkdirSync(join(repo, 'services/app/confdir'));
+      assert.match((await service('app')).problem?.message ?? '', /confdir is a directory/);
+    });
+
+    it('accepts sockets, devices and directories as bind sources without hashing them', QUICK, async () => {
+      const socket = join(repo, 'engine.sock');
+      const server = createServer();
+      await new Promise<void>((done) => server.listen(socket, done));
+      try {
+        execFileSync('mkfifo', [join(repo, 'services/app/events.fifo')]);
+        write('services/app/podman-compose.yml', `
+services:
+  app:
+    image: example/app:1
+    volumes:
+      - ${socket}:/var/run/docker.sock
+      - /dev/null:/dev/null-host
+      - ./events.fifo:/run/events
+      - ./config:/etc/app:ro
+`);
+        await commitAll();
+        const app = await service('app');
+        assert.equal(app.problem, undefined);
+        assert.deepEqual(Object.keys(app.files).sort(), ['config/app.ini', 'podman-compose.yml']);
+      } finally {
+        server.close();
+      }
+    });
   });
 
   it('fails when the services directory is missing instead of reporting no services', async () => {

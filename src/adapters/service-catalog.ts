@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, readFile, readdir, stat, type Dirent, type Stats } from 'node:fs';
+import { readdir, stat, type Dirent, type Stats } from 'node:fs';
 import { isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
 import { extractComposeInputs, parseComposeYaml, type EnvFileEntry } from '../domain/compose-inputs.js';
 import { fingerprintOf } from '../domain/fingerprint.js';
@@ -8,14 +8,11 @@ import { MISSING_DIGEST, type FileDigests, type RuntimeKind, type ServiceSource 
 import { AppError } from '../errors.js';
 import { Semaphore } from '../util/concurrency.js';
 import { sha256hex } from '../util/digest.js';
+import { DEFAULT_INPUT_FILE_LIMIT, describeKind, readInputFile, streamInputFile, type InputRead } from './safe-read.js';
 import type { Repository } from '../ports/repository.js';
 import type { ServiceCatalog } from '../ports/service-catalog.js';
 
 const DEFAULT_CONCURRENCY = 32;
-/** Files up to this size are read in one call; larger ones (bind-mounted data) are streamed. */
-const WHOLE_READ_LIMIT = 4 * 1024 * 1024;
-
-
 
 /** `a/./b/../c` → `a/c`, no leading `./`, no trailing `/`: the same key however compose spells it. */
 function normaliseRelative(path: string): string {
@@ -32,9 +29,10 @@ function isMissing(error: unknown): boolean {
 interface Input {
   key: string;
   absolute: string;
-  /** Known for bind-mounted files, so large ones are streamed rather than read whole. */
-  size?: number;
 }
+
+/** The digest of an input that is not a regular file within the cap: the service is a problem anyway. */
+const INVALID_DIGEST = 'invalid';
 
 /**
  * Reads the service directories of the checkout. One `listTrackedFiles` call per discover()
@@ -47,6 +45,8 @@ export function createServiceCatalog(options: {
   defaultRuntime: RuntimeKind;
   repository: Pick<Repository, 'listTrackedFiles'>;
   concurrency?: number;
+  /** Largest input file accepted, in bytes (default 64 MiB); tests lower it. */
+  inputFileLimit?: number;
 }): ServiceCatalog {
   const repoPath = resolve(options.repoPath);
   const servicesRelative = normaliseRelative(options.servicesDirectory);
@@ -57,22 +57,23 @@ export function createServiceCatalog(options: {
   // YAML parsing is the costliest step per service; a compose file with the same digest parses the same.
   const parsedByDir = new Map<string, ParsedCompose & { digest: string }>();
 
-  /** sha256 of a file's bytes, following symlinks; anything that cannot be read as a file is MISSING_DIGEST. */
-  const digestFile = (absolute: string, size = 0): Promise<string> =>
+  const readLimit = { limit: options.inputFileLimit ?? DEFAULT_INPUT_FILE_LIMIT };
+
+  /** sha256 of a file's bytes, following symlinks; a missing or unreadable file is MISSING_DIGEST. */
+  const digestFile = (absolute: string): Promise<InputRead<string>> =>
     limit(async () => {
       try {
         const hash = createHash('sha256');
-        if (size <= WHOLE_READ_LIMIT) hash.update(await readBytes(absolute));
-        else for await (const chunk of createReadStream(absolute)) hash.update(chunk as Buffer);
-        return hash.digest('hex');
+        const result = await streamInputFile(absolute, (chunk) => hash.update(chunk), readLimit);
+        return result.kind === 'ok' ? { kind: 'ok', value: hash.digest('hex') } : result;
       } catch {
-        return MISSING_DIGEST;
+        return { kind: 'ok', value: MISSING_DIGEST };
       }
     });
 
-  /** Size of a regular file, or undefined for directories, missing paths and anything else. */
-  const regularFileSize = (absolute: string): Promise<number | undefined> =>
-    limit(() => new Promise((done) => stat(absolute, (error, info: Stats) => done(!error && info.isFile() ? info.size : undefined))));
+  /** What a mounted path is (symlinks followed), or undefined when it does not exist. */
+  const statPath = (absolute: string): Promise<Stats | undefined> =>
+    limit(() => new Promise((done) => stat(absolute, (error, info: Stats) => done(error ? undefined : info))));
 
   /** Tracked files per service directory name, relative to that directory. */
   async function trackedByService(prefix: string): Promise<Map<string, string[]>> {
@@ -112,6 +113,8 @@ export function createServiceCatalog(options: {
     if (composeFile === undefined) return undefined;
 
     let problem: ServiceSource['problem'];
+    // Inputs that are not regular files within the cap: "key is a FIFO", one entry each.
+    const invalid: string[] = [];
     if (composeFiles.length > 1) {
       problem = {
         code: 'COMPOSE_FILE_AMBIGUOUS',
@@ -126,20 +129,23 @@ export function createServiceCatalog(options: {
     for (const file of INTERPOLATION_ENV_FILES) if (present.has(file)) add({ key: file, absolute: join(dir, file) });
 
     const requiredEnvFiles = new Set<string>();
-    let composeBytes: Buffer;
-    try {
-      composeBytes = await limit(() => readBytes(join(dir, composeFile)));
-    } catch (error) {
-      if (isMissing(error)) return undefined; // removed while we looked: not a service any more
-      throw error;
+    const composeRead = await limit(() => readInputFile(join(dir, composeFile), readLimit));
+    if (composeRead.kind === 'missing') return undefined; // removed while we looked: not a service any more
+    let composeDigest = INVALID_DIGEST;
+    let parsed: (ParsedCompose & { digest: string }) | undefined;
+    if (composeRead.kind === 'invalid') {
+      invalid.push(`${composeFile} ${composeRead.reason}`);
+    } else {
+      composeDigest = createHash('sha256').update(composeRead.value).digest('hex');
+      parsed = parsedByDir.get(dir);
+      if (parsed?.digest !== composeDigest) {
+        parsed = { digest: composeDigest, ...parseCompose(composeRead.value.toString('utf8')) };
+        parsedByDir.set(dir, parsed);
+      }
     }
-    const composeDigest = createHash('sha256').update(composeBytes).digest('hex');
-    let parsed = parsedByDir.get(dir);
-    if (parsed?.digest !== composeDigest) {
-      parsed = { digest: composeDigest, ...parseCompose(composeBytes.toString('utf8')) };
-      parsedByDir.set(dir, parsed);
-    }
-    if (!parsed.ok) {
+    if (parsed === undefined) {
+      // The compose file itself cannot be read: nothing more to learn from it.
+    } else if (!parsed.ok) {
       problem ??= { code: 'COMPOSE_FILE_INVALID', message: `${name}/${composeFile}: ${parsed.message}` };
     } else {
       for (const entry of parsed.envFiles) {
@@ -147,19 +153,35 @@ export function createServiceCatalog(options: {
         add(input);
         if (entry.required) requiredEnvFiles.add(input.key);
       }
-      // Bind sources count only when they are files: a mounted directory is covered by its tracked files.
+      // Bind sources count only when they are files: a mounted directory is covered by its tracked
+      // files, and a mounted socket or device (`/var/run/docker.sock`, `/dev/dri`) is no input at all.
+      // configs/secrets files and `extends.file` must be regular files.
+      const fileOnly = new Set(parsed.fileOnlyPaths.map((path) => inputFor(dir, path).key));
       const mounted = parsed.mountedPaths.map((path) => inputFor(dir, path)).filter((input) => !inputs.has(input.key));
-      const sizes = await Promise.all(mounted.map((input) => regularFileSize(input.absolute)));
+      const kinds = await Promise.all(mounted.map((input) => statPath(input.absolute)));
       mounted.forEach((input, index) => {
-        const size = sizes[index];
-        if (size !== undefined) add({ ...input, size });
+        const info = kinds[index];
+        if (info?.isFile()) add(input);
+        else if (info && fileOnly.has(input.key)) invalid.push(`${input.key} ${describeKind(info)}`);
       });
     }
 
     const files: FileDigests = {};
     const keys = [...inputs.keys()];
-    const digests = await Promise.all(keys.map((key) => (key === composeFile ? composeDigest : digestFile(inputs.get(key)!.absolute, inputs.get(key)!.size))));
-    keys.forEach((key, index) => (files[key] = digests[index]!));
+    const digests = await Promise.all(keys.map((key) => (key === composeFile ? Promise.resolve({ kind: 'ok', value: composeDigest } as const) : digestFile(inputs.get(key)!.absolute))));
+    keys.forEach((key, index) => {
+      const digest = digests[index]!;
+      if (digest.kind === 'ok') files[key] = digest.value;
+      else if (digest.kind === 'missing') files[key] = MISSING_DIGEST;
+      else {
+        files[key] = INVALID_DIGEST;
+        if (key !== composeFile) invalid.push(`${key} ${digest.reason}`);
+      }
+    });
+    if (invalid.length > 0) {
+      // Takes precedence: a service with an unreadable input must not be deployed as if it were fine.
+      problem = { code: 'INPUT_FILE_INVALID', message: `${name}: ${invalid.sort().join('; ')}` };
+    }
 
     return {
       name,
@@ -224,16 +246,11 @@ export function createServiceCatalog(options: {
   };
 }
 
-// Callback fs: several times faster than fs/promises for thousands of small files (no FileHandle).
-function readBytes(path: string): Promise<Buffer> {
-  return new Promise((done, fail) => readFile(path, (error, bytes) => (error ? fail(error) : done(bytes))));
-}
-
 function listDirectory(path: string): Promise<Dirent[]> {
   return new Promise((done, fail) => readdir(path, { withFileTypes: true }, (error, entries) => (error ? fail(error) : done(entries))));
 }
 
-type ParsedCompose = { ok: true; envFiles: EnvFileEntry[]; mountedPaths: string[] } | { ok: false; message: string };
+type ParsedCompose = { ok: true; envFiles: EnvFileEntry[]; mountedPaths: string[]; fileOnlyPaths: string[] } | { ok: false; message: string };
 
 /** YAML → the compose inputs. */
 function parseCompose(text: string): ParsedCompose {
@@ -241,5 +258,5 @@ function parseCompose(text: string): ParsedCompose {
   if (!parsed.ok) return parsed;
   const result = extractComposeInputs(parsed.document);
   if (!result.ok) return result;
-  return { ok: true, envFiles: result.inputs.envFiles, mountedPaths: result.inputs.mountedPaths };
+  return { ok: true, envFiles: result.inputs.envFiles, mountedPaths: result.inputs.mountedPaths, fileOnlyPaths: result.inputs.fileOnlyPaths };
 }

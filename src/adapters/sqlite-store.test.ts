@@ -190,7 +190,7 @@ describe('openSqliteStore', () => {
 
     const after = openStore();
     const now = '2024-05-01T11:00:00.000Z';
-    assert.deepEqual(after.recoverInterrupted(now), { deployments: 2, runs: [{ trigger: 'deploy-all-changed', service: null }] });
+    assert.deepEqual(after.recoverInterrupted(now), { deployments: 2, runs: [{ trigger: 'deploy-all-changed', service: null }], queued: [] });
 
     const byId = new Map(after.listDeployments(run.id).map((d) => [d.id, d]));
     for (const id of [running.id, queued.id]) {
@@ -209,24 +209,23 @@ describe('openSqliteStore', () => {
     // The interrupted deployment never wrote deployed state, so the old one must still be there.
     assert.deepEqual(after.listDeployedStates(), [state]);
 
-    assert.deepEqual(after.recoverInterrupted('2024-05-01T12:00:00.000Z'), { deployments: 0, runs: [] });
+    assert.deepEqual(after.recoverInterrupted('2024-05-01T12:00:00.000Z'), { deployments: 0, runs: [], queued: [] });
   });
 
-  it('returns runs left open before they recorded any deployment, with their triggers to retry', () => {
+  it('returns runs left running before they recorded any deployment to retry, and keeps accepted runs queued under their ids', () => {
     const before = openStore();
     const run = before.createRun({ trigger: 'deploy-all-changed', service: null });
     before.updateRun(run.id, { status: 'running', startedAt: '2024-05-01T10:00:01.000Z' });
-    before.createRun({ trigger: 'redeploy-and-update', service: 'web' }); // accepted, still queued
+    const accepted = before.createRun({ trigger: 'redeploy-and-update', service: 'web' }); // accepted, still queued
     before.close(); // the process dies during sync
 
     const after = openStore();
     assert.deepEqual(after.recoverInterrupted('2024-05-01T11:00:00.000Z'), {
       deployments: 0,
-      runs: [
-        { trigger: 'deploy-all-changed', service: null },
-        { trigger: 'redeploy-and-update', service: 'web' },
-      ],
+      runs: [{ trigger: 'deploy-all-changed', service: null }],
+      queued: [accepted],
     });
+    assert.equal(after.getRun(accepted.id)!.status, 'queued', 'one run, carried out by the next instance');
     assert.equal(after.getRun(run.id)!.status, 'failed');
     assert.equal(after.getRun(run.id)!.errorCode, 'DEPLOYMENT_INTERRUPTED');
   });
@@ -240,16 +239,39 @@ describe('openSqliteStore', () => {
     const queued = store.createRun({ trigger: 'redeploy-and-update', service: 'web' });
 
     const recovered = store.recoverInterrupted('2024-05-01T10:01:00.000Z', '2024-05-01T09:50:00.000Z');
-    assert.deepEqual(recovered, { deployments: 0, runs: [{ trigger: 'redeploy-and-update', service: 'web' }] });
+    assert.deepEqual(recovered, { deployments: 0, runs: [], queued: [queued] });
     assert.equal(store.getDeployment(self.id)?.status, 'handed-off');
     assert.deepEqual(store.getDeployment(self.id)?.handoff, { kind: 'deploy', rollbackCommit: 'b', helper: 'h', runtime: 'podman', fingerprint: 'f' });
     assert.equal(store.getRun(run.id)?.status, 'running');
-    assert.equal(store.getRun(queued.id)?.status, 'failed');
+    assert.equal(store.getRun(queued.id)?.status, 'queued');
 
     const stale = store.recoverInterrupted('2024-05-01T11:00:00.000Z', '2024-05-01T10:30:00.000Z');
-    assert.deepEqual(stale, { deployments: 1, runs: [{ trigger: 'deploy-all-changed', service: null }] });
+    assert.deepEqual(stale, { deployments: 1, runs: [{ trigger: 'deploy-all-changed', service: null }], queued: [queued] });
     assert.equal(store.getDeployment(self.id)?.status, 'interrupted');
     assert.equal(store.getRun(run.id)?.status, 'failed');
+  });
+
+  it('records a success in one transaction: the deployment and the deployed state together or neither', () => {
+    const store = openStore();
+    const run = store.createRun({ trigger: 'deploy-all-changed', service: null });
+    const d = store.createDeployment(deployment(run.id, 'web', { status: 'running' }));
+    const state = { service: 'web', fingerprint: 'fp1', files: {}, commit: 'c1', deployedAt: '2024-05-01T10:00:00.000Z', images: {} };
+    store.recordSuccess(d.id, { status: 'succeeded', finishedAt: '2024-05-01T10:00:00.000Z' }, state);
+    assert.equal(store.getDeployment(d.id)?.status, 'succeeded');
+    assert.deepEqual(store.getDeployedState('web'), state);
+    // A write that fails halfway (here: the deployment row is gone) leaves the deployed state as it was.
+    assert.throws(() => store.recordSuccess('d_missing', { status: 'succeeded' }, { ...state, fingerprint: 'fp2' }));
+    assert.equal(store.getDeployedState('web')?.fingerprint, 'fp1');
+  });
+
+  it('reports a failing database as STORE_FAILED, a catalogued error', () => {
+    const store = openStore();
+    const run = store.createRun({ trigger: 'deploy-all-changed', service: null });
+    const db = new Database(file);
+    // Makes every insert of events fail as SQLite fails on a full disk: with an SqliteError.
+    db.exec(`CREATE TRIGGER no_room BEFORE INSERT ON run_events BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;`);
+    db.close();
+    assert.throws(() => store.appendRunEvent(run.id, 'output', { line: 'x' }), (error: unknown) => (error as { code?: string }).code === 'STORE_FAILED');
   });
 
   it('migrates once: reopening keeps the schema version and the data', () => {

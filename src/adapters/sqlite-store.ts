@@ -314,10 +314,13 @@ export function openSqliteStore(options: { file: string; clock: Clock; maxOutput
     interruptDeployments: db.prepare(`UPDATE deployments SET status = 'interrupted', error_code = 'DEPLOYMENT_INTERRUPTED',
       error = @error, finished_at = @now WHERE status IN ('queued', 'running')
         OR (status = 'handed-off' AND started_at < @staleBefore)`),
+    // Runs that were executing when the process died. Runs still `queued` never started: they
+    // stay queued and the next instance carries them out under their own id.
     failRuns: db.prepare(`UPDATE runs SET status = 'failed', error_code = 'DEPLOYMENT_INTERRUPTED',
-      error = @error, finished_at = @now WHERE status IN ('queued', 'running')
+      error = @error, finished_at = @now WHERE status = 'running'
         AND id NOT IN (SELECT run_id FROM deployments WHERE status = 'handed-off')
       RETURNING "trigger" AS "trigger", service`),
+    queuedRuns: db.prepare<[], RunRow>(`SELECT * FROM runs WHERE status = 'queued' ORDER BY rowid`),
   };
 
   // deployed_state is deliberately left alone: an interrupted deployment never wrote it, so the
@@ -329,10 +332,34 @@ export function openSqliteStore(options: { file: string; clock: Clock; maxOutput
     const runs = (statements.failRuns.all({ error, now }) as RecoveredWork['runs']).sort(
       (a, b) => a.trigger.localeCompare(b.trigger) || (a.service ?? '').localeCompare(b.service ?? ''),
     );
-    return { deployments, runs };
+    const queued = statements.queuedRuns.all().map(toRun);
+    return { deployments, runs, queued };
   });
 
-  return {
+  const recordSuccess = db.transaction((deploymentId: string, patch: DeploymentPatch, state: DeployedState) => {
+    updateDeployment(deploymentId, patch);
+    saveDeployedState(state);
+  });
+
+  function updateDeployment(id: string, patch: DeploymentPatch): void {
+    const stored: Record<string, unknown> = { ...patch };
+    if (patch.output !== undefined) stored.output = boundOutput(patch.output, maxOutputBytes);
+    for (const key of ['imagesBefore', 'imagesAfter', 'handoff'] as const) {
+      const value = patch[key];
+      if (value !== undefined) stored[key] = value === null ? null : JSON.stringify(value);
+    }
+    const { changes } = statements.updateDeployment.run(patchParams(id, stored, DEPLOYMENT_PATCH_COLUMNS));
+    if (changes === 0) throw new AppError('INTERNAL', `No deployment has id ${id}`);
+  }
+
+  function saveDeployedState(state: DeployedState): void {
+    statements.saveDeployedState.run({
+      service: state.service, fingerprint: state.fingerprint, files: JSON.stringify(state.files),
+      commit: state.commit, deployedAt: state.deployedAt, images: JSON.stringify(state.images),
+    });
+  }
+
+  return guardStore({
     createRun(input) {
       const at = clock.now();
       const id = makeId('r_', at);
@@ -353,16 +380,7 @@ export function openSqliteStore(options: { file: string; clock: Clock; maxOutput
       statements.insertDeployment.run({ ...input, id, createdAt: at.toISOString() });
       return toDeployment(statements.getDeployment.get(id)!);
     },
-    updateDeployment(id, patch) {
-      const stored: Record<string, unknown> = { ...patch };
-      if (patch.output !== undefined) stored.output = boundOutput(patch.output, maxOutputBytes);
-      for (const key of ['imagesBefore', 'imagesAfter', 'handoff'] as const) {
-        const value = patch[key];
-        if (value !== undefined) stored[key] = value === null ? null : JSON.stringify(value);
-      }
-      const { changes } = statements.updateDeployment.run(patchParams(id, stored, DEPLOYMENT_PATCH_COLUMNS));
-      if (changes === 0) throw new AppError('INTERNAL', `No deployment has id ${id}`);
-    },
+    updateDeployment,
     getDeployment(id) {
       const row = statements.getDeployment.get(id);
       return row === undefined ? undefined : toDeployment(row);
@@ -418,11 +436,9 @@ export function openSqliteStore(options: { file: string; clock: Clock; maxOutput
     listDeployedStates() {
       return statements.listDeployedStates.all().map(toDeployedState);
     },
-    saveDeployedState(state) {
-      statements.saveDeployedState.run({
-        service: state.service, fingerprint: state.fingerprint, files: JSON.stringify(state.files),
-        commit: state.commit, deployedAt: state.deployedAt, images: JSON.stringify(state.images),
-      });
+    saveDeployedState,
+    recordSuccess(deploymentId, patch, state) {
+      recordSuccess(deploymentId, patch, state);
     },
     recoverInterrupted(now, staleHandoffBefore) {
       // Without a cutoff no handoff is stale ('' sorts before every timestamp).
@@ -431,5 +447,26 @@ export function openSqliteStore(options: { file: string; clock: Clock; maxOutput
     close() {
       if (db.open) db.close();
     },
-  };
+  });
+}
+
+/**
+ * Every failure of the database (a full disk: SQLITE_FULL, an I/O error, a closed handle) leaves
+ * the store as STORE_FAILED, a catalogued error the pipeline records where it still can; the
+ * server keeps answering. Errors of the catalog pass as they are.
+ */
+function guardStore(store: Store): Store {
+  const guarded = {} as Record<string, unknown>;
+  for (const [name, method] of Object.entries(store) as Array<[string, (...args: unknown[]) => unknown]>) {
+    guarded[name] = (...args: unknown[]) => {
+      try {
+        return method(...args);
+      } catch (error) {
+        if (error instanceof AppError) throw error;
+        const code = (error as { code?: unknown }).code;
+        throw new AppError('STORE_FAILED', `The state database failed${typeof code === 'string' ? ` (${code})` : ''}: ${(error as Error).message}`, { cause: error });
+      }
+    };
+  }
+  return guarded as unknown as Store;
 }

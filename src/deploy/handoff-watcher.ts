@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../ports/clock.js';
 import type { SelfUpdater } from '../ports/self-updater.js';
 import type { DeploymentRecord, Store } from '../ports/store.js';
+import { endRun } from './run-end.js';
 import type { RunEventBus } from './run-events.js';
 
 export interface HandoffWatcherDeps {
@@ -22,7 +23,7 @@ export interface HandoffWatcherDeps {
  * when a helper is gone without recording one, the deployment ends `failed` (SELF_UPDATE_LOST)
  * instead of staying `handed-off`, and its run ends with it.
  */
-export function createHandoffWatcher(deps: HandoffWatcherDeps): { check(): Promise<void> } {
+export function createHandoffWatcher(deps: HandoffWatcherDeps): { check(): Promise<void>; start(intervalMs: number): void; stop(): void } {
   const watched = new Map<string, DeploymentRecord>();
   const missingOnce = new Set<string>();
   let checking = false;
@@ -33,15 +34,21 @@ export function createHandoffWatcher(deps: HandoffWatcherDeps): { check(): Promi
     const message = `the helper container ${deployment.handoff?.helper ?? ''} is gone and recorded no result`;
     store.updateDeployment(deployment.id, { status: 'failed', errorCode: 'SELF_UPDATE_LOST', error: message, finishedAt: now });
     events.publishDeployment(store.getDeployment(deployment.id)!);
-    const run = store.getRun(deployment.runId);
-    if (run && (run.status === 'queued' || run.status === 'running')) {
-      store.updateRun(run.id, { status: 'failed', errorCode: 'SELF_UPDATE_LOST', error: message, finishedAt: now });
-      events.publishRun(store.getRun(run.id)!);
-    }
+    endRun({ store, events, clock }, deployment.runId, { code: 'SELF_UPDATE_LOST', message });
     deps.logger.error({ deploymentId: deployment.id, helper: deployment.handoff?.helper }, 'self-update helper lost');
   };
 
-  return {
+  let timer: NodeJS.Timeout | undefined;
+  const watcher = {
+    /** Looks every `intervalMs` until `stop`. */
+    start(intervalMs: number) {
+      timer ??= setInterval(() => void watcher.check().catch((error: unknown) => deps.logger.warn({ err: error }, 'checking self-updates failed')), intervalMs);
+      timer.unref();
+    },
+    stop() {
+      if (timer) clearInterval(timer);
+      timer = undefined;
+    },
     async check() {
       if (checking) return;
       checking = true;
@@ -73,4 +80,5 @@ export function createHandoffWatcher(deps: HandoffWatcherDeps): { check(): Promi
       }
     },
   };
+  return watcher;
 }

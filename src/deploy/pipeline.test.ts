@@ -1,6 +1,7 @@
 // The pipeline over a real git remote, the real catalog and a real SQLite file; only the
 // runtime is a fake (the end-to-end suites cover real engines).
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -159,8 +160,9 @@ describe('deploy-all-changed pipeline', () => {
     repo.write('services/beta/.env', 'X=3\n');
     repo.push('beta again');
     const runId = ctx.store.createRun({ trigger: 'deploy-all-changed', service: null }).id;
+    ctx.store.updateRun(runId, { status: 'running' });
     const crashed = ctx.store.createDeployment({ runId, service: 'beta', action: 'deploy', status: 'running', reason: 'changed: .env', commit: null });
-    assert.deepEqual(ctx.store.recoverInterrupted(new Date().toISOString()), { deployments: 1, runs: [{ trigger: 'deploy-all-changed', service: null }] });
+    assert.deepEqual(ctx.store.recoverInterrupted(new Date().toISOString()), { deployments: 1, runs: [{ trigger: 'deploy-all-changed', service: null }], queued: [] });
     assert.equal(ctx.store.listDeployments(runId).find((d) => d.id === crashed.id)?.status, 'interrupted');
     ctx.runtime.calls.length = 0;
     const { run } = await ctx.deployAll();
@@ -193,7 +195,7 @@ describe('parallelism and coalescing', () => {
     const ctx = setup(repo);
     const queue = new RunQueue<{ lane: string }>({
       createRun: () => ctx.store.createRun({ trigger: 'deploy-all-changed', service: null }).id,
-      execute: (runId) => ctx.pipeline.deployAllChanged(runId),
+      execute: (runId) => ctx.pipeline.deployAllChanged(runId).then(() => undefined),
       onUnexpectedError: (error) => assert.fail(String(error)),
     });
     try {
@@ -262,7 +264,7 @@ describe('self-update handoff', () => {
     updater = new FakeSelfUpdater(() => store!);
     ctx = setup(repo, 4, {
       selfUpdater: updater,
-      quiesce: async (runId) => {
+      exclusive: async (runId) => {
         quiesced.push(runId);
         return () => void resumed++;
       },
@@ -322,5 +324,132 @@ describe('self-update handoff', () => {
     const [self] = ctx.store.listDeployments(runId);
     assert.equal(self?.status, 'handed-off');
     assert.deepEqual(self?.handoff, { kind: 'update', rollbackCommit: null, helper: self?.handoff?.helper, runtime: 'podman', fingerprint: self?.handoff?.fingerprint });
+  });
+});
+
+describe('two self-updates at once', () => {
+  // The deadlock: a deploy-all reached the self stage while an update of the server's own service
+  // ran in another lane; each paused the queue and waited for the other to finish, for good.
+  test('a deploy-all that reaches its self stage while an update of the server runs: both end, one after the other', { timeout: 20_000 }, async () => {
+    const repo = new EnvRepo();
+    repo.write('services/app/podman-compose.yml', compose('app'));
+    repo.write('services/gitops-deploy-server/podman-compose.yml', compose('server'));
+    repo.push('app and the server');
+    let store: Store | undefined;
+    const updater = new FakeSelfUpdater(() => store!);
+    let queue!: RunQueue<{ lane: string; kind: 'all' | 'update' }>;
+    const ctx = setup(repo, 4, { selfUpdater: updater, exclusive: (runId) => queue.exclusive(runId), handoffPollMs: 10 });
+    store = ctx.store;
+    queue = new RunQueue({
+      createRun: (job) => ctx.store.createRun(job.kind === 'all' ? { trigger: 'deploy-all-changed', service: null } : { trigger: 'redeploy-and-update', service: 'gitops-deploy-server' }).id,
+      execute: async (runId, job) => {
+        if (job.kind === 'all') await ctx.pipeline.deployAllChanged(runId);
+        else await ctx.pipeline.redeployAndUpdate(runId, 'gitops-deploy-server');
+      },
+      onUnexpectedError: (error) => assert.fail(String(error)),
+    });
+    try {
+      const app = ctx.runtime.hold('app');
+      const all = queue.enqueue({ lane: 'deploy-all', kind: 'all' }).runId;
+      await app.started;
+      // The package webhook for the server while the other service deploys.
+      const update = queue.enqueue({ lane: 'update:gitops-deploy-server', kind: 'update' }).runId;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      app.release();
+      await queue.idle();
+      assert.equal(ctx.store.getRun(all)?.status, 'succeeded');
+      assert.equal(ctx.store.getRun(update)?.status, 'succeeded');
+      assert.equal(updater.started.length, 2, 'each run handed its own self-update to a helper, one at a time');
+      const self = ctx.store.listServiceDeployments('gitops-deploy-server', { limit: 10 }).items.map((d) => d.action).sort();
+      assert.deepEqual(self, ['deploy', 'update']);
+    } finally {
+      ctx.dispose();
+      repo.dispose();
+    }
+  });
+
+  test('a self stage that waited for a handoff decides again: inputs the previous helper deployed are not handed off twice', { timeout: 20_000 }, async () => {
+    const repo = new EnvRepo();
+    repo.write('services/gitops-deploy-server/podman-compose.yml', compose('server'));
+    repo.push('the server');
+    let store: Store | undefined;
+    const updater = new FakeSelfUpdater(() => store!);
+    const ctx = setup(repo, 4, { selfUpdater: updater, handoffPollMs: 10 });
+    store = ctx.store;
+    try {
+      // A helper still finishing (the new instance started before it recorded the state).
+      const earlier = ctx.store.createRun({ trigger: 'deploy-all-changed', service: null });
+      const open = ctx.store.createDeployment({ runId: earlier.id, service: 'gitops-deploy-server', action: 'deploy', status: 'queued', reason: 'changed', commit: null });
+      ctx.store.updateDeployment(open.id, { status: 'handed-off', startedAt: new Date().toISOString(), handoff: { kind: 'deploy', rollbackCommit: null, helper: 'h', runtime: 'podman', fingerprint: 'f' } });
+      const repository = createGitRepository({ path: repo.checkout, run: createProcessRunner({ baseEnv: process.env }) });
+      await repository.sync();
+      const service = (await createServiceCatalog({ repoPath: repo.checkout, servicesDirectory: 'services', defaultRuntime: 'podman', repository }).find('gitops-deploy-server'))!;
+      setTimeout(() => {
+        ctx.store.recordSuccess(open.id, { status: 'succeeded' }, { service: service.name, fingerprint: service.fingerprint, files: service.files, commit: null, deployedAt: new Date().toISOString(), images: {} });
+      }, 100);
+      const { run, deployments } = await ctx.deployAll();
+      assert.equal(run.status, 'succeeded');
+      assert.deepEqual(deployments, [], 'nothing recorded: the previous helper deployed these inputs');
+      assert.deepEqual(updater.started, []);
+    } finally {
+      ctx.dispose();
+      repo.dispose();
+    }
+  });
+});
+
+describe('one tree per run', () => {
+  // Discovery and deployment read different trees: a sync landing between reading a service and
+  // deploying it deployed the new tree and recorded the old fingerprint.
+  test('a sync requested while a one-service run reads its service waits until the deployment is recorded', { timeout: 20_000 }, async () => {
+    const repo = new EnvRepo();
+    repo.write('services/app/podman-compose.yml', compose('app'));
+    repo.write('services/app/.env', 'V=1\n');
+    const first = repo.push('app v1');
+    execFileSync('git', ['-C', repo.checkout, 'pull', '-q']);
+    const heads: string[] = [];
+    let pipeline!: Pipeline;
+    let store!: Store;
+    let syncRun: Promise<unknown> | undefined;
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'gds-pipeline-'));
+    store = openSqliteStore({ file: path.join(dataDir, 'state.db'), clock: systemClock });
+    const run = createProcessRunner({ baseEnv: process.env });
+    const repository = createGitRepository({ path: repo.checkout, run });
+    const real = createServiceCatalog({ repoPath: repo.checkout, servicesDirectory: 'services', defaultRuntime: 'podman', repository });
+    const catalog = {
+      ...real,
+      find: async (name: string) => {
+        const found = await real.find(name);
+        // A push and its webhook arrive right after the service was read.
+        if (!syncRun) {
+          repo.write('services/app/.env', 'V=2\n');
+          repo.push('app v2');
+          syncRun = pipeline.deployAllChanged(store.createRun({ trigger: 'deploy-all-changed', service: null }).id);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        return found;
+      },
+    };
+    const runtime = new FakeRuntime();
+    const recording = {
+      kind: 'podman' as const,
+      deploy: async (service: Parameters<FakeRuntime['deploy']>[0], actx: Parameters<FakeRuntime['deploy']>[1]) => {
+        heads.push(await repository.head());
+        return runtime.deploy(service, actx);
+      },
+      update: runtime.update.bind(runtime),
+    };
+    pipeline = new Pipeline({ store, events: new RunEventBus(store), repository, catalog, runtimes: { podman: recording, docker: recording }, clock: systemClock, logger: pino({ level: 'silent' }), selfService: 'gitops-deploy-server', parallelism: 2 });
+    try {
+      const runId = store.createRun({ trigger: 'deploy-service', service: 'app' }).id;
+      await pipeline.deployService(runId, 'app');
+      assert.equal(heads[0], first, 'the tree the service was read from is the tree that was deployed');
+      await syncRun;
+      assert.equal(store.listDeployments(runId)[0]?.commit, first);
+    } finally {
+      store.close();
+      rmSync(dataDir, { recursive: true, force: true });
+      repo.dispose();
+    }
   });
 });

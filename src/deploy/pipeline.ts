@@ -10,8 +10,10 @@ import type { RuntimeRegistry } from '../ports/runtime.js';
 import type { ServiceCatalog } from '../ports/service-catalog.js';
 import type { DeploymentPatch, DeploymentRecord, RunPatch, Store } from '../ports/store.js';
 import { KeyedMutex, ReadWriteLock, Semaphore } from '../util/concurrency.js';
+import { FETCH_LOCK } from './plan-preview.js';
+import { endRun } from './run-end.js';
 import type { RunEventBus } from './run-events.js';
-
+import { SelfUpdateStage } from './self-update.js';
 
 export interface PipelineDeps {
   store: Store;
@@ -26,208 +28,184 @@ export interface PipelineDeps {
   /** Hands the own service's update to a helper container; without it the own service is deployed in place. */
   selfUpdater?: SelfUpdater;
   /**
-   * Stops other runs from starting and resolves, with the function that lets them start again,
-   * once every other run has finished: a self-update must not cut a deployment off halfway.
+   * The queue's exclusive section (RunQueue.exclusive): a self-update enters it so that no other
+   * run is cut off halfway. Without it (tests) the section is free.
    */
-  quiesce?: (runId: string) => Promise<() => void>;
+  exclusive?: (runId: string) => Promise<() => void>;
+  /** Told every discovery of the whole checkout, with the commit it was read at (the views' snapshot). */
+  onDiscovered?: (commit: string, services: ServiceSource[]) => void;
+  /** Told every single service read by a one-service run. */
+  onServiceRead?: (service: ServiceSource) => void;
   /** How long to wait for a helper's result before taking it for lost. */
   handoffTimeoutMs?: number;
   /** How often the store is read for a helper's result. */
   handoffPollMs?: number;
 }
 
-/** A self-update whose container was replaced under this process: the helper records the end. */
-const ABANDONED = 'abandoned';
+/**
+ * How a run ended, for the dispatcher: `interrupted` runs are queued again for the next instance,
+ * `not-started` runs (nothing recorded, nothing touched) go back to `queued` as they are.
+ */
+export type RunResult = 'ended' | 'interrupted' | 'not-started' | 'abandoned';
+
+const INTERRUPTED_MESSAGE = 'The server stopped while the deployment was running (aborted at the end of the shutdown grace)';
 
 /**
  * The stages of a run, in order:
- *   deploy-all-changed: sync -> discover -> plan -> execute (bounded, per-service locked) -> record
- *   redeploy-and-update: discover one -> update (pull, recreate what changed) -> record
+ *   deploy-all-changed: sync -> discover -> plan -> execute (bounded, per-service locked) -> self -> record
+ *   redeploy-and-update / deploy-service: read one -> update or deploy -> record
  * Each stage records its outcome; a stage failure ends the run without running later stages.
- * A failed deployment fails alone; deployed state is written only after success.
+ * A failed deployment fails alone; deployed state is written only after success, in the same
+ * transaction as the success. A run reads the tree once, under one hold of the repository's read
+ * lock, from discovery to the last deployment: what is recorded is what was deployed.
  */
 export class Pipeline {
-  /** Sync is the writer; compose actions and discovery are readers. */
+  /** Sync is the writer; runs reading the tree are readers. Views never take it (they use a snapshot). */
   readonly repositoryLock = new ReadWriteLock();
+  /** One git fetch at a time (a sync's, a plan preview's); previews take only this lock. */
+  readonly fetchLock = new KeyedMutex();
   private readonly serviceLocks = new KeyedMutex();
   private readonly slots: Semaphore;
-
-  /** Set when the server shuts down: waits for a helper's result end, leaving the run to the helper. */
-  private closing = false;
+  private readonly abort = new AbortController();
+  private readonly self: SelfUpdateStage;
 
   constructor(private readonly deps: PipelineDeps) {
     this.slots = new Semaphore(deps.parallelism);
+    this.self = new SelfUpdateStage({
+      store: deps.store,
+      events: deps.events,
+      catalog: deps.catalog,
+      repositoryLock: this.repositoryLock,
+      clock: deps.clock,
+      selfService: deps.selfService,
+      selfUpdater: deps.selfUpdater,
+      exclusive: deps.exclusive ?? (async () => () => {}),
+      deployInPlace: (deployment, service) => this.execute(deployment, service, deployment.commit, deps.logger.child({ runId: deployment.runId }), deployment.action === 'update' ? 'update' : 'deploy'),
+      problemOf: deployProblem,
+      handoffTimeoutMs: deps.handoffTimeoutMs ?? 30 * 60_000,
+      ...(deps.handoffPollMs !== undefined ? { handoffPollMs: deps.handoffPollMs } : {}),
+    });
   }
 
-  /** Called on shutdown, before waiting for runs: a handed-off self-update is not waited for. */
+  /** The start of shutdown: a handed-off self-update is not waited for (its helper ends it). */
   shutdown(): void {
-    this.closing = true;
+    this.self.shutdown();
   }
 
-  async deployAllChanged(runId: string): Promise<void> {
+  /** The end of the shutdown grace: every running command is stopped; its deployment ends `interrupted`. */
+  abortRunning(): void {
+    this.abort.abort();
+  }
+
+  async deployAllChanged(runId: string): Promise<RunResult> {
     const { store, clock } = this.deps;
     const log = this.deps.logger.child({ runId, trigger: 'deploy-all-changed' });
-    this.setRun(runId, { status: 'running', startedAt: clock.now().toISOString() });
-    let commit: string;
-    // What ran before this sync: the inputs a failed self-update of a never-recorded service goes back to.
-    const previousHead = await this.deps.repository.head().catch(() => null);
-    try {
-      ({ commit } = await this.repositoryLock.write(() => this.deps.repository.sync()));
-      this.setRun(runId, { commit }, { stage: 'synced' });
-      log.info({ commit }, 'repository synced');
-    } catch (error) {
-      return this.failRun(runId, log, error, 'sync failed; nothing deployed');
-    }
+    return this.guard(runId, log, async () => {
+      this.setRun(runId, { status: 'running', startedAt: clock.now().toISOString() });
+      let commit: string;
+      // What ran before this sync: the inputs a failed self-update of a never-recorded service goes back to.
+      const previousHead = await this.deps.repository.head().catch(() => null);
+      try {
+        ({ commit } = await this.repositoryLock.write(() => this.fetchLock.run(FETCH_LOCK, () => this.deps.repository.sync(this.abort.signal))));
+        this.setRun(runId, { commit }, { stage: 'synced' });
+        log.info({ commit }, 'repository synced');
+      } catch (error) {
+        return this.failRun(runId, log, error, 'sync failed; nothing deployed');
+      }
 
-    let services: ServiceSource[];
-    try {
-      services = await this.repositoryLock.read(() => this.deps.catalog.discover());
-    } catch (error) {
-      return this.failRun(runId, log, error, 'reading the services failed; nothing deployed');
-    }
-    const deployed = new Map(store.listDeployedStates().map((s) => [s.service, s] as const));
-    const plan = planDeployAll({ services, deployed, selfService: this.deps.selfService, rolledBack: rolledBackInputs(store, this.deps.selfService) });
-    const byName = new Map(services.map((s) => [s.name, s] as const));
-    const toDeploy = plan.filter((e) => e.decision === 'deploy');
-    log.info(
-      { deploy: toDeploy.map((e) => e.service), unchanged: plan.filter((e) => e.decision === 'unchanged').length },
-      'plan ready',
-    );
+      const stage = await this.repositoryLock.read(async () => {
+        let services: ServiceSource[];
+        try {
+          services = await this.deps.catalog.discover();
+        } catch (error) {
+          this.failRun(runId, log, error, 'reading the services failed; nothing deployed');
+          return undefined;
+        }
+        this.deps.onDiscovered?.(commit, services);
+        const deployed = new Map(store.listDeployedStates().map((s) => [s.service, s] as const));
+        const plan = planDeployAll({ services, deployed, selfService: this.deps.selfService, rolledBack: rolledBackInputs(store, this.deps.selfService) });
+        const byName = new Map(services.map((s) => [s.name, s] as const));
+        const toDeploy = plan.filter((e) => e.decision === 'deploy');
+        log.info({ deploy: toDeploy.map((e) => e.service), unchanged: plan.filter((e) => e.decision === 'unchanged').length }, 'plan ready');
+        const deployments = toDeploy.map((entry) => this.recordPlanned(runId, commit, entry));
+        await Promise.all(deployments.map((d) => this.execute(d, byName.get(d.service)!, commit, log, 'deploy')));
+        return { self: plan.find((e) => e.decision === 'self'), deployed };
+      });
+      if (!stage) return 'ended';
 
-    const deployments = plan.filter((e) => e.decision === 'deploy').map((entry) => this.recordPlanned(runId, commit, entry));
-    const results = await Promise.all(deployments.map((d) => this.execute(d, byName.get(d.service)!, commit, log, 'deploy')));
-    // The own service goes last, once everything else of this run is done.
-    const self = plan.find((e) => e.decision === 'self');
-    if (self) {
-      const rollbackCommit = deployed.get(self.service)?.commit ?? previousHead;
-      const result = await this.selfUpdate(runId, byName.get(self.service)!, commit, log, 'deploy', self.reason, rollbackCommit);
-      if (result === ABANDONED) return;
-      results.push(result);
-    }
-    this.finishRun(runId, results.every(Boolean), log);
+      // The own service goes last, once everything else of this run is done.
+      if (stage.self && !this.abort.signal.aborted) {
+        const rollbackCommit = stage.deployed.get(stage.self.service)?.commit ?? previousHead;
+        const result = await this.self.run({ runId, kind: 'deploy', reason: stage.self.reason, commit, rollbackCommit, onlyIfChanged: true, log });
+        if (result.kind === 'abandoned') return 'abandoned';
+        if (result.kind === 'not-started') {
+          this.failRun(runId, log, new AppError('DEPLOYMENT_INTERRUPTED', "The server stopped before its own service was deployed; the next instance deploys it"), 'stopped before the self-update');
+          return 'interrupted';
+        }
+      }
+      return this.finish(runId, log);
+    });
   }
 
   /** Pulls one service's images and recreates what changed (the package-published webhook). */
-  redeployAndUpdate(runId: string, serviceName: string): Promise<void> {
+  redeployAndUpdate(runId: string, serviceName: string): Promise<RunResult> {
     return this.oneService(runId, serviceName, 'update');
   }
 
   /** Redeploys one service from the checkout as it stands, changed or not: an operator's request, no sync. */
-  deployService(runId: string, serviceName: string): Promise<void> {
+  deployService(runId: string, serviceName: string): Promise<RunResult> {
     return this.oneService(runId, serviceName, 'deploy');
   }
 
-  private async oneService(runId: string, serviceName: string, kind: 'deploy' | 'update'): Promise<void> {
+  private async oneService(runId: string, serviceName: string, kind: 'deploy' | 'update'): Promise<RunResult> {
     const { store, clock } = this.deps;
     const log = this.deps.logger.child({ runId, trigger: kind === 'update' ? 'redeploy-and-update' : 'deploy-service', service: serviceName });
-    this.setRun(runId, { status: 'running', startedAt: clock.now().toISOString() });
-    let service: ServiceSource | undefined;
-    let commit: string | null = null;
-    try {
-      [service, commit] = await this.repositoryLock.read(async () => [
-        await this.deps.catalog.find(serviceName),
-        await this.deps.repository.head(),
-      ] as const);
-      this.setRun(runId, { commit });
-    } catch (error) {
-      return this.failRun(runId, log, error, 'reading the service failed');
-    }
-    if (!service) {
-      return this.failRun(runId, log, new AppError('UNKNOWN_SERVICE', `No service directory is named ${serviceName}`), 'service is gone');
-    }
-    const reason = kind === 'update' ? 'image published' : 'redeploy requested';
-    if (service.name === this.deps.selfService) {
-      // Inputs stay as they are (no sync): a rollback puts back the images that ran.
-      const result = await this.selfUpdate(runId, service, commit, log, kind, reason, null);
-      if (result !== ABANDONED) this.finishRun(runId, result, log);
-      return;
-    }
-    const deployment = store.createDeployment({ runId, service: service.name, action: kind, status: 'queued', reason, commit });
-    this.publishDeployment(deployment.id);
-    const ok = await this.execute(deployment, service, commit, log, kind);
-    this.finishRun(runId, ok, log);
-  }
-
-  /**
-   * Updates the server's own service. When the server runs in a container of that service, the
-   * work is handed to a helper container started from the same image (it survives the
-   * replacement of this container, checks the new instance's /health and rolls back if needed),
-   * after every other run finished; this process then waits for the helper's result in the
-   * store, or is replaced meanwhile. Otherwise the service is deployed like any other.
-   */
-  private async selfUpdate(
-    runId: string,
-    service: ServiceSource,
-    commit: string | null,
-    runLog: Logger,
-    kind: 'deploy' | 'update',
-    reason: string,
-    rollbackCommit: string | null,
-  ): Promise<boolean | typeof ABANDONED> {
-    const { store, clock, selfUpdater } = this.deps;
-    const deployment = store.createDeployment({ runId, service: service.name, action: kind, status: 'queued', reason, commit });
-    this.publishDeployment(deployment.id);
-    const log = runLog.child({ deploymentId: deployment.id, service: service.name, selfUpdate: true });
-    const fail = (thrown: unknown) => {
-      const error = toAppError(thrown);
-      this.setDeployment(deployment, { status: 'failed', errorCode: error.code, error: error.message, finishedAt: clock.now().toISOString() });
-      log.warn({ code: error.code, err: error.message }, 'self-update failed');
-      return false;
-    };
-    let instance;
-    try {
-      assertDeployable(service);
-      instance = selfUpdater ? await selfUpdater.findInstance(service) : undefined;
-    } catch (error) {
-      return fail(error);
-    }
-    if (!selfUpdater || !instance) {
-      log.info('the server does not run in a container of its own service: deploying it like any other');
-      return this.execute(deployment, service, commit, runLog, kind);
-    }
-    const resume = await (this.deps.quiesce ?? (async () => () => {}))(runId);
-    let abandoned = false;
-    try {
-      // One self-update at a time: a new instance may start a run while the helper that made it
-      // is still checking it. Wait for that helper, then see whether anything is left to do.
-      for (const other of store.handedOffDeployments()) await this.awaitHandoff(other.id);
-      if (this.closing) {
-        abandoned = true;
-        return ABANDONED;
+    return this.guard(runId, log, async () => {
+      this.setRun(runId, { status: 'running', startedAt: clock.now().toISOString() });
+      const reason = kind === 'update' ? 'image published' : 'redeploy requested';
+      if (serviceName === this.deps.selfService) {
+        let commit: string | null = null;
+        try {
+          commit = await this.repositoryLock.read(() => this.deps.repository.head());
+          this.setRun(runId, { commit });
+        } catch (error) {
+          return this.failRun(runId, log, error, 'reading the service failed');
+        }
+        // Inputs stay as they are (no sync): a rollback puts back the images that ran.
+        const result = await this.self.run({ runId, kind, reason, commit, rollbackCommit: null, onlyIfChanged: false, log });
+        if (result.kind === 'abandoned') return 'abandoned';
+        if (result.kind === 'not-started') {
+          // Nothing was recorded or touched: the run waits, as accepted, for the next instance.
+          this.setRun(runId, { status: 'queued', startedAt: null });
+          return 'not-started';
+        }
+        return this.finish(runId, log);
       }
-      if (kind === 'deploy' && store.getDeployedState(service.name)?.fingerprint === service.fingerprint) {
-        this.setDeployment(deployment, { status: 'succeeded', reason: `${reason}; already deployed by the previous self-update`, finishedAt: clock.now().toISOString() });
-        return true;
-      }
-      const helper = `gds-self-update-${deployment.id.replace(/[^a-zA-Z0-9_.-]/g, '')}`.toLowerCase();
-      this.setDeployment(deployment, { status: 'handed-off', startedAt: clock.now().toISOString(), handoff: { kind, rollbackCommit, helper, runtime: service.runtime, fingerprint: service.fingerprint } });
-      await selfUpdater.startHelper(instance, deployment.id, service.runtime);
-      log.info({ helper, image: instance.imageId }, 'self-update handed to a helper container');
-      const status = await this.awaitHandoff(deployment.id);
-      if (status === ABANDONED) {
-        // This process is being replaced: nothing may start any more (the queue is closing too).
-        abandoned = true;
-        return ABANDONED;
-      }
-      log.info({ status }, 'self-update finished');
-      return status === 'succeeded';
-    } catch (error) {
-      return fail(error);
-    } finally {
-      if (!abandoned) resume();
-    }
-  }
-
-  /** Waits for the helper to record the end of a handed-off deployment; gives up after the timeout. */
-  private async awaitHandoff(deploymentId: string): Promise<string> {
-    const deadline = Date.now() + (this.deps.handoffTimeoutMs ?? 30 * 60_000);
-    for (;;) {
-      const status = this.deps.store.getDeployment(deploymentId)?.status;
-      if (status !== undefined && status !== 'handed-off') return status;
-      if (this.closing) return ABANDONED;
-      if (Date.now() > deadline) throw new AppError('SELF_UPDATE_LOST');
-      await new Promise((resolve) => setTimeout(resolve, this.deps.handoffPollMs ?? 500));
-    }
+      // One hold of the read lock from reading the service to recording its deployment: a sync
+      // in between would deploy one tree and record another's fingerprint.
+      const outcome = await this.repositoryLock.read(async () => {
+        let service: ServiceSource | undefined;
+        let commit: string;
+        try {
+          [service, commit] = [await this.deps.catalog.find(serviceName), await this.deps.repository.head()];
+          this.setRun(runId, { commit });
+        } catch (error) {
+          this.failRun(runId, log, error, 'reading the service failed');
+          return 'failed';
+        }
+        if (!service) {
+          this.failRun(runId, log, new AppError('UNKNOWN_SERVICE', `No service directory is named ${serviceName}`), 'service is gone');
+          return 'failed';
+        }
+        this.deps.onServiceRead?.(service);
+        const deployment = store.createDeployment({ runId, service: service.name, action: kind, status: 'queued', reason, commit });
+        this.publishDeployment(deployment.id);
+        await this.execute(deployment, service, commit, log, kind);
+        return 'done';
+      });
+      if (outcome === 'failed') return 'ended';
+      return this.finish(runId, log);
+    });
   }
 
   /** Records a planned deployment as queued, before any of the run's deployments starts. */
@@ -237,104 +215,113 @@ export class Pipeline {
     return record;
   }
 
-  /** Runs one deployment under the parallelism limit and the service's lock. Resolves to success. */
-  private execute(
-    deployment: DeploymentRecord,
-    service: ServiceSource,
-    commit: string | null,
-    runLog: Logger,
-    kind: 'deploy' | 'update',
-  ): Promise<boolean> {
+  /**
+   * Runs one deployment under the parallelism limit and the service's lock (the caller holds the
+   * repository's read lock). Resolves to success; never rejects.
+   */
+  private execute(deployment: DeploymentRecord, service: ServiceSource, commit: string | null, runLog: Logger, kind: 'deploy' | 'update'): Promise<boolean> {
     const { store, clock } = this.deps;
     const log = runLog.child({ deploymentId: deployment.id, service: service.name, runtime: service.runtime });
     return this.slots.run(() =>
-      this.serviceLocks.run(service.name, () =>
-        this.repositoryLock.read(async () => {
-          const runtimeTag = { runtime: service.runtime };
+      this.serviceLocks.run(service.name, async () => {
+        const runtimeTag = { runtime: service.runtime };
+        let output = '';
+        const live = this.deps.events.outputSink(deployment.runId, deployment.id, service.name);
+        try {
+          if (this.abort.signal.aborted) throw new AppError('PROCESS_ABORTED', INTERRUPTED_MESSAGE);
           this.setDeployment(deployment, { status: 'running', startedAt: clock.now().toISOString() }, runtimeTag);
           log.info({ reason: deployment.reason }, `${kind} started`);
-          let output = '';
-          const live = this.deps.events.outputSink(deployment.runId, deployment.id, service.name);
           const ctx = {
             output: (chunk: string) => {
               output += chunk;
               live.write(chunk);
             },
+            signal: this.abort.signal,
           };
+          const problem = deployProblem(service);
+          if (problem) throw problem;
+          const runtime = this.deps.runtimes[service.runtime];
+          let images: Record<string, string>;
+          const patch: DeploymentPatch = {};
+          if (kind === 'deploy') {
+            ({ images } = await runtime.deploy(service, ctx));
+            patch.imagesAfter = images;
+          } else {
+            const result = await runtime.update(service, ctx);
+            images = result.imagesAfter;
+            Object.assign(patch, {
+              imagesBefore: result.imagesBefore,
+              imagesAfter: result.imagesAfter,
+              reason: result.recreated.length > 0 ? `image published; recreated: ${result.recreated.join(', ')}` : 'image published; no image changed',
+            });
+          }
+          const state: DeployedState = { service: service.name, fingerprint: service.fingerprint, files: service.files, commit, deployedAt: clock.now().toISOString(), images };
+          live.flush();
+          store.recordSuccess(deployment.id, { ...patch, status: 'succeeded', output, finishedAt: clock.now().toISOString() }, state);
+          this.publishDeployment(deployment.id, runtimeTag);
+          log.info(`${kind} succeeded`);
+          return true;
+        } catch (thrown) {
+          const error = toAppError(thrown);
+          // Whatever a deployment failed with after the grace ran out, the abort cut it off.
+          const interrupted = this.abort.signal.aborted;
+          const toolOutput = typeof error.details?.['output'] === 'string' ? (error.details['output'] as string) : '';
           try {
-            assertDeployable(service);
-            const runtime = this.deps.runtimes[service.runtime];
-            let images: Record<string, string>;
-            if (kind === 'deploy') {
-              ({ images } = await runtime.deploy(service, ctx));
-            } else {
-              const result = await runtime.update(service, ctx);
-              images = result.imagesAfter;
-              this.setDeployment(deployment, {
-                imagesBefore: result.imagesBefore,
-                imagesAfter: result.imagesAfter,
-                reason: result.recreated.length > 0 ? `image published; recreated: ${result.recreated.join(', ')}` : 'image published; no image changed',
-              });
-            }
-            const state: DeployedState = {
-              service: service.name,
-              fingerprint: service.fingerprint,
-              files: service.files,
-              commit,
-              deployedAt: clock.now().toISOString(),
-              images,
-            };
-            store.saveDeployedState(state);
-            live.flush();
-            this.setDeployment(deployment, {
-              status: 'succeeded',
-              output,
-              finishedAt: clock.now().toISOString(),
-              ...(kind === 'deploy' ? { imagesAfter: images } : {}),
-            }, runtimeTag);
-            log.info(`${kind} succeeded`);
-            return true;
-          } catch (thrown) {
-            const error = toAppError(thrown);
-            const toolOutput = typeof error.details?.['output'] === 'string' ? (error.details['output'] as string) : '';
             // Tools that fail before streaming (a spawn error) only carry their output on the error.
             if (!output && toolOutput) live.write(`${toolOutput}\n`);
             live.flush();
-            this.setDeployment(deployment, {
-              status: 'failed',
-              errorCode: error.code,
-              error: error.message,
-              output: output || toolOutput,
-              finishedAt: clock.now().toISOString(),
-            }, runtimeTag);
-            log.warn({ code: error.code, err: error.message }, `${kind} failed`);
+            this.setDeployment(deployment, interrupted
+              ? { status: 'interrupted', errorCode: 'DEPLOYMENT_INTERRUPTED', error: INTERRUPTED_MESSAGE, output: output || toolOutput, finishedAt: clock.now().toISOString() }
+              : { status: 'failed', errorCode: error.code, error: error.message, output: output || toolOutput, finishedAt: clock.now().toISOString() }, runtimeTag);
+          } catch (recordError) {
+            // The store itself fails (a full disk): the record stays `running`, and start-up
+            // recovery marks it interrupted and retries it. Said in the log, with the code.
+            log.error({ code: toAppError(recordError).code, err: toAppError(recordError).message, cause: error.code }, `${kind} failed and could not be recorded`);
             return false;
           }
-        }),
-      ),
+          log.warn({ code: interrupted ? 'DEPLOYMENT_INTERRUPTED' : error.code, err: error.message }, interrupted ? `${kind} interrupted` : `${kind} failed`);
+          return false;
+        }
+      }),
     );
   }
 
-  private failRun(runId: string, log: Logger, thrown: unknown, message: string): void {
+  /** Ends the run from its deployments; an interrupted run is reported as such to the dispatcher. */
+  private finish(runId: string, log: Logger): RunResult {
+    const interrupted = this.deps.store.listDeployments(runId).some((d) => d.status === 'interrupted');
+    const run = endRun(this.deps, runId, interrupted ? { code: 'DEPLOYMENT_INTERRUPTED', message: INTERRUPTED_MESSAGE } : undefined);
+    log.info({ status: run?.status }, 'run finished');
+    return interrupted ? 'interrupted' : 'ended';
+  }
+
+  private failRun(runId: string, log: Logger, thrown: unknown, message: string): 'ended' {
     const error = toAppError(thrown);
-    this.setRun(runId, {
-      status: 'failed',
-      errorCode: error.code,
-      error: error.message,
-      finishedAt: this.deps.clock.now().toISOString(),
-    });
+    endRun(this.deps, runId, { code: error.code, message: error.message });
     log.error({ code: error.code, err: error.message }, message);
+    return 'ended';
   }
 
-  private finishRun(runId: string, ok: boolean, log: Logger): void {
-    // A helper may have finished the run already (a self-update that changed nothing of this process).
-    const current = this.deps.store.getRun(runId)?.status;
-    if (current === 'succeeded' || current === 'failed') return;
-    this.setRun(runId, { status: ok ? 'succeeded' : 'failed', finishedAt: this.deps.clock.now().toISOString() });
-    log.info({ status: ok ? 'succeeded' : 'failed' }, 'run finished');
+  /**
+   * The last line of defence of a run: a store that fails (STORE_FAILED) outside a deployment's
+   * own handling ends the run where it still can and is logged with its code; nothing escapes
+   * into the queue as an unexpected error.
+   */
+  private async guard(runId: string, log: Logger, work: () => Promise<RunResult>): Promise<RunResult> {
+    try {
+      return await work();
+    } catch (thrown) {
+      const error = toAppError(thrown);
+      try {
+        endRun(this.deps, runId, { code: error.code, message: error.message });
+      } catch {
+        // Recorded by start-up recovery instead (the run stays `running` in the store).
+      }
+      log.error({ code: error.code, err: error.message }, 'run failed');
+      return 'ended';
+    }
   }
 
-  /** Records a run change and tells the run's stream; a finished run's stream ends with `end`. */
+  /** Records a run change and tells the run's stream. */
   private setRun(runId: string, patch: RunPatch, extra: Record<string, unknown> = {}): void {
     this.deps.store.updateRun(runId, patch);
     const run = this.deps.store.getRun(runId);
@@ -352,11 +339,12 @@ export class Pipeline {
   }
 }
 
-/** A service the catalog flagged, or whose required env files are missing, fails before any command runs. */
-function assertDeployable(service: ServiceSource): void {
-  if (service.problem) throw new AppError(service.problem.code, service.problem.message);
+/** Why a deployment of this service would fail before any command runs (problem, missing env file), or null. */
+export function deployProblem(service: ServiceSource): AppError | null {
+  if (service.problem) return new AppError(service.problem.code, service.problem.message);
   const missing = service.requiredEnvFiles.filter((file) => service.files[file] === MISSING_DIGEST);
   if (missing.length > 0) {
-    throw new AppError('ENV_FILE_MISSING', `env file${missing.length > 1 ? 's' : ''} not found: ${missing.join(', ')}`, { details: { files: missing } });
+    return new AppError('ENV_FILE_MISSING', `env file${missing.length > 1 ? 's' : ''} not found: ${missing.join(', ')}`, { details: { files: missing } });
   }
+  return null;
 }

@@ -17,6 +17,7 @@ import { systemClock } from '../ports/clock.js';
 import { Pipeline } from './pipeline.js';
 import { previewPlan } from './plan-preview.js';
 import { RunEventBus } from './run-events.js';
+import { createServicesView } from './services-view.js';
 
 const compose = (name: string, extra = '') => `services:\n  ${name}:\n    image: localhost/busybox:test\n${extra}`;
 const git = (cwd: string, ...args: string[]) => execFileSync('git', ['-C', cwd, ...args], { encoding: 'utf8' }).trim();
@@ -59,14 +60,14 @@ describe('plan preview', () => {
     preview = () =>
       previewPlan({
         repository,
-        repositoryLock: pipeline.repositoryLock,
-        catalog,
+        fetchLock: pipeline.fetchLock,
+        view: createServicesView({ catalog, repository, repositoryLock: pipeline.repositoryLock, ttlMs: 0 }),
         catalogFor,
         store,
         selfService: 'gitops-deploy-server',
         scratchDir: path.join(dataDir, 'plan-preview'),
       });
-    deployAll = async () => pipeline.deployAllChanged(store.createRun({ trigger: 'deploy-all-changed', service: null }).id);
+    deployAll = async () => void (await pipeline.deployAllChanged(store.createRun({ trigger: 'deploy-all-changed', service: null }).id));
     close = () => store.close();
     await deployAll();
   });

@@ -5,8 +5,12 @@ import { MISSING_DIGEST, type ServiceSource } from '../domain/types.js';
 import type { Repository } from '../ports/repository.js';
 import type { ServiceCatalog } from '../ports/service-catalog.js';
 import type { Store } from '../ports/store.js';
-import type { ReadWriteLock } from '../util/concurrency.js';
+import type { KeyedMutex } from '../util/concurrency.js';
 import { rolledBackInputs } from './rolled-back.js';
+import type { ServicesView } from './services-view.js';
+
+/** The key of the fetch lock: one git fetch at a time in the checkout. */
+export const FETCH_LOCK = 'git-fetch';
 
 export type PreviewDecision = PlanEntry['decision'] | 'problem';
 
@@ -21,10 +25,10 @@ export interface PlanPreview {
 
 export interface PlanPreviewDeps {
   repository: Repository;
-  /** The pipeline's lock: fetching moves remote-tracking refs, so it excludes a running sync. */
-  repositoryLock: ReadWriteLock;
-  /** The catalog of the checkout. */
-  catalog: ServiceCatalog;
+  /** Serialises git fetches (a sync's and previews'): two at once in one repository collide on ref locks. */
+  fetchLock: KeyedMutex;
+  /** The views' snapshot of the checkout: used when the remote head is what is checked out. */
+  view: Pick<ServicesView, 'services'>;
   /** A catalog over another tree (the remote head written out), with that tree's tracked files. */
   catalogFor(root: string, repository: Pick<Repository, 'listTrackedFiles'>): ServiceCatalog;
   store: Pick<Store, 'listDeployedStates' | 'listServiceDeployments'>;
@@ -35,13 +39,18 @@ export interface PlanPreviewDeps {
 
 /**
  * A dry run of deploy-all-changed against the remote head: the same discovery and pure plan as a
- * run, without the sync and the execute stage. The checkout, its index and HEAD are not touched.
+ * run, without the sync and the execute stage. The checkout, its index and HEAD are not touched,
+ * and the repository lock is never taken: a preview never waits behind a deployment (the remote
+ * head is written out into a scratch tree, or the views' snapshot is used when it is checked out).
  */
 export async function previewPlan(deps: PlanPreviewDeps): Promise<PlanPreview> {
-  const { commit } = await deps.repositoryLock.write(() => deps.repository.fetchUpstream());
-  const services = await deps.repositoryLock.read(async () => {
+  const { commit } = await deps.fetchLock.run(FETCH_LOCK, () => deps.repository.fetchUpstream());
+  const services = await (async () => {
     const currentCommit = await deps.repository.head();
-    if (currentCommit === commit) return { currentCommit, services: await deps.catalog.discover() };
+    if (currentCommit === commit) {
+      const snapshot = await deps.view.services();
+      if (snapshot.commit === commit) return { currentCommit, services: snapshot.services };
+    }
     await mkdir(deps.scratchDir, { recursive: true });
     const tree = await mkdtemp(path.join(deps.scratchDir, 'tree-'));
     try {
@@ -50,7 +59,7 @@ export async function previewPlan(deps: PlanPreviewDeps): Promise<PlanPreview> {
     } finally {
       await rm(tree, { recursive: true, force: true });
     }
-  });
+  })();
   const deployed = new Map(deps.store.listDeployedStates().map((s) => [s.service, s] as const));
   const byName = new Map(services.services.map((s) => [s.name, s] as const));
   const entries = planDeployAll({

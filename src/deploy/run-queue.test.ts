@@ -145,20 +145,38 @@ describe('RunQueue', () => {
     await harness().queue.idle();
   });
 
-  it('close() waits for executing runs, starts no waiting one, and refuses new ones', async () => {
+  it('close() starts no waiting run and keeps recording triggers as queued runs for the next instance', async () => {
     const h = harness();
     h.queue.enqueue({ lane: 'deploy-all', n: 1 });
     h.queue.enqueue({ lane: 'deploy-all', n: 2 });
-    let closed = false;
-    const closing = h.queue.close().then(() => void (closed = true));
-    assert.throws(() => h.queue.enqueue({ lane: 'deploy-all', n: 3 }), /closed/);
+    h.queue.close();
+    // A webhook that lands while the server drains is recorded, never lost.
+    assert.deepEqual(h.queue.enqueue({ lane: 'update:web', n: 3 }), { runId: 'run-3', coalesced: false });
+    assert.deepEqual(h.queue.enqueue({ lane: 'deploy-all', n: 4 }), { runId: 'run-2', coalesced: true });
+    let idle = false;
+    const idling = h.queue.idle().then(() => void (idle = true));
     await flush();
-    assert.equal(closed, false);
+    assert.equal(idle, false, 'the executing run goes on');
     h.queue.resume();
     h.finish('run-1');
-    await closing;
-    assert.equal(h.created.length, 2);
-    assert.deepEqual(h.started, ['run-1'], 'the waiting run stays recorded for start-up recovery');
+    await idling;
+    assert.equal(h.created.length, 3);
+    assert.deepEqual(h.started, ['run-1'], 'waiting runs stay recorded for the next instance');
+  });
+
+  it('restored runs keep their ids and wait in order behind each other', async () => {
+    const h = harness();
+    h.queue.restore('old-1', { lane: 'deploy-all', n: 1 });
+    h.queue.restore('old-2', { lane: 'deploy-all', n: 2 });
+    assert.equal(h.queue.enqueue({ lane: 'deploy-all', n: 3 }).runId, 'old-2', 'a new trigger joins the last waiting run');
+    await flush();
+    assert.deepEqual(h.started, ['old-1']);
+    h.finish('old-1');
+    await flush();
+    assert.deepEqual(h.started, ['old-1', 'old-2']);
+    h.finish('old-2');
+    await h.queue.idle();
+    assert.equal(h.created.length, 0);
   });
 
   it('pause holds back new and waiting runs (recorded, not started) until resume; idleExcept waits for the others', async () => {
@@ -186,6 +204,89 @@ describe('RunQueue', () => {
     finish(self);
     finish(held);
     finish(behind);
+    await queue.idle();
+  });
+
+  // The self-update deadlock: two runs in different lanes that each deploy the server's own
+  // service both paused the queue and waited in idleExcept for the other, for good.
+  it('two runs that each enter the exclusive section both end, one after the other', async () => {
+    const order: string[] = [];
+    let queue!: RunQueue<Job>;
+    const inside = new Map<string, ReturnType<typeof deferred<void>>>();
+    const h = harness({
+      execute: async (runId) => {
+        const leave = await queue.exclusive(runId);
+        order.push(`enter ${runId}`);
+        const gate = deferred();
+        inside.set(runId, gate);
+        await gate.promise;
+        order.push(`leave ${runId}`);
+        leave();
+      },
+    });
+    queue = h.queue;
+    const a = queue.enqueue({ lane: 'deploy-all', n: 1 }).runId;
+    const b = queue.enqueue({ lane: 'update:self', n: 2 }).runId;
+    for (let i = 0; i < 10 && inside.size === 0; i++) await flush();
+    assert.deepEqual(order, [`enter ${a}`], 'the second waits parked; the first does not wait for it');
+    inside.get(a)!.resolve();
+    for (let i = 0; i < 10 && inside.size < 2; i++) await flush();
+    assert.deepEqual(order, [`enter ${a}`, `leave ${a}`, `enter ${b}`]);
+    inside.get(b)!.resolve();
+    await queue.idle();
+    assert.deepEqual(h.unexpected, []);
+  });
+
+  it('the holder of the exclusive section waits for other runs, but not for parked ones', async () => {
+    let queue!: RunQueue<Job>;
+    const events: string[] = [];
+    const work = deferred();
+    const h = harness({
+      execute: async (runId, job) => {
+        if (job.n === 2) {
+          await work.promise; // a deployment of another service
+          events.push('other done');
+          return;
+        }
+        const leave = await queue.exclusive(runId);
+        events.push(`entered ${job.n}`);
+        leave();
+      },
+    });
+    queue = h.queue;
+    queue.enqueue({ lane: 'deploy-all', n: 1 });
+    queue.enqueue({ lane: 'deploy:web', n: 2 });
+    await flush();
+    assert.deepEqual(events, [], 'the section waits for the running deployment');
+    work.resolve();
+    await queue.idle();
+    assert.deepEqual(events, ['other done', 'entered 1']);
+  });
+
+  it('closing lets runs parked before the exclusive section go with QueueClosedError', async () => {
+    let queue!: RunQueue<Job>;
+    const outcomes: string[] = [];
+    const holder = deferred();
+    const h = harness({
+      execute: async (runId, job) => {
+        try {
+          const leave = await queue.exclusive(runId);
+          outcomes.push(`entered ${job.n}`);
+          if (job.n === 1) await holder.promise;
+          leave();
+        } catch (error) {
+          outcomes.push(`${job.n}: ${(error as Error).name}`);
+        }
+      },
+    });
+    queue = h.queue;
+    queue.enqueue({ lane: 'deploy-all', n: 1 });
+    queue.enqueue({ lane: 'update:self', n: 2 });
+    await flush();
+    queue.close();
+    await flush();
+    assert.deepEqual(outcomes, ['entered 1', '2: QueueClosedError']);
+    holder.resolve();
     await queue.idle();
   });
 });

@@ -1,18 +1,17 @@
 import { rm, mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import type { EngineCli } from '../adapters/engine-cli.js';
 import type { ContainerState } from '../domain/engine-state.js';
+import { SERVER_LABEL } from '../domain/server-labels.js';
 import type { RuntimeKind, ServiceSource } from '../domain/types.js';
 import { AppError, toAppError } from '../errors.js';
 import type { Clock } from '../ports/clock.js';
+import type { ContainerEngine } from '../ports/engine.js';
 import type { Repository } from '../ports/repository.js';
 import type { RuntimeRegistry } from '../ports/runtime.js';
 import type { ServiceCatalog } from '../ports/service-catalog.js';
-import type { DeploymentPatch, DeploymentRecord, Store } from '../ports/store.js';
+import type { DeploymentPatch, Store } from '../ports/store.js';
+import { endRun } from './run-end.js';
 import type { RunEventBus } from './run-events.js';
-
-/** Label the server's image carries (and so its containers): how the helper tells it from sidecars. */
-export const SERVER_LABEL = 'io.gitops-deploy-server.server';
 
 export interface SelfUpdateHelperDeps {
   store: Store;
@@ -22,7 +21,7 @@ export interface SelfUpdateHelperDeps {
   catalogFor(root: string, listing: Pick<Repository, 'listTrackedFiles'>): Pick<ServiceCatalog, 'find'>;
   repository: Pick<Repository, 'head' | 'materialize'>;
   runtimes: RuntimeRegistry;
-  engines: Record<RuntimeKind, EngineCli>;
+  engines: Record<RuntimeKind, ContainerEngine>;
   clock: Clock;
   logger: Logger;
   selfService: string;
@@ -55,11 +54,14 @@ export async function runSelfUpdate(deps: SelfUpdateHelperDeps, deploymentId: st
     live.write(chunk);
   };
   const ctx = { output: say };
-  const finish = (status: 'succeeded' | 'rolled-back' | 'failed', patch: DeploymentPatch) => {
+  const finish = (status: 'succeeded' | 'rolled-back' | 'failed', patch: DeploymentPatch, state?: Parameters<Store['recordSuccess']>[2]) => {
     live.flush();
-    store.updateDeployment(deployment.id, { status, output, finishedAt: clock.now().toISOString(), ...patch });
+    const final = { status, output, finishedAt: clock.now().toISOString(), ...patch };
+    // A success and the deployed state in one transaction: never one without the other.
+    if (state) store.recordSuccess(deployment.id, final, state);
+    else store.updateDeployment(deployment.id, final);
     deps.events.publishDeployment(store.getDeployment(deployment.id)!);
-    finishRun(deps, deployment, status);
+    endRun(deps, deployment.runId);
     log.info({ status }, 'self-update recorded');
     return status;
   };
@@ -76,18 +78,11 @@ export async function runSelfUpdate(deps: SelfUpdateHelperDeps, deploymentId: st
     const result = handoff.kind === 'update' ? await runtime.update(service, ctx) : await runtime.deploy(service, ctx);
     const images = 'images' in result ? result.images : result.imagesAfter;
     await waitHealthy(deps, engine, service, previousServer?.id, say);
-    store.saveDeployedState({
-      service: service.name,
-      fingerprint: service.fingerprint,
-      files: service.files,
-      commit: deployment.commit,
-      deployedAt: clock.now().toISOString(),
-      images,
-    });
-    return finish('succeeded', {
-      imagesAfter: images,
-      ...('imagesBefore' in result ? { imagesBefore: result.imagesBefore } : {}),
-    });
+    return finish(
+      'succeeded',
+      { imagesAfter: images, ...('imagesBefore' in result ? { imagesBefore: result.imagesBefore } : {}) },
+      { service: service.name, fingerprint: service.fingerprint, files: service.files, commit: deployment.commit, deployedAt: clock.now().toISOString(), images },
+    );
   } catch (thrown) {
     const failure = toAppError(thrown);
     say(`the new instance failed: ${failure.code}: ${failure.message}\nrolling back\n`);
@@ -119,7 +114,7 @@ const isServer = (c: ContainerState) => c.labels?.[SERVER_LABEL] === 'true';
  */
 async function waitHealthy(
   deps: SelfUpdateHelperDeps,
-  engine: EngineCli,
+  engine: ContainerEngine,
   service: ServiceSource,
   notId: string | undefined,
   say: (chunk: string) => void,
@@ -157,7 +152,7 @@ async function waitHealthy(
  */
 async function rollBack(
   deps: SelfUpdateHelperDeps,
-  engine: EngineCli,
+  engine: ContainerEngine,
   service: ServiceSource,
   before: ContainerState[],
   rollbackCommit: string | null,
@@ -183,19 +178,4 @@ async function rollBack(
     previous = found;
   }
   await deps.runtimes[service.runtime].deploy(previous, ctx);
-}
-
-/**
- * Ends the run, unless the old instance (still alive when nothing replaced it) ended it first on
- * seeing the deployment's end.
- */
-function finishRun(deps: SelfUpdateHelperDeps, deployment: DeploymentRecord, status: string): void {
-  const { store } = deps;
-  const run = store.getRun(deployment.runId);
-  if (!run || run.status === 'succeeded' || run.status === 'failed') return;
-  const others = store.listDeployments(run.id).filter((d) => d.id !== deployment.id && d.action !== 'skip');
-  const ok = status === 'succeeded' && others.every((d) => d.status === 'succeeded');
-  const final = ok ? 'succeeded' : 'failed';
-  store.updateRun(run.id, { status: final, finishedAt: deps.clock.now().toISOString() });
-  deps.events.publishRun(store.getRun(run.id)!);
 }

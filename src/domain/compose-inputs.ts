@@ -27,6 +27,8 @@ export interface ComposeInputs {
   envFiles: EnvFileEntry[];
   /** Every bind source, plus files named by top-level `configs`/`secrets` and `extends.file`, deduplicated. */
   mountedPaths: string[];
+  /** The part of `mountedPaths` that must be regular files (configs/secrets `file:`, `extends.file`); bind sources may be directories, sockets or devices. */
+  fileOnlyPaths: string[];
 }
 
 /** A compose file's text read as YAML the way compose reads it (merge keys `<<` on). */
@@ -147,6 +149,7 @@ export function extractComposeInputs(document: unknown): ComposeInputsResult {
       services,
       envFiles: [...envFiles].map(([path, required]) => ({ path, required })),
       mountedPaths: [...new Set(mounted.filter(isLiteral))],
+      fileOnlyPaths: [...new Set([...definitionFilesOf(document), ...extendsFiles].filter(isLiteral))],
     },
   };
 }

@@ -13,16 +13,3 @@ export function interpolate(text: string, variables: Readonly<Record<string, str
     return value ?? '';
   });
 }
-
-/** Parses an env file (`KEY=VALUE` lines, `#` comments, optional `export `, quoted values). */
-export function parseEnvFile(text: string): Record<string, string> {
-  const result: Record<string, string> = {};
-  for (const line of text.split(/\r?\n/)) {
-    const match = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=\s*(.*?)\s*$/.exec(line);
-    if (!match) continue;
-    let value = match[2]!;
-    if (value.length >= 2 && (value[0] === '"' || value[0] === "'") && value.endsWith(value[0])) value = value.slice(1, -1);
-    result[match[1]!] = value;
-  }
-  return result;
-}

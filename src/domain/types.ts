@@ -25,7 +25,7 @@ export interface ServiceSource {
   /** Env files compose reads for this service that must exist (relative paths, as in `files`). */
   requiredEnvFiles: string[];
   /** Set when the directory cannot be deployed as it stands (unreadable compose file, ...). */
-  problem?: { code: 'COMPOSE_FILE_INVALID' | 'COMPOSE_FILE_AMBIGUOUS'; message: string };
+  problem?: { code: 'COMPOSE_FILE_INVALID' | 'COMPOSE_FILE_AMBIGUOUS' | 'INPUT_FILE_INVALID'; message: string };
 }
 
 /** What the last successful deployment of a service put in place. */

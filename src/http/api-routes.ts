@@ -6,6 +6,7 @@ import type { RunOrigin, ServiceSource } from '../domain/types.js';
 import { AppError } from '../errors.js';
 import type { Store } from '../ports/store.js';
 import { bearerAuth } from './auth.js';
+import type { OpenStreams } from './open-streams.js';
 import { streamRunEvents } from './event-stream.js';
 import { describeDeployment, describeRun, describeRunSummary, describeServices } from './views.js';
 
@@ -34,6 +35,10 @@ export interface ApiDeps {
   previewPlan(): Promise<PlanPreview>;
   /** Interval of the SSE keep-alive comment. */
   heartbeatMs?: number;
+  /** The open event streams, ended at shutdown. */
+  streams?: OpenStreams;
+  /** True while the server drains (shutting down): actions are refused, reads still answer. */
+  draining?: () => boolean;
 }
 
 const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
@@ -71,6 +76,12 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiDeps): void {
   void app.register(
     async (api) => {
       api.addHook('preHandler', bearerAuth(deps.apiToken));
+      // While the server drains, an action would start nothing in it: say so, with a retry hint.
+      api.addHook('preHandler', async (request, reply) => {
+        if (request.method === 'POST' && deps.draining?.()) {
+          return reply.code(503).header('retry-after', '5').send({ error: { code: 'SERVER_STOPPING', message: new AppError('SERVER_STOPPING').message } });
+        }
+      });
 
       const findService = async (name: string): Promise<{ service: ServiceSource; commit: string | null }> => {
         const { services, commit } = await deps.services();
@@ -144,7 +155,7 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiDeps): void {
         if (!run) throw new AppError('RUN_NOT_FOUND');
         const header = request.headers['last-event-id'];
         const after = intParam(typeof header === 'string' && header !== '' ? header : queryOf(request)['after'], 'Last-Event-ID', 0, Number.MAX_SAFE_INTEGER, 0);
-        streamRunEvents(request, reply, run.id, after, { store: deps.store, events: deps.events, heartbeatMs: deps.heartbeatMs ?? 15_000 });
+        streamRunEvents(request, reply, run.id, after, { store: deps.store, events: deps.events, heartbeatMs: deps.heartbeatMs ?? 15_000, ...(deps.streams ? { streams: deps.streams } : {}) });
       });
 
       api.post('/plan', async () => deps.previewPlan());

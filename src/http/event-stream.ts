@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { RunEventBus } from '../deploy/run-events.js';
 import type { RunEventRecord, RunRecord, Store } from '../ports/store.js';
+import type { OpenStreams } from './open-streams.js';
 
 const REPLAY_PAGE = 1_000;
 
@@ -8,6 +9,8 @@ export interface EventStreamDeps {
   store: Pick<Store, 'listRunEvents' | 'getRun'>;
   events: Pick<RunEventBus, 'subscribe'>;
   heartbeatMs: number;
+  /** Where the stream registers itself, so shutdown can end it. */
+  streams?: OpenStreams;
   /** How often the store is read for events another process wrote (a self-update helper). */
   pollMs?: number;
 }
@@ -34,6 +37,7 @@ export function streamRunEvents(request: FastifyRequest, reply: FastifyReply, ru
   let last = afterId;
   let closed = false;
   let unsubscribe = () => {};
+  let unregister = () => {};
   const heartbeat = setInterval(() => response.write(': ping\n\n'), deps.heartbeatMs);
   heartbeat.unref();
   const replay = () => {
@@ -52,6 +56,7 @@ export function streamRunEvents(request: FastifyRequest, reply: FastifyReply, ru
     clearInterval(heartbeat);
     clearInterval(poll);
     unsubscribe();
+    unregister();
     response.end();
   };
   const send = (event: RunEventRecord) => {
@@ -62,6 +67,7 @@ export function streamRunEvents(request: FastifyRequest, reply: FastifyReply, ru
   };
 
   request.raw.on('close', close);
+  if (deps.streams) unregister = deps.streams.add(close);
   unsubscribe = deps.events.subscribe(runId, send);
   replay();
   // A run finished without an `end` event (recorded before events existed, or failed by start-up

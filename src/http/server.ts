@@ -1,6 +1,6 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import type { Metrics, WebhookOutcome } from '../adapters/prometheus-metrics.js';
+import type { Metrics, WebhookOutcome } from '../ports/metrics.js';
 import { isValidServiceName } from '../domain/service-layout.js';
 import { AppError, isAppError } from '../errors.js';
 import type { ServiceCatalog } from '../ports/service-catalog.js';

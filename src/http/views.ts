@@ -1,21 +1,8 @@
-import { FAILED_DEPLOYMENT_STATUSES, type DeployedState, type ServiceSource } from '../domain/types.js';
+import { serviceState } from '../domain/service-state.js';
+import type { DeployedState, ServiceSource } from '../domain/types.js';
+
+export type { ServiceState } from '../domain/service-state.js';
 import type { DeploymentRecord, RunRecord, RunSummaryRecord } from '../ports/store.js';
-
-export type ServiceState = 'in-sync' | 'changed' | 'never-deployed' | 'failed' | 'problem' | 'self';
-
-/** One word for where a service stands, for tables and the `gds_services` metric. */
-export function serviceState(
-  service: ServiceSource,
-  deployed: DeployedState | undefined,
-  last: DeploymentRecord | undefined,
-  selfService: string,
-): ServiceState {
-  if (service.problem) return 'problem';
-  if (service.name === selfService && !deployed) return 'self';
-  if (last && FAILED_DEPLOYMENT_STATUSES.has(last.status)) return 'failed';
-  if (!deployed) return 'never-deployed';
-  return deployed.fingerprint === service.fingerprint ? 'in-sync' : 'changed';
-}
 
 const errorOf = (record: { error: string | null; errorCode: string | null }) =>
   record.error === null ? null : { code: record.errorCode, message: record.error };

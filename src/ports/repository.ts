@@ -5,13 +5,13 @@ export interface Repository {
    * untracked files alone. Returns the commit now checked out. Throws SYNC_FAILED or
    * REPOSITORY_INVALID; the working tree is then unchanged or not trusted by the caller.
    */
-  sync(): Promise<{ commit: string }>;
+  sync(signal?: AbortSignal): Promise<{ commit: string }>;
   /** The commit checked out now (no network). */
   head(): Promise<string>;
   /** Paths (relative to the repository root, forward slashes) of tracked files under `dir`. */
   listTrackedFiles(dir: string): Promise<string[]>;
   /** Fetches the upstream branch and returns its head, leaving the checkout as it is (plan previews). */
-  fetchUpstream(): Promise<{ commit: string }>;
+  fetchUpstream(signal?: AbortSignal): Promise<{ commit: string }>;
   /**
    * Writes the tree of `commit` into the empty directory `dir`, with the checkout's untracked and
    * ignored files (secrets) linked in, touching neither the checkout nor its index or refs.

@@ -68,7 +68,10 @@ export interface Page<T> {
 /** What start-up recovery found unfinished: how many deployments, and which runs' triggers to retry. */
 export interface RecoveredWork {
   deployments: number;
+  /** Triggers of runs that were executing: each is retried by a new run. */
   runs: Array<{ trigger: RunTrigger; service: string | null }>;
+  /** Runs accepted but never started: carried out under their own id. */
+  queued: RunRecord[];
 }
 
 export type NewDeployment = Pick<DeploymentRecord, 'runId' | 'service' | 'action' | 'status' | 'reason' | 'commit'>;
@@ -125,8 +128,13 @@ export interface Store {
   /** Written only after a deployment succeeded. */
   saveDeployedState(state: DeployedState): void;
   /**
+   * A success in one transaction: the deployment's final patch and the service's deployed state.
+   * A crash between two separate writes would show the service failed and never retry it.
+   */
+  recordSuccess(deploymentId: string, patch: DeploymentPatch, state: DeployedState): void;
+  /**
    * Start-up recovery: deployments left `running` or `queued` by a dead process become
-   * `interrupted`, runs left open become `failed`. Returns how many of each: a run can be left
+   * `interrupted`, runs left `running` become `failed`; runs still `queued` stay queued. Returns how many of each: a run can be left
    * open without any deployment (killed while syncing or planning), and its trigger still needs a retry.
    * A `handed-off` self-update belongs to its helper container and is left alone (with its run),
    * unless it started before `staleHandoffBefore`: then its helper is taken for dead.

@@ -61,6 +61,21 @@ export class ReadWriteLock {
     }
   }
 
+  /**
+   * Runs `work` as a reader only if that needs no waiting (no writer holds or awaits the lock);
+   * otherwise returns undefined at once. Views use it: they must never wait behind a sync.
+   */
+  async tryRead<T>(work: () => Promise<T>): Promise<T | undefined> {
+    if (this.writing || this.writers.length > 0) return undefined;
+    this.readers++;
+    try {
+      return await work();
+    } finally {
+      this.readers--;
+      this.wake();
+    }
+  }
+
   async write<T>(work: () => Promise<T>): Promise<T> {
     if (this.writing || this.readers > 0) await new Promise<void>((resolve) => this.writers.push(resolve));
     else this.writing = true;

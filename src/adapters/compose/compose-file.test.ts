@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import type { ServiceSource } from '../../domain/types.js';
+import { isAppError } from '../../errors.js';
 import { readComposeModel } from './compose-file.js';
 import { dockerComposeTool, podmanCompose } from './tools.js';
 
@@ -27,4 +29,27 @@ test('podman-compose 1.0.3 loads .env over the environment; Docker Compose does 
   assert.equal(podmanCompose.envFileWins, true);
   const docker = await dockerComposeTool({ preference: 'standalone', run: async () => { throw new Error('not called'); } })();
   assert.equal(docker.envFileWins, false);
+});
+
+test('the image, interpolation variables and redacted values follow the tool\'s .env rules', async (t) => {
+  const { service, dispose } = serviceWith({
+    'compose.yaml': 'services:\n  app:\n    image: busybox:${TAG}\n    env_file: app.env\n',
+    '.env': 'TAG=1.36   # pinned\nTOKEN="s3cret-value" # quoted\n',
+    'app.env': 'API_KEY="quoted-key"\n',
+  });
+  t.after(dispose);
+  for (const tool of [podmanCompose, await dockerComposeTool({ preference: 'standalone', run: async () => { throw new Error('not called'); } })()]) {
+    const model = await readComposeModel(service, {}, { envFileWins: tool.envFileWins, dotenv: tool.dotenv });
+    assert.equal(model.services[0]!.image, 'busybox:1.36', tool.name);
+    assert.equal(model.variables['TOKEN'], 's3cret-value', tool.name);
+  }
+  // podman --env-file keeps quotes: the container sees `"quoted-key"`, which is what must be redacted.
+  assert.ok((await readComposeModel(service, {}, { dotenv: podmanCompose.dotenv })).envValues.includes('"quoted-key"'));
+});
+
+test('an env file that became a FIFO fails the model with INPUT_FILE_INVALID instead of blocking', { timeout: 5_000 }, async (t) => {
+  const { service, dispose } = serviceWith({ 'compose.yaml': 'services:\n  app:\n    image: busybox\n' });
+  t.after(dispose);
+  execFileSync('mkfifo', [path.join(service.dir, '.env')]);
+  await assert.rejects(readComposeModel(service, {}), (error: unknown) => isAppError(error) && error.code === 'INPUT_FILE_INVALID' && /\.env is a FIFO/.test(error.message));
 });

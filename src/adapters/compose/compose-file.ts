@@ -1,10 +1,11 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { extractComposeInputs, parseComposeYaml } from '../../domain/compose-inputs.js';
-import { interpolate, parseEnvFile } from '../../domain/interpolate.js';
+import { COMPOSE_GO, type DotenvDialect } from '../../domain/dotenv.js';
+import { interpolate } from '../../domain/interpolate.js';
 import { INTERPOLATION_ENV_FILES } from '../../domain/service-layout.js';
 import type { ServiceSource } from '../../domain/types.js';
 import { AppError } from '../../errors.js';
+import { readInputFile } from '../safe-read.js';
 
 /** A compose service as a deployment needs to know it. */
 export interface ComposeServiceModel {
@@ -16,6 +17,19 @@ export interface ComposeServiceModel {
   definition: unknown;
   inputPaths: string[];
 }
+
+/** How a compose tool reads env files: each tool has its own `.env` rules (see domain/dotenv.ts). */
+export interface ToolDotenv {
+  /** `.env` / `podman-compose.env` beside the compose file, read for `${VAR}` interpolation. */
+  interpolation: DotenvDialect;
+  /** `env_file:` entries, whose values reach the container (and must be redacted as it sees them). */
+  envFile: DotenvDialect;
+  /** What `${VAR}` becomes for a `.env` key without `=` that the environment does not set (docker-compose 1.29: `None`). */
+  unsetInterpolatesAs?: string;
+}
+
+/** Docker Compose v2's rules, for callers that do not name a tool. */
+const DEFAULT_DOTENV: ToolDotenv = { interpolation: COMPOSE_GO, envFile: COMPOSE_GO };
 
 /** What a deployment reads from a compose file. */
 export interface ComposeModel {
@@ -36,9 +50,11 @@ export interface ComposeModel {
 export async function readComposeModel(
   service: ServiceSource,
   processEnv: Record<string, string | undefined>,
-  options: { envFileWins?: boolean } = {},
+  options: { envFileWins?: boolean; dotenv?: ToolDotenv } = {},
 ): Promise<ComposeModel> {
-  const parsed = parseComposeYaml(await readFile(path.join(service.dir, service.composeFile), 'utf8'));
+  const text = await readInput(service, service.composeFile);
+  if (text === undefined) throw new AppError('COMPOSE_FILE_INVALID', `${service.composeFile} does not exist`);
+  const parsed = parseComposeYaml(text);
   if (!parsed.ok) throw new AppError('COMPOSE_FILE_INVALID', `${service.composeFile}: ${parsed.message.split('\n')[0]}`);
   const document = parsed.document;
   const services = (document as { services?: unknown } | null)?.services;
@@ -48,20 +64,18 @@ export async function readComposeModel(
   const environment = Object.fromEntries(Object.entries(processEnv).filter(([, v]) => v !== undefined));
   const variables: Record<string, string | undefined> = {};
   const envValues: string[] = [];
-  const readEnv = async (file: string) => {
-    try {
-      return parseEnvFile(await readFile(path.resolve(service.dir, file), 'utf8'));
-    } catch {
-      return {}; // Absent env files are reported by the catalog's checks, not here.
-    }
-  };
+  const dotenv = options.dotenv ?? DEFAULT_DOTENV;
+  // Absent env files are reported by the catalog's checks, not here.
+  const readEnv = async (file: string, dialect: DotenvDialect) => dialect.parse((await readInput(service, file)) ?? '', environment);
+  const defined = (values: Record<string, string | undefined>) => Object.values(values).filter((v): v is string => v !== undefined);
   for (const file of INTERPOLATION_ENV_FILES) {
-    const values = await readEnv(file);
-    Object.assign(variables, values);
-    envValues.push(...Object.values(values));
+    const values = await readEnv(file, dotenv.interpolation);
+    const unset = dotenv.unsetInterpolatesAs;
+    Object.assign(variables, unset === undefined ? values : Object.fromEntries(Object.entries(values).map(([k, v]) => [k, v ?? unset])));
+    envValues.push(...defined(values));
   }
   const inputs = extractComposeInputs(document);
-  for (const entry of inputs.ok ? inputs.inputs.envFiles : []) envValues.push(...Object.values(await readEnv(entry.path)));
+  for (const entry of inputs.ok ? inputs.inputs.envFiles : []) envValues.push(...defined(await readEnv(entry.path, dotenv.envFile)));
   if (options.envFileWins) Object.assign(variables, { ...environment, ...variables });
   else Object.assign(variables, environment);
 
@@ -82,4 +96,15 @@ export async function readComposeModel(
   }
   const { services: _services, ...shared } = document as Record<string, unknown>;
   return { services: models, envValues, shared, variables };
+}
+
+/**
+ * The text of a file the service reads, or undefined when it does not exist. The catalog has
+ * checked every input already; this catches one that changed since, before any command runs.
+ */
+async function readInput(service: ServiceSource, file: string): Promise<string | undefined> {
+  const read = await readInputFile(path.resolve(service.dir, file));
+  if (read.kind === 'missing') return undefined;
+  if (read.kind === 'invalid') throw new AppError('INPUT_FILE_INVALID', `${service.name}: ${file} ${read.reason}`, { details: { file } });
+  return read.value.toString('utf8');
 }

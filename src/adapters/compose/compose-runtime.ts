@@ -10,7 +10,7 @@ import type { ActionContext, DeployResult, Runtime, UpdateResult } from '../../p
 import { sha256hex } from '../../util/digest.js';
 import type { EngineCli } from '../engine-cli.js';
 import type { ProcessRunner } from '../process-runner.js';
-import { readComposeModel, type ComposeModel, type ComposeServiceModel } from './compose-file.js';
+import { readComposeModel, type ComposeModel, type ComposeServiceModel, type ToolDotenv } from './compose-file.js';
 
 /** How one compose tool is invoked. */
 export interface ComposeTool {
@@ -31,6 +31,8 @@ export interface ComposeTool {
    * resolved the way the tool resolves them, or the state check compares against the wrong image.
    */
   envFileWins: boolean;
+  /** How this tool parses `.env` and `env_file` files: what it runs is what the server must expect and redact. */
+  dotenv: ToolDotenv;
 }
 
 export interface ComposeRuntimeDeps {
@@ -80,8 +82,8 @@ export class ComposeRuntime implements Runtime {
    * env file value is removed: the output and errors are stored and served by the API.
    */
   private async redacted<T>(service: ServiceSource, ctx: ActionContext, work: (model: ComposeModel, ctx: ActionContext) => Promise<T>): Promise<T> {
-    const { envFileWins } = await this.deps.tool();
-    const model = await readComposeModel(service, this.deps.processEnv, { envFileWins });
+    const { envFileWins, dotenv } = await this.deps.tool();
+    const model = await readComposeModel(service, this.deps.processEnv, { envFileWins, dotenv });
     const redact = createRedactor(model.envValues);
     const sink = lineBufferedSink(ctx.output, redact);
     try {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { COMPOSE_GO, PODMAN_ENV_FILE, PYTHON_DOTENV, PYTHON_DOTENV_BOM } from '../../domain/dotenv.js';
 import { AppError } from '../../errors.js';
 import type { ProcessRunner } from '../process-runner.js';
 import { dockerComposeTool, podmanCompose } from './tools.js';
@@ -45,4 +46,12 @@ test('podman-compose gets every compose file and is known not to recreate by its
   assert.deepEqual(podmanCompose.up('proj', ['podman-compose.yml', '/o.yml']).args, ['-p', 'proj', '-f', 'podman-compose.yml', '-f', '/o.yml', 'up', '-d']);
   assert.equal(podmanCompose.recreatesChanged, false);
   assert.equal(podmanCompose.envFileWins, true);
+});
+
+test('each tool names the .env rules it really uses', async () => {
+  assert.deepEqual(podmanCompose.dotenv, { interpolation: PYTHON_DOTENV, envFile: PODMAN_ENV_FILE });
+  const standalone = await dockerComposeTool({ preference: 'standalone', run: runner(false) })();
+  assert.deepEqual(standalone.dotenv, { interpolation: PYTHON_DOTENV_BOM, envFile: PYTHON_DOTENV_BOM, unsetInterpolatesAs: 'None' });
+  const plugin = await dockerComposeTool({ preference: 'plugin', run: runner(true) })();
+  assert.deepEqual(plugin.dotenv, { interpolation: COMPOSE_GO, envFile: COMPOSE_GO });
 });

@@ -1,26 +1,38 @@
+import { COMPOSE_GO, PODMAN_ENV_FILE, PYTHON_DOTENV, PYTHON_DOTENV_BOM } from '../../domain/dotenv.js';
 import type { ProcessRunner } from '../process-runner.js';
 import type { ComposeTool } from './compose-runtime.js';
 
-/** podman-compose (Debian 12 ships 1.0.3). */
+/**
+ * podman-compose (Debian 12 ships 1.0.3). It reads `.env` with python-dotenv (`dotenv_values`)
+ * but hands each `env_file` to `podman run --env-file`, which has rules of its own.
+ */
 export const podmanCompose: ComposeTool = {
   name: 'podman-compose',
   up: (project, files) => ({ command: 'podman-compose', args: ['-p', project, ...files.flatMap((f) => ['-f', f]), 'up', '-d'] }),
   recreatesChanged: false,
   envFileWins: true,
+  dotenv: { interpolation: PYTHON_DOTENV, envFile: PODMAN_ENV_FILE },
 };
 
+/** Docker Compose v2 reads `.env` and `env_file` with compose-go's dotenv parser. */
 const dockerComposePlugin: ComposeTool = {
   name: 'docker compose',
   up: (project, files) => ({ command: 'docker', args: ['compose', '-p', project, ...files.flatMap((f) => ['-f', f]), 'up', '-d', '--remove-orphans'] }),
   recreatesChanged: true,
   envFileWins: false,
+  dotenv: { interpolation: COMPOSE_GO, envFile: COMPOSE_GO },
 };
 
+/**
+ * docker-compose 1.29 reads `.env` and `env_file` with python-dotenv (BOM allowed); a `.env`
+ * key without `=` interpolates as the text `None` unless the environment sets it.
+ */
 const dockerComposeStandalone: ComposeTool = {
   name: 'docker-compose',
   up: (project, files) => ({ command: 'docker-compose', args: ['-p', project, ...files.flatMap((f) => ['-f', f]), 'up', '-d', '--remove-orphans'] }),
   recreatesChanged: true,
   envFileWins: false,
+  dotenv: { interpolation: PYTHON_DOTENV_BOM, envFile: PYTHON_DOTENV_BOM, unsetInterpolatesAs: 'None' },
 };
 
 /**

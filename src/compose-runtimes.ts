@@ -1,0 +1,29 @@
+import path from 'node:path';
+import { createEngines, createRuntimes } from './adapters/compose/index.js';
+import type { ProcessRunner } from './adapters/process-runner.js';
+import { prepareRegistryAuth } from './adapters/registry-auth.js';
+import type { Config } from './config.js';
+import type { RuntimeRegistry } from './ports/runtime.js';
+
+/**
+ * The compose runtimes as both composition roots (the server and the self-update helper) build
+ * them from the configuration, with registry credentials merged afresh before each pull.
+ */
+export function composeRuntimes(config: Config, run: ProcessRunner, engines: ReturnType<typeof createEngines>): RuntimeRegistry {
+  return createRuntimes({
+    engines,
+    run,
+    authEnv: () =>
+      prepareRegistryAuth({
+        envRepoPath: config.envRepoPath,
+        ghcrUser: config.ghcrUser,
+        registryAuthFile: config.registryAuthFile,
+        stateDir: path.join(config.dataDir, 'registry-auth'),
+      }),
+    processEnv: config.childEnv,
+    overrideDir: path.join(config.dataDir, 'compose-overrides'),
+    dockerCompose: config.dockerCompose,
+    timeoutMs: config.composeTimeoutMs,
+    stopTimeoutSeconds: config.stopTimeoutSeconds,
+  });
+}

@@ -1,0 +1,87 @@
+import type { Logger } from 'pino';
+import type { RunOrigin, RunTrigger } from '../domain/types.js';
+import type { RecoveredWork, Store } from '../ports/store.js';
+import type { RunResult } from './pipeline.js';
+import type { RunEventBus } from './run-events.js';
+import { RunQueue, type EnqueueResult } from './run-queue.js';
+
+/** What a run carries out; stored on the run itself, so a restored run is the same job. */
+export interface Job {
+  lane: string;
+  trigger: RunTrigger;
+  service: string | null;
+  origin: RunOrigin;
+  [key: string]: unknown;
+}
+
+export interface Triggers {
+  deployAllChanged(origin: RunOrigin): EnqueueResult;
+  redeployAndUpdate(service: string, origin: RunOrigin): EnqueueResult;
+  deployService(service: string, origin: RunOrigin): EnqueueResult;
+}
+
+/** The pipeline's entry points, one per trigger. */
+export interface RunExecutor {
+  deployAllChanged(runId: string): Promise<RunResult>;
+  redeployAndUpdate(runId: string, service: string): Promise<RunResult>;
+  deployService(runId: string, service: string): Promise<RunResult>;
+}
+
+/** The job of a trigger: its lane decides what coalesces and what runs one at a time. */
+export function jobOf(trigger: RunTrigger, service: string | null, origin: RunOrigin): Job {
+  if (trigger === 'deploy-all-changed') return { lane: 'deploy-all', trigger, service: null, origin };
+  if (trigger === 'redeploy-and-update') return { lane: `update:${service}`, trigger, service, origin };
+  return { lane: `deploy:${service}`, trigger, service, origin };
+}
+
+/**
+ * Turns triggers into queued runs and runs into pipeline calls. A run the shutdown interrupted
+ * is queued again (origin `restart`) for the next instance, in its lane, so it coalesces with
+ * whatever already waits there; a run that never started stays the queued run it was.
+ */
+export function createDispatcher(deps: { store: Pick<Store, 'createRun'>; events: Pick<RunEventBus, 'publishRun'>; logger: Logger; executor: () => RunExecutor }) {
+  const queue = new RunQueue<Job>({
+    createRun: (job) => {
+      const record = deps.store.createRun({ trigger: job.trigger, service: job.service, origin: job.origin });
+      deps.events.publishRun(record);
+      return record.id;
+    },
+    execute: async (runId, job) => {
+      const executor = deps.executor();
+      const result =
+        job.trigger === 'deploy-all-changed'
+          ? await executor.deployAllChanged(runId)
+          : job.trigger === 'deploy-service'
+            ? await executor.deployService(runId, job.service!)
+            : await executor.redeployAndUpdate(runId, job.service!);
+      if (result === 'interrupted') {
+        const { runId: retry } = queue.enqueue(jobOf(job.trigger, job.service, 'restart'));
+        deps.logger.info({ runId, retry }, 'run interrupted by the shutdown; queued again for the next instance');
+      }
+    },
+    onUnexpectedError: (error, runId) => deps.logger.error({ err: error, runId }, 'run crashed'),
+  });
+
+  const triggers: Triggers = {
+    deployAllChanged: (origin) => queue.enqueue(jobOf('deploy-all-changed', null, origin)),
+    redeployAndUpdate: (service, origin) => queue.enqueue(jobOf('redeploy-and-update', service, origin)),
+    deployService: (service, origin) => queue.enqueue(jobOf('deploy-service', service, origin)),
+  };
+
+  return {
+    triggers,
+    queue,
+    /**
+     * Carries out what the last stop left: runs accepted but never started, under their own ids,
+     * then a retry of each run a crash cut off, unless a run already waits in its lane (it does
+     * the same work: a deploy-all syncs and plans afresh, an update pulls afresh).
+     */
+    recover(work: RecoveredWork): void {
+      for (const run of work.queued) queue.restore(run.id, jobOf(run.trigger, run.service, run.origin));
+      for (const run of work.runs) {
+        const job = jobOf(run.trigger, run.service, 'restart');
+        if (!queue.busy(job.lane)) queue.enqueue(job);
+      }
+    },
+  };
+}

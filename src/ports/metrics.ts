@@ -1,0 +1,13 @@
+import type { RunEventRecord } from './store.js';
+
+export type WebhookOutcome = 'accepted' | 'ignored' | 'rejected' | 'error';
+
+/** What the HTTP layer and the run observers feed into, and what `/metrics` renders. */
+export interface Metrics {
+  readonly contentType: string;
+  /** A webhook request answered: by route pattern and outcome. */
+  webhook(route: string, outcome: WebhookOutcome): void;
+  /** Feeds run events (from the run event bus) into the run and deployment metrics. */
+  observe(event: RunEventRecord): void;
+  render(): Promise<string>;
+}
