@@ -88,7 +88,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
   const events = new RunEventBus(store, (error) => logger.error({ err: error }, 'a run event listener failed'));
   const selfUpdater = createSelfUpdater({ engines, helperEnv: helperEnvironment(config) });
 
-  const dispatcher = createDispatcher({ store, events, logger, executor: () => pipeline });
+  const dispatcher = createDispatcher({ store, events, clock, logger, executor: () => pipeline });
   let view: ReturnType<typeof createServicesView>;
   const pipeline: Pipeline = new Pipeline({
     store,

@@ -6,7 +6,8 @@ import type { ProcessRunner } from './process-runner.js';
 /**
  * The container engine seen through its CLI (`podman` or `docker`). Both honour the engine
  * socket variables (CONTAINER_HOST, DOCKER_HOST) and both speak to a Podman or a Docker API,
- * so this is how deployments check what really runs.
+ * so this is how deployments check what really runs. Image references come from compose files:
+ * they always follow `--`, so one that starts with `-` is never read as an option.
  */
 export class EngineCli {
   constructor(
@@ -38,7 +39,7 @@ export class EngineCli {
   /** The local image id for a reference, without `sha256:`, or undefined when it is not present. */
   async imageId(reference: string): Promise<string | undefined> {
     try {
-      const out = await this.exec(['image', 'inspect', '--format', '{{.Id}}', reference]);
+      const out = await this.exec(['image', 'inspect', '--format', '{{.Id}}', '--', reference]);
       return stripDigestPrefix(out.stdout.trim().split('\n')[0] ?? '') || undefined;
     } catch (error) {
       if (isAppError(error) && error.code === 'PROCESS_FAILED') return undefined;
@@ -49,7 +50,7 @@ export class EngineCli {
   /** Pulls one image; credentials come from `env` (REGISTRY_AUTH_FILE / DOCKER_CONFIG). */
   async pull(reference: string, env: Record<string, string>, output: (chunk: string) => void): Promise<void> {
     try {
-      await this.run({ command: this.cli, args: ['pull', reference], env, timeoutMs: this.timeoutMs, onOutput: output });
+      await this.run({ command: this.cli, args: ['pull', '--', reference], env, timeoutMs: this.timeoutMs, onOutput: output });
     } catch (error) {
       if (isAppError(error) && error.code === 'PROCESS_FAILED') {
         throw new AppError('PULL_FAILED', `pulling ${reference} failed`, { details: error.details, cause: error });
@@ -60,7 +61,7 @@ export class EngineCli {
 
   /** Points `reference` at a local image id again (a rollback to the image that ran before). */
   async tag(imageId: string, reference: string): Promise<void> {
-    await this.exec(['tag', imageId, reference]);
+    await this.exec(['tag', '--', imageId, reference]);
   }
 
   /** Starts a detached container; `args` are the `run` options, image and command. Returns its id. */

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, test } from 'node:test';
@@ -54,4 +55,68 @@ test('the operator file and the repository secret are merged', () => {
 test('an unreadable auth file is an error, not silently anonymous pulls', () => {
   writeFileSync(path.join(repo, 'secrets', 'registry-auth.json'), '{not json');
   assert.throws(() => prepareRegistryAuth(sources()));
+});
+
+test('a malformed auth file is named in the error without quoting any of its content', () => {
+  // JSON.parse's own message would quote `"auth": c2VjcmV0LX...`: a credential.
+  const secret = 'c2VjcmV0LXBhc3N3b3Jk';
+  const repoFile = path.join(repo, 'secrets', 'registry-auth.json');
+  writeFileSync(repoFile, `{"auths": {"r.example": {"auth": ${secret}}}}`);
+  const operatorFile = path.join(dir, 'auth.json');
+  writeFileSync(operatorFile, `auths: ${secret}`);
+  for (const [file, extra] of [[repoFile, {}], [operatorFile, { registryAuthFile: operatorFile }]] as const) {
+    let message = '';
+    try {
+      prepareRegistryAuth(sources(extra));
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    const escaped = file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    assert.match(message, new RegExp(`^${escaped} is not valid JSON( \\(error at character \\d+\\))?$`), message);
+    assert.ok(!message.includes(secret.slice(0, 4)), message);
+  }
+});
+
+test('an auth file that is JSON but not an object is refused', () => {
+  writeFileSync(path.join(repo, 'secrets', 'registry-auth.json'), '"c2VjcmV0"');
+  assert.throws(() => prepareRegistryAuth(sources()), (error: Error) => error.message.endsWith('registry-auth.json is not a JSON object') && !error.message.includes('c2Vj'));
+});
+
+test('the merged file is replaced by a rename: a parallel reader never sees a partial file', async () => {
+  // Large enough that writing it in place is observable half-done.
+  const auths = Object.fromEntries(Array.from({ length: 3_000 }, (_, i) => [`r${i}.example`, { auth: 'dXNlcjpwYXNzd29yZA==' }]));
+  writeFileSync(path.join(repo, 'secrets', 'registry-auth.json'), JSON.stringify({ auths }));
+  const file = prepareRegistryAuth(sources())['REGISTRY_AUTH_FILE']!;
+  const inodeBefore = statSync(file).ino;
+  prepareRegistryAuth(sources());
+  assert.notEqual(statSync(file).ino, inodeBefore, 'a new file, not the old one rewritten');
+
+  // A real second process reads the file in a loop while this one keeps rewriting it.
+  const stop = path.join(dir, 'stop');
+  const reader = spawn(process.execPath, ['-e', `
+    const fs = require('node:fs');
+    let reads = 0, bad = 0;
+    while (!fs.existsSync(${JSON.stringify(stop)})) {
+      try { JSON.parse(fs.readFileSync(${JSON.stringify(file)}, 'utf8')); } catch { bad++; }
+      reads++;
+    }
+    console.log(JSON.stringify({ reads, bad }));
+  `]);
+  let out = '';
+  reader.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<void>((resolve) => reader.on('exit', () => resolve()));
+  await new Promise((resolve) => setTimeout(resolve, 300)); // the reader is running
+  const deadline = Date.now() + 1_500;
+  let writes = 0;
+  while (Date.now() < deadline || writes < 30) {
+    prepareRegistryAuth(sources());
+    writes++;
+  }
+  writeFileSync(stop, '');
+  await exited;
+  const { reads, bad } = JSON.parse(out) as { reads: number; bad: number };
+  assert.ok(reads >= 5, `the reader overlapped the writes: reads ${reads}, writes ${writes}`);
+  assert.equal(bad, 0, `${bad} of ${reads} reads saw a partial file`);
+  assert.deepEqual(readdirSync(path.dirname(file)), ['config.json'], 'no temporary file is left');
+  assert.equal(statSync(file).mode & 0o777, 0o600);
 });

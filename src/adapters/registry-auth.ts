@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 /** Where registry credentials come from; all optional. */
@@ -30,7 +31,7 @@ export function prepareRegistryAuth(sources: RegistryAuthSources): Record<string
   let found = false;
   const addFile = (file: string) => {
     if (!existsSync(file)) return;
-    const parsed = JSON.parse(readFileSync(file, 'utf8')) as AuthFile;
+    const parsed = parseAuthFile(file);
     Object.assign(merged, { ...parsed, auths: { ...merged.auths, ...(parsed.auths ?? {}) } });
     found = true;
   };
@@ -45,6 +46,38 @@ export function prepareRegistryAuth(sources: RegistryAuthSources): Record<string
   if (!found) return {};
   mkdirSync(sources.stateDir, { recursive: true, mode: 0o700 });
   const file = path.join(sources.stateDir, 'config.json');
-  writeFileSync(file, JSON.stringify(merged, null, 2), { mode: 0o600 });
+  writeAtomically(file, JSON.stringify(merged, null, 2));
   return { REGISTRY_AUTH_FILE: file, DOCKER_CONFIG: sources.stateDir };
+}
+
+/**
+ * Reads one auth file. JSON.parse's own message quotes the text around the fault, which here
+ * is a credential: the error names the file and at most a position, never its content.
+ */
+function parseAuthFile(file: string): AuthFile {
+  const text = readFileSync(file, 'utf8');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    const position = /at position (\d+)/.exec(error instanceof Error ? error.message : '')?.[1];
+    throw new Error(`${file} is not valid JSON${position === undefined ? '' : ` (error at character ${position})`}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error(`${file} is not a JSON object`);
+  return parsed as AuthFile;
+}
+
+/**
+ * Pulls running in parallel read the merged file while the next pull rewrites it: a new file
+ * renamed over the old one means a reader sees the old or the new content, never a partial one.
+ */
+function writeAtomically(file: string, text: string): void {
+  const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    writeFileSync(temp, text, { mode: 0o600, flag: 'wx' });
+    renameSync(temp, file);
+  } catch (error) {
+    rmSync(temp, { force: true });
+    throw error;
+  }
 }

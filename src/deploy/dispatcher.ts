@@ -1,7 +1,9 @@
 import type { Logger } from 'pino';
 import type { RunOrigin, RunTrigger } from '../domain/types.js';
+import type { Clock } from '../ports/clock.js';
 import type { RecoveredWork, Store } from '../ports/store.js';
 import type { RunResult } from './pipeline.js';
+import { endRun } from './run-end.js';
 import type { RunEventBus } from './run-events.js';
 import { RunQueue, type EnqueueResult } from './run-queue.js';
 
@@ -39,7 +41,34 @@ export function jobOf(trigger: RunTrigger, service: string | null, origin: RunOr
  * is queued again (origin `restart`) for the next instance, in its lane, so it coalesces with
  * whatever already waits there; a run that never started stays the queued run it was.
  */
-export function createDispatcher(deps: { store: Pick<Store, 'createRun'>; events: Pick<RunEventBus, 'publishRun'>; logger: Logger; executor: () => RunExecutor }) {
+export function createDispatcher(deps: {
+  store: Pick<Store, 'createRun' | 'getRun' | 'updateRun' | 'listDeployments' | 'updateDeployment'>;
+  events: Pick<RunEventBus, 'publishRun'>;
+  clock: Clock;
+  logger: Logger;
+  executor: () => RunExecutor;
+}) {
+  /**
+   * Runs whose end could not be recorded (the state database failed, say on a full disk). Each
+   * later run first tries again, so once the disk has room the history is whole without waiting
+   * for a restart.
+   */
+  const unrecorded = new Set<string>();
+  const recordLostEnds = () => {
+    for (const runId of [...unrecorded]) {
+      try {
+        const message = 'The state database failed while this run was recorded; what it did is unknown and is retried';
+        for (const d of deps.store.listDeployments(runId)) {
+          if (d.status === 'running' || d.status === 'queued') deps.store.updateDeployment(d.id, { status: 'failed', errorCode: 'STORE_FAILED', error: message, finishedAt: deps.clock.now().toISOString() });
+        }
+        endRun(deps, runId, { code: 'STORE_FAILED', message });
+        unrecorded.delete(runId);
+        deps.logger.info({ runId }, 'the end of a run the state database had refused is recorded now');
+      } catch {
+        return; // still failing: the next run tries again
+      }
+    }
+  };
   const queue = new RunQueue<Job>({
     createRun: (job) => {
       const record = deps.store.createRun({ trigger: job.trigger, service: job.service, origin: job.origin });
@@ -47,6 +76,7 @@ export function createDispatcher(deps: { store: Pick<Store, 'createRun'>; events
       return record.id;
     },
     execute: async (runId, job) => {
+      recordLostEnds();
       const executor = deps.executor();
       const result =
         job.trigger === 'deploy-all-changed'
@@ -54,6 +84,13 @@ export function createDispatcher(deps: { store: Pick<Store, 'createRun'>; events
           : job.trigger === 'deploy-service'
             ? await executor.deployService(runId, job.service!)
             : await executor.redeployAndUpdate(runId, job.service!);
+      if (result === 'ended') {
+        try {
+          if (deps.store.getRun(runId)?.status === 'running') unrecorded.add(runId);
+        } catch {
+          unrecorded.add(runId);
+        }
+      }
       if (result === 'interrupted') {
         const { runId: retry } = queue.enqueue(jobOf(job.trigger, job.service, 'restart'));
         deps.logger.info({ runId, retry }, 'run interrupted by the shutdown; queued again for the next instance');

@@ -139,8 +139,12 @@ export class Pipeline {
         const result = await this.self.run({ runId, kind: 'deploy', reason: stage.self.reason, commit, rollbackCommit, onlyIfChanged: true, log });
         if (result.kind === 'abandoned') return 'abandoned';
         if (result.kind === 'not-started') {
-          this.failRun(runId, log, new AppError('DEPLOYMENT_INTERRUPTED', "The server stopped before its own service was deployed; the next instance deploys it"), 'stopped before the self-update');
-          return 'interrupted';
+          // The server is being replaced (another self-update got there first) before this run's
+          // own stage began: the run goes back to the queue as it is, and the next instance
+          // carries it on under the same id (what it deployed already is unchanged by then).
+          this.setRun(runId, { status: 'queued' });
+          log.info('stopped before the self stage; the next instance carries the run on');
+          return 'not-started';
         }
       }
       return this.finish(runId, log);

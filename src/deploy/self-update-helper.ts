@@ -77,7 +77,10 @@ export async function runSelfUpdate(deps: SelfUpdateHelperDeps, deploymentId: st
   try {
     const result = handoff.kind === 'update' ? await runtime.update(service, ctx) : await runtime.deploy(service, ctx);
     const images = 'images' in result ? result.images : result.imagesAfter;
-    await waitHealthy(deps, engine, service, previousServer?.id, say);
+    // The old instance must be gone only when the action replaced it: an update that found no
+    // new image keeps the same container, which must simply still answer.
+    const replaced = previousServer && !(await engine.listProjectContainers(service.projectName)).some((c) => c.id === previousServer.id && c.state === 'running');
+    await waitHealthy(deps, engine, service, replaced ? previousServer.id : undefined, say);
     return finish(
       'succeeded',
       { imagesAfter: images, ...('imagesBefore' in result ? { imagesBefore: result.imagesBefore } : {}) },

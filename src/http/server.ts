@@ -37,6 +37,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
     // Answered below instead, in the catalog's shape and with a retry hint.
     return503OnClosing: false,
+    // Closing comes last in the shutdown order (runs drained, streams ended): a slow request
+    // still open then (a plan preview's fetch) must not hold the process.
+    forceCloseConnections: true,
   });
 
   // A request that reaches a stopping server (a self-update replacing it, a restart) is told to

@@ -231,6 +231,28 @@ async function selfUpdateScenario(t: TestContext, engines: TestEngines, engine: 
     first = now;
   });
 
+  await step('two self-updates at once (a push changing the server and another service, and a package webhook for the server): both end', async () => {
+    repo.write(`services/${name}/${engine.composeFile}`, compose('v3'));
+    repo.write(`services/web/${engine.composeFile}`, `services:\n  web:\n    image: ${engines.busyboxImage}\n    command: ["sleep", "3601"]\n    init: true\n`);
+    repo.push('server v3 and web');
+    // The update of the server starts in its own lane while the deploy-all still deploys web;
+    // before the fix each paused the queue and waited for the other, for good.
+    const all = await webhook('/deploy-all-changed');
+    const update = await webhook(`/redeploy-and-update/${name}`, JSON.stringify({ action: 'published' }));
+    const [allRun, updateRun] = [await waitForRun(all), await waitForRun(update)];
+    assert.equal(updateRun.status, 'succeeded', JSON.stringify(updateRun).slice(0, 3000));
+    assert.equal(allRun.status, 'succeeded', JSON.stringify(allRun).slice(0, 3000));
+    assert.equal(allRun.deployments.find((d) => d.service === 'web')?.status, 'succeeded');
+    assert.equal((await health()).instance, 'v3');
+    const now = server();
+    assert.notEqual(now.id, first.id, 'the push replaced the server');
+    const web = projectContainers(engine.cli, 'web', engine.env as Record<string, string>).find((c) => c.state === 'running');
+    assert.ok(web);
+    assert.match(cli(['inspect', '--format', '{{join .Config.Cmd " "}}', web.id]), /sleep 3601/);
+    removeProject(engine.cli, 'web', engine.env as Record<string, string>);
+    first = now;
+  });
+
   await step('a broken image published for its own service is rolled back: the previous instance answers again', async () => {
     // "Publish" an image that cannot run the server under the same reference.
     cli(['tag', engines.busyboxImage, reference]);
@@ -244,7 +266,7 @@ async function selfUpdateScenario(t: TestContext, engines: TestEngines, engine: 
     assert.ok(self.error, 'the rolled-back deployment says why');
     assert.match(self.output, /rolling back/);
     const h = await health();
-    assert.equal(h.instance, 'v2');
+    assert.equal(h.instance, 'v3');
     const now = server();
     assert.equal(now.imageId, imageBefore.replace(/^sha256:/, ''), 'the previous image runs again');
     assert.equal(cli(['image', 'inspect', '--format', '{{.Id}}', reference]), imageBefore, 'the tag points at the previous image again');
