@@ -584,6 +584,8 @@ test('disk full while a deployment runs: no crash, STORE_FAILED, the server answ
   s.tool.delay(0);
   const next = await server.waitForRun(await server.trigger());
   assert.equal(next.status, 'succeeded', summary(next));
+  const full = await server.run(fullId);
+  t.diagnostic(`the run the full disk hit, once space is back: ${full.status} ${JSON.stringify(full.error)}`);
   const view = await server.service(s.service);
   assert.equal(view.deployedCommit, commitTwo);
   assert.equal(view.inSync, true);
