@@ -1,10 +1,11 @@
 // The real server for benchmarks: in this process, real HTTP on a free port, over a real
 // environment repository, SQLite in a temporary data directory, logs off. The runtime registry
 // is the benchmark's own (usually a fake: the figures are about the server, not the engines).
+// Logs are off unless the benchmark passes its own logger.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { loadConfig } from '../src/config.js';
 import { startServer, type RunningServer } from '../src/main.js';
 import type { RuntimeRegistry } from '../src/ports/runtime.js';
@@ -29,6 +30,8 @@ export async function startBenchServer(options: {
   runtimes: RuntimeRegistry;
   webhookSecret: string;
   apiToken?: string;
+  /** The server's logger; off unless a benchmark measures what logging costs. */
+  logger?: Logger;
 }): Promise<{ server: RunningServer; dispose(): Promise<void> }> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'gds-bench-'));
   const server = await startServer(
@@ -43,7 +46,7 @@ export async function startBenchServer(options: {
       ...(options.apiToken ? { API_TOKEN: options.apiToken } : {}),
       LOG_LEVEL: 'silent',
     }),
-    { logger: pino({ level: 'silent' }), runtimes: options.runtimes },
+    { logger: options.logger ?? pino({ level: 'silent' }), runtimes: options.runtimes },
   );
   return {
     server,

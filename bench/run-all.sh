@@ -3,7 +3,7 @@
 # A benchmark that errors (e.g. a no-op run that deploys, a run that does not redeploy all
 # services) is reported and makes this script exit non-zero.
 #
-#   bash bench/run-all.sh                    # plan, accept, api, dashboard, parallel (podman, then docker)
+#   bash bench/run-all.sh                    # plan, accept, api, flood, dashboard, parallel (podman, then docker)
 #   BENCH_ENGINES=podman bash bench/run-all.sh
 #
 # The parallel benchmark needs the real engines; when they are not answering and this runs as
@@ -47,6 +47,7 @@ run() {
 run plan node --import tsx bench/plan.ts
 run accept node --import tsx bench/accept.ts
 run api node --import tsx bench/api.ts
+run flood node --import tsx bench/flood.ts
 run dashboard node --import tsx bench/dashboard.ts
 for engine in $ENGINES; do
   run "parallel-$engine" node --import tsx bench/parallel.ts "$engine"
@@ -54,7 +55,7 @@ done
 
 echo
 echo "=== summary ($(nproc) cores, node $(node --version), $(date -u +%FT%TZ)) ==="
-cat "${logs[@]}" | grep -E '^(plan no-op|pipeline no-op|accept (sequential|concurrent)|api |dashboard |parallel )' || true
+cat "${logs[@]}" | grep -E '^(plan no-op|pipeline no-op|accept (sequential|concurrent)|api |flood |dashboard |parallel )' || true
 if [ ${#failed[@]} -gt 0 ]; then
   echo "FAILED: ${failed[*]} (logs in $LOG_DIR)"
   exit 1

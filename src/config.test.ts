@@ -154,24 +154,64 @@ describe('loadConfig', () => {
     }
   });
 
-  it('keeps the secrets out of the environment of child processes', () => {
-    const config = loadConfig(
-      {
-        WEBHOOK_SECRET: SECRET, API_TOKEN: 'token', PATH: '/usr/bin', HOME: '/home/deploy', XDG_RUNTIME_DIR: '/run/user/1000',
-        // The server's own settings would beat services' .env files in docker-compose's interpolation.
-        PORT: '8080', DATA_DIR: '/data', INSTANCE_LABEL: 'v1', ENV_REPO_PATH: '/env-repo',
-      },
-      fakeFs({}, [DEFAULT_ENV_REPO_PATH]),
-    );
-    assert.equal('WEBHOOK_SECRET' in config.childEnv, false);
-    assert.equal('API_TOKEN' in config.childEnv, false);
-    assert.ok(!Object.values(config.childEnv).includes(SECRET));
-    assert.deepEqual(config.childEnv, { PATH: '/usr/bin', HOME: '/home/deploy', XDG_RUNTIME_DIR: '/run/user/1000' });
-    const engines = loadConfig({ WEBHOOK_SECRET: SECRET, CONTAINER_HOST: 'unix:///p.sock', DOCKER_HOST: 'unix:///d.sock' }, fakeFs({}, [DEFAULT_ENV_REPO_PATH]));
-    assert.deepEqual(engines.childEnv, { CONTAINER_HOST: 'unix:///p.sock', DOCKER_HOST: 'unix:///d.sock' }, 'the tools read the engine sockets');
+  describe('the environment of git and the compose tools', () => {
+    const withRepo = fakeFs({ '/s': SECRET }, [DEFAULT_ENV_REPO_PATH]);
+    const childEnv = (env: NodeJS.ProcessEnv) => loadConfig({ WEBHOOK_SECRET: SECRET, ...env }, withRepo).childEnv;
 
-    const fromFile = loadConfig({ WEBHOOK_SECRET_FILE: '/s', PATH: '/bin' }, fakeFs({ '/s': SECRET }, [DEFAULT_ENV_REPO_PATH]));
-    assert.deepEqual(fromFile.childEnv, { PATH: '/bin' });
+    it('keeps cloud credentials and other variables nobody named out', () => {
+      const env = childEnv({ PATH: '/usr/bin', AWS_SECRET_ACCESS_KEY: 'aws-secret', AWS_ACCESS_KEY_ID: 'AKIA', GOOGLE_APPLICATION_CREDENTIALS: '/k.json', DATABASE_URL: 'postgres://u:p@db/x', FOO: 'bar' });
+      assert.deepEqual(env, { PATH: '/usr/bin' });
+    });
+
+    it('passes each allow-listed variable, the locale and git\'s own', () => {
+      const allowed = [
+        'PATH', 'HOME', 'USER', 'LANG', 'TZ', 'TMPDIR', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy',
+        'SSH_AUTH_SOCK', 'CONTAINER_HOST', 'CONTAINER_CONNECTION', 'CONTAINERS_CONF', 'CONTAINERS_REGISTRIES_CONF', 'CONTAINERS_STORAGE_CONF',
+        'DOCKER_HOST', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH', 'DOCKER_CONFIG', 'DOCKER_CONTEXT', 'REGISTRY_AUTH_FILE', 'XDG_RUNTIME_DIR',
+        'XDG_CONFIG_HOME', 'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'LC_ALL', 'LC_CTYPE', 'GIT_SSH_COMMAND', 'GIT_SSL_CAINFO', 'GIT_CONFIG_GLOBAL',
+      ];
+      const env = childEnv(Object.fromEntries(allowed.map((name) => [name, `value-of-${name}`])));
+      for (const name of allowed) assert.equal(env[name], `value-of-${name}`, name);
+    });
+
+    it('keeps what would redirect the server\'s git or compose project out', () => {
+      const env = childEnv({ GIT_DIR: '/elsewhere/.git', GIT_WORK_TREE: '/elsewhere', GIT_INDEX_FILE: '/i', COMPOSE_PROJECT_NAME: 'x', COMPOSE_FILE: 'y.yml', GIT_TERMINAL_PROMPT: '1' });
+      assert.deepEqual(env, {});
+    });
+
+    it('passes the variables CHILD_ENV_PASS names, and only those that are set', () => {
+      assert.deepEqual(childEnv({ CHILD_ENV_PASS: 'FOO', FOO: 'bar', BAZ: 'no' }), { FOO: 'bar' });
+      assert.deepEqual(childEnv({ CHILD_ENV_PASS: ' FOO , COMPOSE_HTTP_TIMEOUT,', FOO: 'bar', COMPOSE_HTTP_TIMEOUT: '120' }), { FOO: 'bar', COMPOSE_HTTP_TIMEOUT: '120' });
+      assert.deepEqual(childEnv({ CHILD_ENV_PASS: 'UNSET_ONE' }), {});
+    });
+
+    it('never passes the server\'s own settings or secrets, and refuses them in CHILD_ENV_PASS', () => {
+      const own = {
+        PORT: '8080', HOST: '0.0.0.0', DATA_DIR: '/data', ENV_REPO_PATH: '/env-repo', API_TOKEN: 'api-token-0123456789', GIT_TIMEOUT_SECONDS: '30',
+        COMPOSE_TIMEOUT_SECONDS: '60', INSTANCE_LABEL: 'v1', SHUTDOWN_GRACE_SECONDS: '30', NOTIFY_WEBHOOK_URL: 'https://hooks.example.com/x',
+        NOTIFY_WEBHOOK_SECRET: 'hook-secret', NOTIFY_NTFY_TOKEN: 'tk', CHILD_ENV_PASS: '',
+      };
+      const env = childEnv(own);
+      assert.deepEqual(env, {});
+      assert.ok(!Object.values(loadConfig({ WEBHOOK_SECRET_FILE: '/s' }, withRepo).childEnv).includes(SECRET));
+      assert.equal('WEBHOOK_SECRET_FILE' in loadConfig({ WEBHOOK_SECRET_FILE: '/s' }, withRepo).childEnv, false);
+
+      const named = ['PORT', 'WEBHOOK_SECRET', 'WEBHOOK_SECRET_FILE', 'API_TOKEN', 'NOTIFY_WEBHOOK_SECRET', 'NOTIFY_SLACK_WEBHOOK_URL', 'GIT_TIMEOUT_SECONDS', 'CHILD_ENV_PASS', 'COMPOSE_PROJECT_NAME', 'GIT_DIR'];
+      const error = configError({ WEBHOOK_SECRET: SECRET, ...own, CHILD_ENV_PASS: named.join(',') }, withRepo);
+      assert.equal(error.problems.length, named.length, error.problems.join('\n'));
+      named.forEach((name, i) => assert.match(error.problems[i]!, new RegExp(`^CHILD_ENV_PASS: ${name} `)));
+      assert.match(configError({ WEBHOOK_SECRET: SECRET, CHILD_ENV_PASS: 'FOO BAR' }, withRepo).problems.join('\n'), /"FOO BAR" is not a variable name/);
+    });
+  });
+
+  it('reads SHUTDOWN_GRACE_SECONDS: 60 s by default, 0 to 3600', () => {
+    const repo = fakeFs({}, [DEFAULT_ENV_REPO_PATH]);
+    assert.equal(loadConfig({ WEBHOOK_SECRET: SECRET }, repo).shutdownGraceMs, 60_000);
+    assert.equal(loadConfig({ WEBHOOK_SECRET: SECRET, SHUTDOWN_GRACE_SECONDS: '0' }, repo).shutdownGraceMs, 0);
+    assert.equal(loadConfig({ WEBHOOK_SECRET: SECRET, SHUTDOWN_GRACE_SECONDS: '3600' }, repo).shutdownGraceMs, 3_600_000);
+    for (const bad of ['3601', '-1', '1.5', 'soon']) {
+      assert.match(configError({ WEBHOOK_SECRET: SECRET, SHUTDOWN_GRACE_SECONDS: bad }, repo).problems.join('\n'), /SHUTDOWN_GRACE_SECONDS/, bad);
+    }
   });
 
   it('reads the API token from the variable or its file; without one the API is off', () => {

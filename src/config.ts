@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { RuntimeKind } from './domain/types.js';
 import { isValidServiceName } from './domain/service-layout.js';
 import { NOTIFY_SECRET_VARIABLES, readNotifySettings, type NotifySettings } from './notify/settings.js';
+import { envSecretSource, readSecretSetting } from './util/secret-setting.js';
 
 /** Typed configuration; `loadConfig` is the only reader of the process environment. */
 export interface Config {
@@ -43,7 +44,7 @@ export interface Config {
   logLevel: string;
   ghcrUser: string | undefined;
   registryAuthFile: string | undefined;
-  /** The environment compose tools and git run with: the process's own, less the server's secrets. */
+  /** The environment compose tools and git run with: an allow-list of the process's own plus CHILD_ENV_PASS, never the server's settings. */
   childEnv: Record<string, string | undefined>;
   /** Where failure, recovery and (optionally) success notifications go. */
   notify: NotifySettings;
@@ -58,19 +59,35 @@ export class ConfigError extends Error {
   }
 }
 
-const SECRET_VARIABLES = ['WEBHOOK_SECRET', 'WEBHOOK_SECRET_FILE', 'API_TOKEN', 'API_TOKEN_FILE'];
 /**
- * The server's own settings, also kept from compose tools: docker-compose lets the environment
- * beat a service's `.env`, so a server running with PORT=8080 would otherwise turn every
- * `${PORT}` in the repository into 8080. (CONTAINER_HOST, DOCKER_HOST and REGISTRY_AUTH_FILE
- * stay: the tools read them.)
+ * What git and the compose tools see of the server's environment: an allow-list, so cloud
+ * credentials and the server's own settings never reach compose interpolation (docker-compose
+ * lets the environment beat a service's `.env`: a server started with PORT=8080 would turn every
+ * `${PORT}` in the repository into 8080). Operators name more with CHILD_ENV_PASS.
  */
-const SERVER_SETTINGS = [
-  'PORT', 'HOST', 'DATA_DIR', 'LOG_LEVEL', 'ENV_REPO_PATH', 'ENV_REPO_URL', 'ENV_REPO_BRANCH',
-  'GITOPS_SERVICES_DIRECTORY', 'DEPLOY_SERVER_NAME', 'DEFAULT_RUNTIME', 'DEPLOY_PARALLELISM',
-  'COMPOSE_TIMEOUT_SECONDS', 'STOP_TIMEOUT_SECONDS', 'GIT_TIMEOUT_SECONDS', 'MAX_BODY_BYTES',
-  'DOCKER_COMPOSE', 'GHCR_USER', 'PUBLIC_URL', 'INSTANCE_LABEL', 'SELF_UPDATE_HEALTH_TIMEOUT_SECONDS', 'SHUTDOWN_GRACE_SECONDS',
-];
+const CHILD_ENV_NAMES = new Set([
+  'PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'LANGUAGE', 'TZ', 'TMPDIR',
+  'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'ALL_PROXY', 'http_proxy', 'https_proxy', 'no_proxy', 'all_proxy',
+  'SSH_AUTH_SOCK',
+  'CONTAINER_HOST', 'CONTAINER_CONNECTION', 'CONTAINERS_CONF', 'CONTAINERS_REGISTRIES_CONF', 'CONTAINERS_STORAGE_CONF',
+  'DOCKER_HOST', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH', 'DOCKER_CONFIG', 'DOCKER_CONTEXT', 'REGISTRY_AUTH_FILE',
+  'XDG_RUNTIME_DIR', 'XDG_CONFIG_HOME',
+  'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'SSL_CERT_DIR',
+]);
+/** Locale (`LC_ALL`, `LC_CTYPE`, ...) and git's own settings (`GIT_SSH_COMMAND`, `GIT_SSL_CAINFO`, `GIT_CONFIG_*`, ...). */
+const CHILD_ENV_PREFIXES = ['LC_', 'GIT_'];
+/**
+ * Never passed, even when named in CHILD_ENV_PASS: git variables that would point the server's
+ * git at another repository or index, or that it sets per command; compose variables that would
+ * override the project name and file the server gives on the command line.
+ */
+const CHILD_ENV_REFUSED = new Set([
+  'GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_OBJECT_DIRECTORY', 'GIT_ALTERNATE_OBJECT_DIRECTORIES',
+  'GIT_COMMON_DIR', 'GIT_NAMESPACE', 'GIT_TERMINAL_PROMPT', 'GIT_OPTIONAL_LOCKS',
+  'COMPOSE_PROJECT_NAME', 'COMPOSE_FILE',
+]);
+/** The server's own settings that tools also read, and so pass (the engine and auth variables). */
+const SHARED_WITH_TOOLS = new Set(['REGISTRY_AUTH_FILE']);
 
 const intInRange = (name: string, min: number, max: number) =>
   z
@@ -113,7 +130,36 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'LOG_LEVEL must be a pino level').default('info'),
   GHCR_USER: z.string().min(1).optional(),
   REGISTRY_AUTH_FILE: z.string().min(1).optional(),
+  CHILD_ENV_PASS: z.string().optional(),
 });
+
+/** Every variable the server reads itself: never given to git or the compose tools. */
+const SERVER_SETTINGS = new Set(
+  [...Object.keys(envSchema.shape), 'WEBHOOK_SECRET_FILE', 'API_TOKEN_FILE', ...NOTIFY_SECRET_VARIABLES].filter((name) => !SHARED_WITH_TOOLS.has(name)),
+);
+const isServerSetting = (name: string) => SERVER_SETTINGS.has(name) || name.startsWith('NOTIFY_');
+
+/** The names of CHILD_ENV_PASS, or the problems with them (the server's own settings are refused). */
+function readChildEnvPass(value: string | undefined): { names: string[]; problems: string[] } {
+  const names: string[] = [];
+  const problems: string[] = [];
+  for (const name of (value ?? '').split(',').map((n) => n.trim()).filter((n) => n !== '')) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) problems.push(`CHILD_ENV_PASS: ${JSON.stringify(name)} is not a variable name`);
+    else if (isServerSetting(name)) problems.push(`CHILD_ENV_PASS: ${name} is a setting of the server and is never passed to git or compose tools`);
+    else if (CHILD_ENV_REFUSED.has(name)) problems.push(`CHILD_ENV_PASS: ${name} is set by the server itself for git or compose and cannot be passed`);
+    else names.push(name);
+  }
+  return { names, problems };
+}
+
+/** The environment git and the compose tools run with: the allow-list, plus what the operator named. */
+function childEnvironment(env: NodeJS.ProcessEnv, pass: readonly string[]): Record<string, string | undefined> {
+  const extra = new Set(pass);
+  const passes = (name: string) =>
+    extra.has(name) ||
+    (!isServerSetting(name) && !CHILD_ENV_REFUSED.has(name) && (CHILD_ENV_NAMES.has(name) || CHILD_ENV_PREFIXES.some((prefix) => name.startsWith(prefix))));
+  return Object.fromEntries(Object.entries(env).filter(([name, value]) => value !== undefined && passes(name)));
+}
 
 /** The file-system reads configuration needs, passed in so tests need no real files. */
 export interface ConfigFs {
@@ -136,18 +182,12 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs, option
   // refused other variables, and every problem is reported in one go.
   const raw = blankToUndefined as Record<string, string | undefined>;
 
-  /** A value given directly or in a file (Docker/Podman secrets); the file's trailing newline is not part of it. */
+  /** NAME or NAME_FILE; a problem (both set, unreadable or empty file) is reported with the others. */
   const secretValue = (name: string): string | undefined => {
-    const direct = raw[name];
-    const file = raw[`${name}_FILE`];
-    if (direct && file) problems.push(`Set ${name} or ${name}_FILE, not both`);
-    if (!file) return direct;
-    try {
-      return fs.readFile(file).replace(/\r?\n$/, '');
-    } catch (error) {
-      problems.push(`${name}_FILE ${file} cannot be read: ${(error as Error).message}`);
-      return undefined;
-    }
+    const read = readSecretSetting(envSecretSource(raw, name), (file) => fs.readFile(file));
+    if (read.ok) return read.value;
+    problems.push(read.problem);
+    return undefined;
   };
   const webhookSecret = secretValue('WEBHOOK_SECRET');
   const secretFile = raw['WEBHOOK_SECRET_FILE'];
@@ -158,11 +198,11 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs, option
   // A short secret is allowed (the old server's users keep theirs) but said at start-up.
   const warnings: string[] = [];
   if (webhookSecret !== undefined && webhookSecret.length < 16) warnings.push('The webhook secret is shorter than 16 characters; a longer random one resists guessing');
-  if (webhookSecret === '') problems.push('The webhook secret is empty');
   // The self-update helper receives no secrets: it answers no webhooks.
   if (webhookSecret === undefined && !secretFile && !exampleMode && options.requireWebhookSecret !== false) problems.push('WEBHOOK_SECRET or WEBHOOK_SECRET_FILE is required');
-  if (apiToken === '') problems.push('The API token is empty; unset API_TOKEN to turn the management API off');
   if (apiToken !== undefined && apiToken.length < 16) warnings.push('The API token is shorter than 16 characters; a longer random one resists guessing');
+  const childEnvPass = readChildEnvPass(raw['CHILD_ENV_PASS']);
+  problems.push(...childEnvPass.problems);
   const notify = readNotifySettings(raw, (file) => fs.readFile(file));
   problems.push(...notify.problems);
   warnings.push(...notify.warnings);
@@ -178,8 +218,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs, option
         ? path.join(dataDir, 'env-repo')
         : DEFAULT_ENV_REPO_PATH;
 
-  const hidden = new Set<string>([...SECRET_VARIABLES, ...NOTIFY_SECRET_VARIABLES, ...SERVER_SETTINGS]);
-  const childEnv = Object.fromEntries(Object.entries(env).filter(([k]) => !hidden.has(k)));
+  const childEnv = childEnvironment(env, childEnvPass.names);
   return {
     port: e.PORT,
     host: e.HOST,

@@ -48,9 +48,9 @@ export class EngineCli {
   }
 
   /** Pulls one image; credentials come from `env` (REGISTRY_AUTH_FILE / DOCKER_CONFIG). */
-  async pull(reference: string, env: Record<string, string>, output: (chunk: string) => void): Promise<void> {
+  async pull(reference: string, env: Record<string, string>, output: (chunk: string) => void, signal?: AbortSignal): Promise<void> {
     try {
-      await this.run({ command: this.cli, args: ['pull', '--', reference], env, timeoutMs: this.timeoutMs, onOutput: output });
+      await this.run({ command: this.cli, args: ['pull', '--', reference], env, timeoutMs: this.timeoutMs, onOutput: output, ...(signal ? { signal } : {}) });
     } catch (error) {
       if (isAppError(error) && error.code === 'PROCESS_FAILED') {
         throw new AppError('PULL_FAILED', `pulling ${reference} failed`, { details: error.details, cause: error });
@@ -98,10 +98,11 @@ export class EngineCli {
   }
 
   /** Stops (politely, then by force after `stopTimeoutSeconds`) and removes containers. */
-  async removeContainers(ids: readonly string[], stopTimeoutSeconds: number, output: (chunk: string) => void): Promise<void> {
+  async removeContainers(ids: readonly string[], stopTimeoutSeconds: number, output: (chunk: string) => void, signal?: AbortSignal): Promise<void> {
     if (ids.length === 0) return;
-    await this.run({ command: this.cli, args: ['stop', '--time', String(stopTimeoutSeconds), ...ids], timeoutMs: this.timeoutMs, onOutput: output, okExitCodes: [0, 1, 125] });
-    await this.run({ command: this.cli, args: ['rm', '--force', ...ids], timeoutMs: this.timeoutMs, onOutput: output });
+    const abort = signal ? { signal } : {};
+    await this.run({ command: this.cli, args: ['stop', '--time', String(stopTimeoutSeconds), ...ids], timeoutMs: this.timeoutMs, onOutput: output, okExitCodes: [0, 1, 125], ...abort });
+    await this.run({ command: this.cli, args: ['rm', '--force', ...ids], timeoutMs: this.timeoutMs, onOutput: output, ...abort });
   }
 
   private exec(args: string[]) {

@@ -39,9 +39,13 @@ describe('resolveToken', () => {
       const file = path.join(dir, 'token');
       writeFileSync(file, 'from-file\n');
       assert.equal(resolveToken({ token: 'flag' }, { API_TOKEN: 'env', API_TOKEN_FILE: file }), 'flag');
-      assert.equal(resolveToken({}, { API_TOKEN: 'env', API_TOKEN_FILE: file }), 'env');
+      assert.equal(resolveToken({}, { API_TOKEN: 'env' }), 'env');
       assert.equal(resolveToken({}, { API_TOKEN_FILE: file }), 'from-file');
-      assert.match(usage(() => resolveToken({}, { API_TOKEN_FILE: path.join(dir, 'missing') })), /cannot be read/);
+      assert.match(usage(() => resolveToken({}, { API_TOKEN_FILE: path.join(dir, 'missing') })), /API_TOKEN_FILE \S+missing cannot be read/);
+      writeFileSync(path.join(dir, 'empty'), '\n');
+      assert.match(usage(() => resolveToken({}, { API_TOKEN_FILE: path.join(dir, 'empty') })), /API_TOKEN_FILE \S+empty is empty/);
+      // The server refuses both; a CLI that silently picked one would talk with another token.
+      assert.match(usage(() => resolveToken({}, { API_TOKEN: 'env', API_TOKEN_FILE: file })), /API_TOKEN or API_TOKEN_FILE, not both/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
+import { envSecretSource, readSecretSetting } from '../util/secret-setting.js';
 import { ApiClient } from './api-client.js';
 import { EXIT_CODES_HELP, usageError } from './exit-codes.js';
 
@@ -56,21 +57,13 @@ export function resolveServerUrl(options: { url?: string | undefined }, env: Nod
   return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
 }
 
-/** The API token: --token, else API_TOKEN, else API_TOKEN_FILE (one trailing newline ignored, as the server reads it). */
-export function resolveToken(options: { token?: string | undefined }, env: NodeJS.ProcessEnv): string {
-  const direct = nonEmpty(options.token) ?? nonEmpty(env['API_TOKEN']);
-  if (direct !== undefined) return direct;
-  const file = nonEmpty(env['API_TOKEN_FILE']);
-  if (file !== undefined) {
-    let token: string;
-    try {
-      token = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
-    } catch (error) {
-      throw usageError(`API_TOKEN_FILE ${file} cannot be read: ${(error as Error).message}`, 'CONFIG');
-    }
-    if (token === '') throw usageError(`API_TOKEN_FILE ${file} is empty`, 'CONFIG');
-    return token;
-  }
+/** The API token: --token, else API_TOKEN or API_TOKEN_FILE, read as the server reads them. */
+export function resolveToken(options: { token?: string | undefined }, env: NodeJS.ProcessEnv, readFile: (file: string) => string = (file) => readFileSync(file, 'utf8')): string {
+  const flag = nonEmpty(options.token);
+  if (flag !== undefined) return flag;
+  const read = readSecretSetting(envSecretSource(env, 'API_TOKEN'), readFile);
+  if (!read.ok) throw usageError(read.problem, 'CONFIG');
+  if (read.value !== undefined) return read.value;
   throw usageError('no API token: set API_TOKEN or API_TOKEN_FILE (the server\'s own), or pass --token', 'CONFIG');
 }
 

@@ -92,8 +92,12 @@ export class SelfUpdateStage {
     }
     if (!selfUpdater || !instance) {
       log.info('the server does not run in a container of its own service: deploying it like any other');
-      const deployment = this.record(request);
-      return { kind: 'ended', ok: await this.deps.deployInPlace(deployment, service) };
+      // Read and deployed under one hold of the read lock, like any other service.
+      const ok = await this.deps.repositoryLock.read(async () => {
+        const fresh = (await this.deps.catalog.find(this.deps.selfService)) ?? service!;
+        return this.deps.deployInPlace(this.record(request), fresh);
+      });
+      return { kind: 'ended', ok };
     }
 
     let leave: () => void;

@@ -313,4 +313,80 @@ describe('buildServer', () => {
       assert.equal(response.json().error.code, 'ROUTE_NOT_FOUND');
     }
   });
+
+  describe('request logging', () => {
+    const TOKEN = 'test-api-token-0123456789abcdef';
+    /** A server logging at `level` into an array, one parsed JSON object per line. */
+    const logged = async (level: string) => {
+      const lines: Array<Record<string, unknown>> = [];
+      await app.close();
+      app = build({ logger: pino({ level }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) }), apiToken: TOKEN });
+      await app.ready();
+      return lines;
+    };
+
+    it('writes no line for 100 polls of a run at LOG_LEVEL=info, and one debug line each at debug', async () => {
+      const lines = await logged('info');
+      const run = store.createRun({ trigger: 'deploy-all-changed', service: null, origin: 'webhook' });
+      for (let i = 0; i < 100; i++) {
+        const response = await app.inject({ method: 'GET', url: `/api/runs/${run.id}`, headers: { authorization: `Bearer ${TOKEN}` } });
+        assert.equal(response.statusCode, 200);
+      }
+      for (const url of ['/health', '/metrics', '/api/services']) {
+        assert.ok((await app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${TOKEN}` } })).statusCode < 400, url);
+      }
+      assert.deepEqual(lines, []);
+
+      const debug = await logged('debug');
+      await app.inject({ method: 'GET', url: `/api/runs/${run.id}`, headers: { authorization: `Bearer ${TOKEN}` } });
+      assert.equal(debug.length, 1, JSON.stringify(debug));
+      assert.equal(debug[0]!['level'], 20);
+      assert.equal(debug[0]!['route'], '/api/runs/:id');
+    });
+
+    it('writes exactly one info line for a webhook, with its status, time and run id', async () => {
+      const lines = await logged('info');
+      const response = await signedPost('/deploy-all-changed', '');
+      assert.equal(response.statusCode, 202);
+      assert.equal(lines.length, 1, JSON.stringify(lines));
+      const line = lines[0]!;
+      assert.equal(line['level'], 30);
+      assert.equal(line['method'], 'POST');
+      assert.equal(line['route'], '/deploy-all-changed');
+      assert.equal(line['status'], 202);
+      assert.equal(line['runId'], response.json().runId);
+      assert.equal(typeof line['responseTimeMs'], 'number');
+      assert.ok(!JSON.stringify(line).includes(signBody(SECRET, Buffer.alloc(0)).slice(7)), 'the signature is not logged');
+
+      const api = await app.inject({ method: 'POST', url: '/api/deploy', headers: { authorization: `Bearer ${TOKEN}` } });
+      assert.equal(api.statusCode, 202);
+      assert.equal(lines.length, 2);
+      assert.equal(lines[1]!['runId'], api.json().runId);
+      assert.equal(lines[1]!['route'], '/api/deploy');
+    });
+
+    it('logs a refused action at warn', async () => {
+      const lines = await logged('info');
+      const response = await signedPost('/redeploy-and-update/nope', '');
+      assert.equal(response.statusCode, 404);
+      assert.equal(lines.length, 1, JSON.stringify(lines));
+      assert.equal(lines[0]!['level'], 40);
+      assert.equal(lines[0]!['status'], 404);
+    });
+
+    it('writes a bounded number of lines for 1,000 bad signatures, and counts them', async () => {
+      const lines = await logged('info');
+      for (let i = 0; i < 1_000; i++) {
+        const response = await app.inject({ method: 'POST', url: '/deploy-all-changed', headers: { 'x-hub-signature-256': signBody('wrong-secret-0123456789', Buffer.from(String(i))) }, payload: String(i) });
+        assert.equal(response.statusCode, 401);
+      }
+      assert.equal(lines.length, 1, JSON.stringify(lines.slice(0, 3)));
+      assert.equal(lines[0]!['level'], 40);
+      assert.equal(lines[0]!['reason'], 'mismatch');
+      await app.close();
+      assert.equal(lines.length, 2, 'closing writes the summary of the window');
+      assert.equal(lines[1]!['suppressed'], 999);
+      assert.equal(lines[1]!['level'], 40);
+    });
+  });
 });

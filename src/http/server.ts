@@ -1,8 +1,9 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Metrics, WebhookOutcome } from '../ports/metrics.js';
 import { isValidServiceName } from '../domain/service-layout.js';
-import { AppError, isAppError } from '../errors.js';
+import { AppError, errorCatalog, isAppError } from '../errors.js';
+import { createLogThrottle } from '../logging.js';
 import type { ServiceCatalog } from '../ports/service-catalog.js';
 import { readPackageEvent } from '../webhook/package-event.js';
 import { verifySignature } from '../webhook/signature.js';
@@ -21,6 +22,20 @@ export interface ServerDeps extends ApiDeps {
 }
 
 const WEBHOOK_ROUTES = new Set(['/deploy-all-changed', '/redeploy-and-update/:service']);
+/** Refused signatures are logged once per window, with a count, however many arrive. */
+const REFUSED_SIGNATURE_LOG_WINDOW_MS = 10_000;
+const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * Reads (a run polled by the CLI or the dashboard, health checks, scrapes, assets, streams) are
+ * debug: one followed run would otherwise write a line per poll. Webhooks and API actions are
+ * what an operator looks for: info, warn when refused, error when the server failed.
+ */
+function requestLogLevel(method: string, status: number): 'debug' | 'info' | 'warn' | 'error' {
+  if (status >= 500) return 'error';
+  if (READ_METHODS.has(method)) return 'debug';
+  return status >= 400 ? 'warn' : 'info';
+}
 
 function webhookOutcome(status: number): WebhookOutcome {
   if (status === 202) return 'accepted';
@@ -32,6 +47,8 @@ function webhookOutcome(status: number): WebhookOutcome {
 export function buildServer(deps: ServerDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
+    // Fastify's two lines per request at info are replaced by one, at a level chosen below.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.maxBodyBytes,
     // Service names come from the path; keep the raw text so `%2F` is refused rather than decoded into a path.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
@@ -58,17 +75,54 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
 
   const rawBody = (request: FastifyRequest): Buffer => (Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0));
 
-  const requireSignature = async (request: FastifyRequest) => {
+  // Anyone can send bad signatures as fast as the network allows; the log must not grow as fast.
+  const refusedSignatures = createLogThrottle<{ reason: string; route: string | undefined; ip: string }>({
+    log: (data, message) => deps.logger.warn(data, message),
+    message: 'webhook refused: bad signature',
+    windowMs: REFUSED_SIGNATURE_LOG_WINDOW_MS,
+  });
+  app.addHook('onClose', async () => refusedSignatures.flush());
+  /** Requests already logged by the throttle, left out of the request log. */
+  const refused = new WeakSet<FastifyRequest>();
+  /** The run a request queued, for its log line. */
+  const queuedRuns = new WeakMap<FastifyRequest, string>();
+
+  // Answered here rather than thrown: a flood of bad signatures should cost no stack trace
+  // and no trip through the error handler per request.
+  const requireSignature = async (request: FastifyRequest, reply: FastifyReply) => {
     const check = verifySignature(deps.webhookSecret, rawBody(request), request.headers['x-hub-signature-256']);
     if (!check.ok) {
-      request.log.warn({ reason: check.reason }, 'webhook refused: bad signature');
-      throw new AppError(check.reason === 'missing' ? 'SIGNATURE_MISSING' : 'SIGNATURE_INVALID');
+      refused.add(request);
+      refusedSignatures.hit({ reason: check.reason, route: request.routeOptions.url, ip: request.ip });
+      const code = check.reason === 'missing' ? 'SIGNATURE_MISSING' : 'SIGNATURE_INVALID';
+      return reply.code(errorCatalog[code].status).send({ error: { code, message: errorCatalog[code].message } });
     }
   };
+
+  app.addHook('preSerialization', async (request, _reply, payload) => {
+    const runId = (payload as { runId?: unknown } | null)?.runId;
+    if (typeof runId === 'string') queuedRuns.set(request, runId);
+    return payload;
+  });
 
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url;
     if (route !== undefined && WEBHOOK_ROUTES.has(route)) deps.metrics.webhook(route, webhookOutcome(reply.statusCode));
+    if (refused.has(request)) return;
+    const level = requestLogLevel(request.method, reply.statusCode);
+    if (!deps.logger.isLevelEnabled(level)) return;
+    const runId = queuedRuns.get(request);
+    request.log[level](
+      {
+        method: request.method,
+        route: route ?? null,
+        url: request.url,
+        status: reply.statusCode,
+        responseTimeMs: Math.round(reply.elapsedTime * 10) / 10,
+        ...(runId === undefined ? {} : { runId }),
+      },
+      'request completed',
+    );
   });
 
   app.get('/health', async () => ({

@@ -2,6 +2,7 @@
  * Notification settings from the environment. Pure apart from the injected `readFile`, and it
  * reports every problem at once (one line each), like config.ts, so an operator fixes them in one go.
  */
+import { envSecretSource, readSecretSetting } from '../util/secret-setting.js';
 
 export interface NotifySettings {
   /** ntfy topic URL (`https://ntfy.sh/<topic>` or self-hosted); may carry `user:pass@`. */
@@ -61,10 +62,10 @@ export function readNotifySettings(
   };
 
   const ntfyUrl = readUrl(get, 'NOTIFY_NTFY_URL', problems);
-  const ntfyToken = readSecret(get, 'NOTIFY_NTFY_TOKEN', readFile, problems);
+  const ntfyToken = readSecret(env, 'NOTIFY_NTFY_TOKEN', readFile, problems);
   const slackUrl = readUrl(get, 'NOTIFY_SLACK_WEBHOOK_URL', problems);
   const webhookUrl = readUrl(get, 'NOTIFY_WEBHOOK_URL', problems);
-  const webhookSecret = readSecret(get, 'NOTIFY_WEBHOOK_SECRET', readFile, problems);
+  const webhookSecret = readSecret(env, 'NOTIFY_WEBHOOK_SECRET', readFile, problems);
 
   let ntfy: NotifySettings['ntfy'] = null;
   if (ntfyUrl) {
@@ -120,27 +121,12 @@ function readUrl(get: Getter, name: string, problems: string[]): string | undefi
   return value;
 }
 
-/** NAME or NAME_FILE (a mounted secret file); one trailing newline of the file is dropped. */
-function readSecret(get: Getter, name: string, readFile: (path: string) => string, problems: string[]): string | undefined {
-  const direct = get(name);
-  const file = get(`${name}_FILE`);
-  if (direct !== undefined && file !== undefined) {
-    problems.push(`Set ${name} or ${name}_FILE, not both`);
-    return undefined;
-  }
-  if (file === undefined) return direct;
-  let content: string;
-  try {
-    content = readFile(file).replace(/\r?\n$/, '');
-  } catch (error) {
-    problems.push(`${name}_FILE ${file} cannot be read: ${(error as Error).message}`);
-    return undefined;
-  }
-  if (content.trim() === '') {
-    problems.push(`${name}_FILE ${file} is empty`);
-    return undefined;
-  }
-  return content;
+/** NAME or NAME_FILE (a mounted secret file), read as every other secret setting is. */
+function readSecret(env: Record<string, string | undefined>, name: string, readFile: (path: string) => string, problems: string[]): string | undefined {
+  const read = readSecretSetting(envSecretSource(env, name), readFile);
+  if (read.ok) return read.value;
+  problems.push(read.problem);
+  return undefined;
 }
 
 function readBoolean(get: Getter, name: string, fallback: boolean, problems: string[]): boolean {

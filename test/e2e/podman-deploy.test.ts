@@ -76,8 +76,9 @@ test('podman-compose: deploy-all-changed against real Podman', { timeout: 600_00
   if (!requireEngines(t)) return;
   const repo = new EnvRepo();
   const port = await freePort();
-  // Also set in TAGGED's .env: podman-compose 1.0.3 lets `.env` win over the environment (step 8).
-  const server = await TestServer.start({ checkout: repo.checkout, env: { GDS_E2E_BUSYBOX_TAG: 'does-not-exist' } });
+  // Also set in TAGGED's .env: podman-compose 1.0.3 lets `.env` win over the environment (step 8);
+  // passed on explicitly, as only allow-listed variables reach the compose tools.
+  const server = await TestServer.start({ checkout: repo.checkout, env: { GDS_E2E_BUSYBOX_TAG: 'does-not-exist', CHILD_ENV_PASS: 'GDS_E2E_BUSYBOX_TAG' } });
   t.after(async () => {
     await server.close();
     for (const project of PROJECTS) removeProject('podman', project);

@@ -117,7 +117,7 @@ export class ComposeRuntime implements Runtime {
       const wanted = new Map(expected.map((e) => [e.name, e.configHash] as const));
       // Containers of changed compose services, and of services gone from the file (orphans).
       const stale = before.filter((c) => wanted.get(c.service) !== c.configHash);
-      await engine.removeContainers(stale.map((c) => c.id), this.deps.stopTimeoutSeconds, ctx.output);
+      await engine.removeContainers(stale.map((c) => c.id), this.deps.stopTimeoutSeconds, ctx.output, ctx.signal);
       const kept = before.filter((c) => !stale.includes(c));
       needsUp = expected.some((e) => !kept.some((c) => c.service === e.name && c.state === 'running'));
       if (!needsUp) ctx.output('every container already runs its current configuration\n');
@@ -147,7 +147,7 @@ export class ComposeRuntime implements Runtime {
       const builds = model.some((s) => s.image === reference && s.builds);
       if (!id && isPullable(reference) && !(builds && !refresh)) {
         ctx.output(`pulling ${reference}\n`);
-        await engine.pull(reference, env, ctx.output);
+        await engine.pull(reference, env, ctx.output, ctx.signal);
       }
       id ??= await engine.imageId(reference);
       if (!id && !builds) throw new AppError('PULL_FAILED', `image ${reference} is not available locally and cannot be pulled`);

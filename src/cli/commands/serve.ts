@@ -12,6 +12,7 @@ export function registerServeCommand(program: Command, ctx: CliContext): void {
       // Loaded here so client commands do not pay for fastify and SQLite.
       const { ConfigError, loadConfig } = await import('../../config.js');
       const { exampleCurl, startServer } = await import('../../main.js');
+      const { createLogger } = await import('../../logging.js');
       let config;
       try {
         config = loadConfig(ctx.env);
@@ -22,7 +23,10 @@ export function registerServeCommand(program: Command, ctx: CliContext): void {
         }
         throw error;
       }
-      const server = await startServer(config);
+      // Created here, not in startServer, so the shutdown is a JSON line like every other.
+      const logger = createLogger(config.logLevel);
+      const server = await startServer(config, { logger });
+      // For the human trying the example; printed only in example mode, on stderr.
       if (config.exampleMode) {
         ctx.stderr.write(
           [
@@ -42,10 +46,13 @@ export function registerServeCommand(program: Command, ctx: CliContext): void {
         );
       }
       const stop = (signal: string) => {
-        ctx.stderr.write(`gitops-deploy-server: ${signal} received, finishing running deployments\n`);
+        logger.info({ signal }, 'shutting down');
         server.close().then(
           () => process.exit(0),
-          () => process.exit(1),
+          (error: unknown) => {
+            logger.error({ err: error }, 'shutdown failed');
+            process.exit(1);
+          },
         );
       };
       process.once('SIGTERM', () => stop('SIGTERM'));

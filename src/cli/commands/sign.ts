@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { envSecretSource, readSecretSetting } from '../../util/secret-setting.js';
 import { signBody } from '../../webhook/signature.js';
 import { EXIT_CODES_HELP, ExitCode, usageError } from '../exit-codes.js';
 import type { CliIo } from '../output.js';
@@ -50,24 +51,17 @@ export function registerSignCommand(program: Command, ctx: CliContext): void {
     );
 }
 
+/** --secret or --secret-file, else WEBHOOK_SECRET or WEBHOOK_SECRET_FILE, read as the server reads them. */
 function readSecret(options: SignOptions, env: NodeJS.ProcessEnv): string {
   if (options.secret !== undefined && options.secretFile !== undefined) throw usageError('give --secret or --secret-file, not both');
-  if (options.secret !== undefined) {
-    if (options.secret === '') throw usageError('the secret given with --secret is empty');
-    return options.secret;
-  }
-  const file = options.secretFile ?? (env['WEBHOOK_SECRET'] ? undefined : env['WEBHOOK_SECRET_FILE'] || undefined);
-  if (file !== undefined) {
-    let secret: string;
-    try {
-      secret = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
-    } catch (error) {
-      throw usageError(`the secret file ${file} cannot be read: ${(error as Error).message}`, 'CONFIG');
-    }
-    if (secret === '') throw usageError(`the secret file ${file} is empty`, 'CONFIG');
-    return secret;
-  }
-  if (env['WEBHOOK_SECRET']) return env['WEBHOOK_SECRET'];
+  if (options.secret === '') throw usageError('the secret given with --secret is empty');
+  const readFile = (file: string) => readFileSync(file, 'utf8');
+  const flags = readSecretSetting({ name: '--secret', value: options.secret, fileName: '--secret-file', file: options.secretFile }, readFile);
+  if (!flags.ok) throw usageError(flags.problem, 'CONFIG');
+  if (flags.value !== undefined) return flags.value;
+  const fromEnv = readSecretSetting(envSecretSource(env, 'WEBHOOK_SECRET'), readFile);
+  if (!fromEnv.ok) throw usageError(fromEnv.problem, 'CONFIG');
+  if (fromEnv.value !== undefined) return fromEnv.value;
   throw usageError('no webhook secret: pass --secret or --secret-file, or set WEBHOOK_SECRET or WEBHOOK_SECRET_FILE', 'CONFIG');
 }
 
