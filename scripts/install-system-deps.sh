@@ -142,4 +142,26 @@ if ! podman info --format '{{.Host.OCIRuntime.Name}}' >/tmp/gds-podman-info.log 
   exit 1
 fi
 log "podman runtime: $(cat /tmp/gds-podman-info.log)"
+
+# Compose v2 from Debian's next release (trixie), side by side: extracted into
+# $COMPOSE_V2_DIR, nothing installed or replaced system-wide (docker-compose 1.29
+# stays the `docker-compose` on PATH). Tests that compare with Compose v2 run
+# $COMPOSE_V2_BIN directly.
+COMPOSE_V2_DIR=/opt/gds-tools/compose-v2
+COMPOSE_V2_BIN=$COMPOSE_V2_DIR/usr/libexec/docker/cli-plugins/docker-compose
+if [ ! -x "$COMPOSE_V2_BIN" ]; then
+  trixie=/var/cache/gds-trixie
+  mkdir -p "$trixie/lists/partial" "$trixie/debs"
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main" >"$trixie/sources.list"
+  apt_trixie=(-o "Dir::Etc::sourcelist=$trixie/sources.list" -o Dir::Etc::sourceparts=- -o "Dir::State::Lists=$trixie/lists" -o APT::Get::List-Cleanup=0)
+  apt-get "${apt_trixie[@]}" update -qq >/tmp/gds-trixie.log 2>&1 &&
+    (cd "$trixie/debs" && apt-get "${apt_trixie[@]}" download docker-compose >>/tmp/gds-trixie.log 2>&1) || {
+      tail -n 20 /tmp/gds-trixie.log >&2
+      log "downloading Compose v2 from trixie failed (log: /tmp/gds-trixie.log)"
+      exit 1
+    }
+  rm -rf "$COMPOSE_V2_DIR" && mkdir -p "$COMPOSE_V2_DIR"
+  dpkg -x "$(ls "$trixie"/debs/docker-compose_2*.deb | tail -n 1)" "$COMPOSE_V2_DIR"
+  log "Compose v2: $("$COMPOSE_V2_BIN" version 2>/dev/null) at $COMPOSE_V2_BIN"
+fi
 log "done"
