@@ -10,6 +10,11 @@ export interface Repository {
   head(): Promise<string>;
   /** Paths (relative to the repository root, forward slashes) of tracked files under `dir`. */
   listTrackedFiles(dir: string): Promise<string[]>;
+  /**
+   * The upstream branch's head on the remote (`git ls-remote`), fetching nothing and leaving the
+   * checkout and its refs as they are: the polling backstop's cheap question. Throws SYNC_FAILED.
+   */
+  remoteHead(signal?: AbortSignal): Promise<string>;
   /** Fetches the upstream branch and returns its head, leaving the checkout as it is (plan previews). */
   fetchUpstream(signal?: AbortSignal): Promise<{ commit: string }>;
   /**
