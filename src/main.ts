@@ -15,6 +15,7 @@ import { createDispatcher } from './deploy/dispatcher.js';
 import { createHandoffWatcher } from './deploy/handoff-watcher.js';
 import { Pipeline } from './deploy/pipeline.js';
 import { previewPlan } from './deploy/plan-preview.js';
+import { createRemotePoller } from './deploy/remote-poller.js';
 import { RunEventBus } from './deploy/run-events.js';
 import { observeRuns } from './deploy/run-observers.js';
 import { createServicesView } from './deploy/services-view.js';
@@ -167,6 +168,13 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
   // (including a run killed before it recorded any deployment: its webhook was accepted).
   dispatcher.recover(recovered);
 
+  // The backstop for lost webhooks (POLL_INTERVAL_SECONDS), started once the server answers.
+  const poller = config.pollIntervalMs === undefined ? undefined : createRemotePoller({
+    repository, triggers: dispatcher.triggers, deployAllBusy: () => dispatcher.queue.busy('deploy-all'),
+    intervalMs: config.pollIntervalMs, logger: logger.child({ component: 'remote-poller' }),
+  });
+  poller?.start();
+
   let closing: Promise<void> | undefined;
   return {
     url: address.replace('0.0.0.0', '127.0.0.1'),
@@ -181,7 +189,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
         queue: dispatcher.queue,
         pipeline,
         streams,
-        background: { stop: () => (handoffs.stop(), observers.stop()) },
+        background: { stop: () => (poller?.stop(), handoffs.stop(), observers.stop()) },
         notifier,
         store,
       })),
