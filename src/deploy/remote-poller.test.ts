@@ -55,7 +55,7 @@ function poller(repository: RemotePollerDeps['repository'], extra: Partial<Remot
   const lines: Array<Record<string, unknown>> = [];
   const instance = createRemotePoller({
     repository,
-    triggers: { deployAllChanged: (origin) => (queued.push(origin), { runId: `r_${queued.length}`, status: 'queued' as const }) },
+    triggers: { deployAllChanged: (origin) => (queued.push(origin), { runId: `r_${queued.length}`, coalesced: false }) },
     deployAllBusy: () => busy,
     intervalMs: 10_000,
     logger: pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) }),
