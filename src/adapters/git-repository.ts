@@ -102,6 +102,8 @@ export function createGitRepository(options: { path: string; run: ProcessRunner;
     if (resolve(toplevel) !== real) throw invalid(`it lies inside the repository at ${toplevel} but is not its root`);
   }
 
+  let trackedBranchPromise: Promise<string> | undefined;
+
   /** The current branch's upstream, or `origin/<branch>` when none is configured. */
   async function resolveUpstream(): Promise<Upstream> {
     await ensureRepository();
@@ -172,6 +174,13 @@ export function createGitRepository(options: { path: string; run: ProcessRunner;
       return listZ(['ls-files', '-z', '--', normalisePathspec(dir)], 'git ls-files');
     },
 
+    trackedBranch() {
+      // The upstream rarely changes under a running server; webhooks ask on every push.
+      trackedBranchPromise ??= resolveUpstream().then((upstream) => branchOfUpstream(upstream));
+      trackedBranchPromise.catch(() => (trackedBranchPromise = undefined));
+      return trackedBranchPromise;
+    },
+
     async fetchUpstream(signal) {
       const upstream = await resolveUpstream();
       await fetch(upstream, signal);
@@ -204,4 +213,11 @@ export function createGitRepository(options: { path: string; run: ProcessRunner;
       };
     },
   };
+}
+
+/** The branch name on the remote: `refs/remotes/origin/main` → `main` (an upstream on `.` is `refs/heads/main`). */
+function branchOfUpstream(upstream: Upstream): string {
+  const remotePrefix = `refs/remotes/${upstream.remote}/`;
+  if (upstream.ref.startsWith(remotePrefix)) return upstream.ref.slice(remotePrefix.length);
+  return upstream.ref.replace(/^refs\/heads\//, '');
 }
