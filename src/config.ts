@@ -4,9 +4,10 @@ import { z } from 'zod';
 import type { RuntimeKind } from './domain/types.js';
 import { isValidServiceName } from './domain/service-layout.js';
 import { NOTIFY_SECRET_VARIABLES, readNotifySettings, type NotifySettings } from './notify/settings.js';
+import { readWebhookSettings, WEBHOOK_SECRET_VARIABLES, WEBHOOK_SERVER_SETTINGS, type WebhookSettings } from './webhook/settings.js';
 
 /** Typed configuration; `loadConfig` is the only reader of the process environment. */
-export interface Config {
+export interface Config extends WebhookSettings {
   port: number;
   host: string;
   dataDir: string;
@@ -163,6 +164,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs, option
   if (webhookSecret === undefined && !secretFile && !exampleMode && options.requireWebhookSecret !== false) problems.push('WEBHOOK_SECRET or WEBHOOK_SECRET_FILE is required');
   if (apiToken === '') problems.push('The API token is empty; unset API_TOKEN to turn the management API off');
   if (apiToken !== undefined && apiToken.length < 16) warnings.push('The API token is shorter than 16 characters; a longer random one resists guessing');
+  // Webhook hardening (rotation, mode, limits, proxy, polling, Docker Hub): see webhook/settings.ts.
+  const webhook = readWebhookSettings(raw, secretValue, webhookSecret);
+  problems.push(...webhook.problems);
+  warnings.push(...webhook.warnings);
   const notify = readNotifySettings(raw, (file) => fs.readFile(file));
   problems.push(...notify.problems);
   warnings.push(...notify.warnings);
@@ -179,6 +184,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs, option
         : DEFAULT_ENV_REPO_PATH;
 
   const hidden = new Set<string>([...SECRET_VARIABLES, ...NOTIFY_SECRET_VARIABLES, ...SERVER_SETTINGS]);
+  for (const name of [...WEBHOOK_SECRET_VARIABLES, ...WEBHOOK_SERVER_SETTINGS]) hidden.add(name);
   const childEnv = Object.fromEntries(Object.entries(env).filter(([k]) => !hidden.has(k)));
   return {
     port: e.PORT,
@@ -208,6 +214,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs, option
     registryAuthFile: e.REGISTRY_AUTH_FILE ? path.resolve(e.REGISTRY_AUTH_FILE) : undefined,
     childEnv,
     notify: notify.settings,
+    ...webhook.settings,
     warnings,
   };
 }

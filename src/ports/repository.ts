@@ -15,6 +15,11 @@ export interface Repository {
    * other branch changes nothing here. No network; cached after the first call.
    */
   trackedBranch(): Promise<string>;
+  /**
+   * The upstream branch's head on the remote (`git ls-remote`), fetching nothing and leaving the
+   * checkout and its refs as they are: the polling backstop's cheap question. Throws SYNC_FAILED.
+   */
+  remoteHead(signal?: AbortSignal): Promise<string>;
   /** Fetches the upstream branch and returns its head, leaving the checkout as it is (plan previews). */
   fetchUpstream(signal?: AbortSignal): Promise<{ commit: string }>;
   /**
