@@ -85,6 +85,14 @@ describe('createGitRepository', () => {
     assert.deepEqual(await createGitRepository({ path: checkout, run }).sync(), { commit: pushed });
   });
 
+  it('names the tracked branch as the remote knows it: the upstream, even when the local branch is named otherwise', async () => {
+    await git(author, 'push', '-q', 'origin', 'main:release');
+    await git(checkout, 'fetch', '-q');
+    await git(checkout, 'checkout', '-q', '-b', 'local-name', '--track', 'origin/release');
+    assert.equal(await createGitRepository({ path: checkout, run }).trackedBranch(), 'release');
+    await git(checkout, 'branch', '--unset-upstream');
+    assert.equal(await createGitRepository({ path: checkout, run }).trackedBranch(), 'local-name');
+  });
 
   it('fails with SYNC_FAILED and leaves the tree alone when the remote is unreachable', async () => {
     const repository = createGitRepository({ path: checkout, run });

@@ -106,6 +106,8 @@ export function createGitRepository(options: { path: string; run: ProcessRunner;
     if (resolve(toplevel) !== real) throw invalid(`it lies inside the repository at ${toplevel} but is not its root`);
   }
 
+  let trackedBranchPromise: Promise<string> | undefined;
+
   /** The current branch's upstream, or `origin/<branch>` when none is configured. */
   async function resolveUpstream(): Promise<Upstream> {
     await ensureRepository();
@@ -177,6 +179,13 @@ export function createGitRepository(options: { path: string; run: ProcessRunner;
       return listZ(['ls-files', '-z', '--', normalisePathspec(dir)], 'git ls-files');
     },
 
+    trackedBranch() {
+      // The upstream rarely changes under a running server; webhooks ask on every push.
+      trackedBranchPromise ??= resolveUpstream().then((upstream) => upstream.remoteRef.replace(/^refs\/heads\//, ''));
+      trackedBranchPromise.catch(() => (trackedBranchPromise = undefined));
+      return trackedBranchPromise;
+    },
+
     async remoteHead(signal) {
       const upstream = await resolveUpstream();
       let listing: string;
@@ -232,3 +241,4 @@ export function createGitRepository(options: { path: string; run: ProcessRunner;
     },
   };
 }
+

@@ -1,31 +1,22 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import type { Metrics, WebhookOutcome } from '../ports/metrics.js';
-import { isValidServiceName } from '../domain/service-layout.js';
+import type { Metrics } from '../ports/metrics.js';
 import { AppError, isAppError } from '../errors.js';
 import type { ServiceCatalog } from '../ports/service-catalog.js';
-import { readPackageEvent } from '../webhook/package-event.js';
-import { verifySignature } from '../webhook/signature.js';
 import { registerApiRoutes, type ApiDeps } from './api-routes.js';
 import { registerDashboard } from './dashboard-assets.js';
+import { registerWebhookRoutes, type WebhookDeps } from './webhook-routes.js';
 
 /** What the routes need from the rest of the server. */
-export interface ServerDeps extends ApiDeps {
+export interface ServerDeps extends ApiDeps, Omit<WebhookDeps, 'logger' | 'catalog' | 'triggers' | 'metrics'> {
   logger: Logger;
-  webhookSecret: string;
+  /** Fastify's `trustProxy` (TRUST_PROXY): which proxy's X-Forwarded-For gives the client address. */
+  trustProxy?: boolean | string | number;
   maxBodyBytes: number;
   catalog: Pick<ServiceCatalog, 'has'>;
   metrics: Pick<Metrics, 'webhook' | 'render' | 'contentType'>;
   /** Directory of the dashboard's files; the default is the one shipped beside the server. */
   dashboardDir?: string;
-}
-
-const WEBHOOK_ROUTES = new Set(['/deploy-all-changed', '/redeploy-and-update/:service']);
-
-function webhookOutcome(status: number): WebhookOutcome {
-  if (status === 202) return 'accepted';
-  if (status < 300) return 'ignored';
-  return status < 500 ? 'rejected' : 'error';
 }
 
 /** Builds the HTTP server without listening, so tests drive it with inject(). */
@@ -40,6 +31,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     // Closing comes last in the shutdown order (runs drained, streams ended): a slow request
     // still open then (a plan preview's fetch) must not hold the process.
     forceCloseConnections: true,
+    // A hop count is accepted at run time (proxy-addr); Fastify's types only list the other forms.
+    trustProxy: (deps.trustProxy ?? false) as boolean | string,
   });
 
   // A request that reaches a stopping server (a self-update replacing it, a restart) is told to
@@ -56,21 +49,6 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
-  const rawBody = (request: FastifyRequest): Buffer => (Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0));
-
-  const requireSignature = async (request: FastifyRequest) => {
-    const check = verifySignature(deps.webhookSecret, rawBody(request), request.headers['x-hub-signature-256']);
-    if (!check.ok) {
-      request.log.warn({ reason: check.reason }, 'webhook refused: bad signature');
-      throw new AppError(check.reason === 'missing' ? 'SIGNATURE_MISSING' : 'SIGNATURE_INVALID');
-    }
-  };
-
-  app.addHook('onResponse', async (request, reply) => {
-    const route = request.routeOptions.url;
-    if (route !== undefined && WEBHOOK_ROUTES.has(route)) deps.metrics.webhook(route, webhookOutcome(reply.statusCode));
-  });
-
   app.get('/health', async () => ({
     status: 'ok',
     name: deps.serverName,
@@ -81,29 +59,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
 
   app.get('/metrics', async (_request, reply) => reply.header('content-type', deps.metrics.contentType).send(await deps.metrics.render()));
 
-  // GitHub sends a signed `ping` when a webhook is created; answering it deploys nothing.
-  const isPing = (request: FastifyRequest) => request.headers['x-github-event'] === 'ping';
-
-  app.post('/deploy-all-changed', { preHandler: requireSignature }, async (request, reply) => {
-    if (isPing(request)) return reply.code(200).send({ status: 'ignored', note: 'ping received; the webhook works' });
-    const { runId } = deps.triggers.deployAllChanged('webhook');
-    return reply.code(202).send({ runId, status: 'queued' });
-  });
-
-  app.post<{ Params: { service: string } }>(
-    '/redeploy-and-update/:service',
-    { preHandler: requireSignature },
-    async (request, reply) => {
-      const name = serviceNameFromUrl(request.url);
-      if (isPing(request)) return reply.code(200).send({ status: 'ignored', note: 'ping received; the webhook works' });
-      const verdict = readPackageEvent(rawBody(request));
-      if (!verdict.trigger) return reply.code(200).send({ status: 'ignored', note: verdict.note });
-      if (!(await deps.catalog.has(name))) throw new AppError('UNKNOWN_SERVICE', `No service directory is named ${name}`);
-      const { runId } = deps.triggers.redeployAndUpdate(name, 'webhook');
-      return reply.code(202).send({ runId, status: 'queued' });
-    },
-  );
-
+  registerWebhookRoutes(app, deps);
   registerApiRoutes(app, deps);
   registerDashboard(app, deps.dashboardDir);
 
@@ -113,18 +69,6 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
 
   app.setErrorHandler((error: unknown, request, reply) => sendError(error, request, reply));
   return app;
-}
-
-/**
- * The service name exactly as it stands in the request path. Taken from the raw URL so an
- * encoded slash or dot-segment (`%2F`, `%2e%2e`) is refused instead of being decoded into a path.
- */
-function serviceNameFromUrl(url: string): string {
-  const raw = url.split('?')[0]!.slice('/redeploy-and-update/'.length).replace(/\/$/, '');
-  if (!isValidServiceName(raw)) {
-    throw new AppError('INVALID_SERVICE_NAME', 'The service name must be a service directory name: letters, digits, dot, dash, underscore');
-  }
-  return raw;
 }
 
 function errorBody(error: AppError): { error: { code: string; message: string } } {

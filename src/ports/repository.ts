@@ -11,6 +11,11 @@ export interface Repository {
   /** Paths (relative to the repository root, forward slashes) of tracked files under `dir`. */
   listTrackedFiles(dir: string): Promise<string[]>;
   /**
+   * The name of the branch deployed from, on the remote (`main` for `origin/main`): a push to any
+   * other branch changes nothing here. No network; cached after the first call.
+   */
+  trackedBranch(): Promise<string>;
+  /**
    * The upstream branch's head on the remote (`git ls-remote`), fetching nothing and leaving the
    * checkout and its refs as they are: the polling backstop's cheap question. Throws SYNC_FAILED.
    */
