@@ -16,6 +16,10 @@ import { createHandoffWatcher } from './deploy/handoff-watcher.js';
 import { Pipeline } from './deploy/pipeline.js';
 import { previewPlan } from './deploy/plan-preview.js';
 import { createRemotePoller } from './deploy/remote-poller.js';
+import { createImagePoller } from './deploy/image-poller.js';
+import { createRegistryDigests } from './adapters/registry-digest.js';
+import { prepareRegistryAuth } from './adapters/registry-auth.js';
+import { createRunningImages } from './adapters/running-images.js';
 import { RunEventBus } from './deploy/run-events.js';
 import { observeRuns } from './deploy/run-observers.js';
 import { createServicesView } from './deploy/services-view.js';
@@ -174,6 +178,20 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
     intervalMs: config.pollIntervalMs, logger: logger.child({ component: 'remote-poller' }),
   });
   poller?.start();
+  // Image polling for services that opt in (x-gitops: { poll-images: true }); idle when none does.
+  const imagePoller = config.imagePollIntervalMs === undefined ? undefined : createImagePoller({
+    services: () => view.services(),
+    runningImages: createRunningImages({ engines, processEnv: config.childEnv }),
+    registryDigest: createRegistryDigests({
+      authEnv: () => prepareRegistryAuth({
+        envRepoPath: config.envRepoPath, ghcrUser: config.ghcrUser, registryAuthFile: config.registryAuthFile,
+        stateDir: path.join(config.dataDir, 'registry-auth'),
+      }),
+    }).digest,
+    triggers: dispatcher.triggers, busy: (lane) => dispatcher.queue.busy(lane),
+    intervalMs: config.imagePollIntervalMs, logger: logger.child({ component: 'image-poller' }),
+  });
+  imagePoller?.start();
 
   let closing: Promise<void> | undefined;
   return {
@@ -189,7 +207,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
         queue: dispatcher.queue,
         pipeline,
         streams,
-        background: { stop: () => (poller?.stop(), handoffs.stop(), observers.stop()) },
+        background: { stop: () => (poller?.stop(), imagePoller?.stop(), handoffs.stop(), observers.stop()) },
         notifier,
         store,
       })),
