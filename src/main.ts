@@ -150,7 +150,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
     metrics,
     streams,
     draining: () => draining,
-    services: () => view.services(),
+    services: async () => (await view.services()).services,
     triggers: dispatcher.triggers,
     previewPlan: () =>
       previewPlan({
@@ -180,7 +180,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
   poller?.start();
   // Image polling for services that opt in (x-gitops: { poll-images: true }); idle when none does.
   const imagePoller = config.imagePollIntervalMs === undefined ? undefined : createImagePoller({
-    services: () => view.services(),
+    services: async () => (await view.services()).services,
     runningImages: createRunningImages({ engines, processEnv: config.childEnv }),
     registryDigest: createRegistryDigests({
       authEnv: () => prepareRegistryAuth({
