@@ -150,7 +150,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
     metrics,
     streams,
     draining: () => draining,
-    services: async () => (await view.services()).services,
+    services: () => view.services(),
     triggers: dispatcher.triggers,
     previewPlan: () =>
       previewPlan({
