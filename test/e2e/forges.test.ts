@@ -4,11 +4,14 @@
 // runs it); a Standard Webhooks request 6 minutes old is refused; a registry-style payload naming
 // an image updates every service that uses it, and only those. The steps build on each other.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { signStandardWebhook } from '../../src/webhook/providers/standard-webhooks/index.js';
 import { EnvRepo, TestServer, containerEnv, projectContainers, removeProject, requireEngines, sh, stepper, summary, uid, type Container, type RunView } from './harness.js';
 
@@ -172,6 +175,22 @@ test('every forge triggers the server: pushes, branch filter, replays across a r
     assert.equal(stale.json.error.code, 'SIGNATURE_STALE');
     assert.equal(await runCount(server), before);
     await accepted(standard('/deploy-all-changed', '{}', `msg_fresh_${id}`));
+  });
+
+  await step('5b. `sign --scheme standard --curl` prints a command this server accepts, once', async () => {
+    const root = fileURLToPath(new URL('../../', import.meta.url));
+    const run = promisify(execFile);
+    // The CLI from source (no build needed); the server answering it lives in this process, so asynchronously.
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli/main.ts'), 'sign', '--scheme', 'standard', '--body', '{}', '--curl', server.url], {
+      cwd: root,
+      env: { ...process.env, WEBHOOK_SECRET: SECRET },
+    });
+    assert.match(stdout, /-H 'webhook-id: msg_[0-9a-f]+' -H 'webhook-timestamp: \d+' -H 'webhook-signature: v1,[A-Za-z0-9+/=]+'/);
+    const curl = stdout.trim().replace(/^curl -i /, 'curl -s ');
+    const first = JSON.parse((await run('bash', ['-c', curl])).stdout) as { runId: string };
+    assert.equal((await server.waitForRun(first.runId)).status, 'succeeded');
+    const again = JSON.parse((await run('bash', ['-c', curl])).stdout) as { status: string };
+    assert.equal(again.status, 'duplicate');
   });
 
   await step('6. a registry payload naming an image updates every service that uses it, and only those', async () => {
