@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { readComposeModel } from './adapters/compose/compose-file.js';
 import { createEngines } from './adapters/compose/index.js';
 import { createGitRepository } from './adapters/git-repository.js';
 import { createMetrics } from './adapters/prometheus-metrics.js';
@@ -13,6 +14,7 @@ import { composeRuntimes } from './compose-runtimes.js';
 import type { Config } from './config.js';
 import { createDispatcher } from './deploy/dispatcher.js';
 import { createHandoffWatcher } from './deploy/handoff-watcher.js';
+import { createImageServices } from './deploy/image-services.js';
 import { Pipeline } from './deploy/pipeline.js';
 import { previewPlan } from './deploy/plan-preview.js';
 import { createRemotePoller } from './deploy/remote-poller.js';
@@ -24,6 +26,7 @@ import { RunEventBus } from './deploy/run-events.js';
 import { observeRuns } from './deploy/run-observers.js';
 import { createServicesView } from './deploy/services-view.js';
 import { ensureExampleRepository } from './example/example-repository.js';
+import { createAuthFailureLimiter, DEFAULT_MAX_TRACKED_ADDRESSES } from './http/auth-failure-limiter.js';
 import { OpenStreams } from './http/open-streams.js';
 import { buildServer } from './http/server.js';
 import { describeServices } from './http/views.js';
@@ -33,6 +36,7 @@ import { systemClock, type Clock } from './ports/clock.js';
 import type { RuntimeRegistry } from './ports/runtime.js';
 import { shutDown } from './shutdown.js';
 import { readVersion } from './version.js';
+import { createReplayGuard } from './webhook/replay-guard.js';
 import { signBody } from './webhook/signature.js';
 
 export { createLogger } from './logging.js';
@@ -133,11 +137,29 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
   const handoffs = createHandoffWatcher({ store, events, selfUpdater, clock, logger, onForeignRunEnd: observers.onForeignRunEnd });
   handoffs.start(HANDOFF_CHECK_MS);
 
+  // Webhook hardening (issue 10): replays refused across restarts, failed authentication limited per address.
+  const replayGuard = createReplayGuard({ store, clock });
+  const authFailures = createAuthFailureLimiter({ maxFailures: config.authFailuresPerMinute, windowMs: 60_000, maxTrackedAddresses: DEFAULT_MAX_TRACKED_ADDRESSES });
+  const imageServices = createImageServices({
+    services: async () => (await view.services()).services,
+    imagesOf: async (service) => (await readComposeModel(service, config.childEnv)).services.map((s) => s.image),
+    logger,
+  });
+
   const streams = new OpenStreams();
   let draining = false;
   const app = buildServer({
     logger,
     webhookSecret,
+    webhookSecrets: { current: webhookSecret, ...(config.webhookSecretPrevious ? { previous: config.webhookSecretPrevious } : {}) },
+    webhookMode: config.webhookMode,
+    replayGuard,
+    authFailures,
+    servicesForImage: (reference) => imageServices.servicesForImage(reference),
+    trackedBranch: () => repository.trackedBranch(),
+    dockerHubToken: config.dockerHubToken,
+    trustProxy: config.trustProxy,
+    now: () => clock.now().getTime(),
     apiToken,
     maxBodyBytes: config.maxBodyBytes,
     serverName: config.deployServerName,
