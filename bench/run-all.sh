@@ -49,6 +49,7 @@ run accept node --import tsx bench/accept.ts
 run api node --import tsx bench/api.ts
 run flood node --import tsx bench/flood.ts
 run dashboard node --import tsx bench/dashboard.ts
+run auth-flood node --expose-gc --import tsx bench/auth-flood.ts
 for engine in $ENGINES; do
   run "parallel-$engine" node --import tsx bench/parallel.ts "$engine"
 done

@@ -249,4 +249,69 @@ describe('loadConfig', () => {
     assert.equal(config.webhookSecret, undefined);
     assert.match(configError({ ENV_REPO_PATH: '/srv/env' }).problems.join('\n'), /WEBHOOK_SECRET or WEBHOOK_SECRET_FILE is required/);
   });
+  describe('webhook hardening settings', () => {
+    const base = { WEBHOOK_SECRET: SECRET, ENV_REPO_PATH: '/srv/env' };
+
+    it('has safe defaults: compat mode, 20 failures a minute, no proxy trusted, no polling, no Docker Hub route', () => {
+      const config = loadConfig(base, fakeFs());
+      assert.equal(config.webhookSecretPrevious, undefined);
+      assert.equal(config.webhookMode, 'compat');
+      assert.equal(config.authFailuresPerMinute, 20);
+      assert.equal(config.trustProxy, false);
+      assert.equal(config.pollIntervalMs, undefined);
+      assert.equal(config.imagePollIntervalMs, 300_000, 'image polling only concerns services that opt in');
+      assert.equal(config.dockerHubToken, undefined);
+    });
+
+    it('reads each setting, the secrets also from files, and keeps them all from child processes', () => {
+      const token = 'dh_0123456789abcdefghijklmnop';
+      const config = loadConfig({
+        ...base, PATH: '/bin', WEBHOOK_SECRET_PREVIOUS_FILE: '/run/secrets/old', WEBHOOK_MODE: 'strict',
+        WEBHOOK_AUTH_FAILURES_PER_MINUTE: '5', TRUST_PROXY: '10.0.0.1, 192.168.0.0/16,loopback', POLL_INTERVAL_SECONDS: '30',
+        DOCKERHUB_WEBHOOK_TOKEN: token,
+      }, fakeFs({ '/run/secrets/old': 'the-old-secret-being-rotated\n' }));
+      assert.equal(config.webhookSecretPrevious, 'the-old-secret-being-rotated');
+      assert.equal(config.webhookMode, 'strict');
+      assert.equal(config.authFailuresPerMinute, 5);
+      assert.equal(config.trustProxy, '10.0.0.1,192.168.0.0/16,loopback');
+      assert.equal(config.pollIntervalMs, 30_000);
+      assert.equal(config.dockerHubToken, token);
+      assert.deepEqual(config.childEnv, { PATH: '/bin' });
+      assert.equal(loadConfig({ ...base, WEBHOOK_SECRET_PREVIOUS: 'another-old-secret' }, fakeFs()).webhookSecretPrevious, 'another-old-secret');
+    });
+
+    it('takes a hop count for TRUST_PROXY; 0, false and POLL_INTERVAL_SECONDS=0 mean off', () => {
+      assert.equal(loadConfig({ ...base, TRUST_PROXY: '2' }, fakeFs()).trustProxy, 2);
+      assert.equal(loadConfig({ ...base, TRUST_PROXY: '0' }, fakeFs()).trustProxy, false);
+      assert.equal(loadConfig({ ...base, TRUST_PROXY: 'false' }, fakeFs()).trustProxy, false);
+      assert.equal(loadConfig({ ...base, POLL_INTERVAL_SECONDS: '0' }, fakeFs()).pollIntervalMs, undefined);
+      assert.equal(loadConfig({ ...base, IMAGE_POLL_INTERVAL_SECONDS: '0' }, fakeFs()).imagePollIntervalMs, undefined);
+      assert.equal(loadConfig({ ...base, IMAGE_POLL_INTERVAL_SECONDS: '60' }, fakeFs()).imagePollIntervalMs, 60_000);
+      assert.match(configError({ ...base, IMAGE_POLL_INTERVAL_SECONDS: 'often' }).problems.join('\n'), /IMAGE_POLL_INTERVAL_SECONDS must be a whole number/);
+      assert.equal(loadConfig({ ...base, TRUST_PROXY: '::1,fd00::/8' }, fakeFs()).trustProxy, '::1,fd00::/8');
+    });
+
+    it('refuses bad values, every one named, in one ConfigError', () => {
+      const problems = configError({
+        ...base, WEBHOOK_MODE: 'lenient', WEBHOOK_AUTH_FAILURES_PER_MINUTE: '0', TRUST_PROXY: 'proxy.example.com,10.0.0.0/33',
+        POLL_INTERVAL_SECONDS: '-5', DOCKERHUB_WEBHOOK_TOKEN: 'short',
+      }).problems.join('\n');
+      assert.match(problems, /WEBHOOK_MODE must be compat or strict/);
+      assert.match(problems, /WEBHOOK_AUTH_FAILURES_PER_MINUTE must be a whole number/);
+      assert.match(problems, /TRUST_PROXY .*not understood: proxy\.example\.com, 10\.0\.0\.0\/33/);
+      assert.match(problems, /POLL_INTERVAL_SECONDS must be a whole number/);
+      assert.match(problems, /DOCKERHUB_WEBHOOK_TOKEN must be 24 to 256/);
+      assert.doesNotMatch(problems, /short/, 'the token value is not repeated');
+    });
+
+    it('refuses TRUST_PROXY=true (any client could pick its address) and a previous secret that is set twice or empty', () => {
+      assert.match(configError({ ...base, TRUST_PROXY: 'true' }).problems.join('\n'), /TRUST_PROXY=true would let any client choose its address/);
+      assert.match(
+        configError({ ...base, WEBHOOK_SECRET_PREVIOUS: 'x'.repeat(20), WEBHOOK_SECRET_PREVIOUS_FILE: '/f' }, fakeFs({ '/f': 'y' })).problems.join('\n'),
+        /Set WEBHOOK_SECRET_PREVIOUS or WEBHOOK_SECRET_PREVIOUS_FILE, not both/,
+      );
+      assert.match(configError({ ...base, WEBHOOK_SECRET_PREVIOUS_FILE: '/f' }, fakeFs({ '/f': '\n' })).problems.join('\n'), /WEBHOOK_SECRET_PREVIOUS_FILE \/f is empty/);
+      assert.ok(loadConfig({ ...base, WEBHOOK_SECRET_PREVIOUS: SECRET }, fakeFs()).warnings.some((w) => /same as WEBHOOK_SECRET/.test(w)));
+    });
+  });
 });

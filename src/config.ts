@@ -5,9 +5,10 @@ import type { RuntimeKind } from './domain/types.js';
 import { isValidServiceName } from './domain/service-layout.js';
 import { NOTIFY_SECRET_VARIABLES, readNotifySettings, type NotifySettings } from './notify/settings.js';
 import { envSecretSource, readSecretSetting } from './util/secret-setting.js';
+import { readWebhookSettings, WEBHOOK_SECRET_VARIABLES, WEBHOOK_SERVER_SETTINGS, type WebhookSettings } from './webhook/settings.js';
 
 /** Typed configuration; `loadConfig` is the only reader of the process environment. */
-export interface Config {
+export interface Config extends WebhookSettings {
   port: number;
   host: string;
   dataDir: string;
@@ -139,7 +140,8 @@ const envSchema = z.object({
 const SERVER_SETTINGS = new Set(
   [...Object.keys(envSchema.shape), 'WEBHOOK_SECRET_FILE', 'API_TOKEN_FILE', ...NOTIFY_SECRET_VARIABLES].filter((name) => !SHARED_WITH_TOOLS.has(name)),
 );
-const isServerSetting = (name: string) => SERVER_SETTINGS.has(name) || name.startsWith('NOTIFY_');
+const WEBHOOK_SETTINGS = new Set<string>([...WEBHOOK_SECRET_VARIABLES, ...WEBHOOK_SERVER_SETTINGS]);
+const isServerSetting = (name: string) => SERVER_SETTINGS.has(name) || WEBHOOK_SETTINGS.has(name) || name.startsWith('NOTIFY_');
 
 /** The names of CHILD_ENV_PASS, or the problems with them (the server's own settings are refused). */
 function readChildEnvPass(value: string | undefined): { names: string[]; problems: string[] } {
@@ -205,6 +207,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs, option
   if (apiToken !== undefined && apiToken.length < 16) warnings.push('The API token is shorter than 16 characters; a longer random one resists guessing');
   const childEnvPass = readChildEnvPass(raw['CHILD_ENV_PASS']);
   problems.push(...childEnvPass.problems);
+  // Webhook hardening (rotation, mode, limits, proxy, polling, Docker Hub): see webhook/settings.ts.
+  const webhook = readWebhookSettings(raw, secretValue, webhookSecret);
+  problems.push(...webhook.problems);
+  warnings.push(...webhook.warnings);
   const notify = readNotifySettings(raw, (file) => fs.readFile(file));
   problems.push(...notify.problems);
   warnings.push(...notify.warnings);
@@ -250,6 +256,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs, option
     childEnv,
     childEnvPass: childEnvPass.names,
     notify: notify.settings,
+    ...webhook.settings,
     warnings,
   };
 }

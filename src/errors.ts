@@ -5,6 +5,10 @@
 export const errorCatalog = {
   SIGNATURE_MISSING: { status: 401, message: 'The X-Hub-Signature-256 header is missing' },
   SIGNATURE_INVALID: { status: 401, message: 'The X-Hub-Signature-256 signature does not match the body' },
+  SIGNATURE_STALE: { status: 401, message: 'The signed webhook-timestamp is more than 5 minutes from the server clock' },
+  WEBHOOK_SCHEME_REFUSED: { status: 401, message: 'WEBHOOK_MODE=strict accepts only a signed timestamp (Standard Webhooks) or a forge token (GitLab, Harbor)' },
+  WEBHOOK_TOKEN_INVALID: { status: 401, message: 'The webhook token does not match' },
+  WEBHOOK_RATE_LIMITED: { status: 429, message: 'Too many failed webhook authentications from this address; retry after the Retry-After seconds' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is larger than allowed' },
   API_TOKEN_MISSING: { status: 401, message: 'The management API needs an Authorization: Bearer <API_TOKEN> header' },
   API_TOKEN_INVALID: { status: 401, message: 'The bearer token does not match API_TOKEN' },

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { readComposeModel } from './adapters/compose/compose-file.js';
 import { createEngines } from './adapters/compose/index.js';
 import { createGitRepository } from './adapters/git-repository.js';
 import { createMetrics } from './adapters/prometheus-metrics.js';
@@ -13,12 +14,19 @@ import { composeRuntimes } from './compose-runtimes.js';
 import type { Config } from './config.js';
 import { createDispatcher } from './deploy/dispatcher.js';
 import { createHandoffWatcher } from './deploy/handoff-watcher.js';
+import { createImageServices } from './deploy/image-services.js';
 import { Pipeline } from './deploy/pipeline.js';
 import { previewPlan } from './deploy/plan-preview.js';
+import { createRemotePoller } from './deploy/remote-poller.js';
+import { createImagePoller } from './deploy/image-poller.js';
+import { createRegistryDigests } from './adapters/registry-digest.js';
+import { prepareRegistryAuth } from './adapters/registry-auth.js';
+import { createRunningImages } from './adapters/running-images.js';
 import { RunEventBus } from './deploy/run-events.js';
 import { observeRuns } from './deploy/run-observers.js';
 import { createServicesView } from './deploy/services-view.js';
 import { ensureExampleRepository } from './example/example-repository.js';
+import { createAuthFailureLimiter, DEFAULT_MAX_TRACKED_ADDRESSES } from './http/auth-failure-limiter.js';
 import { OpenStreams } from './http/open-streams.js';
 import { buildServer } from './http/server.js';
 import { describeServices } from './http/views.js';
@@ -28,6 +36,7 @@ import { systemClock, type Clock } from './ports/clock.js';
 import type { RuntimeRegistry } from './ports/runtime.js';
 import { shutDown } from './shutdown.js';
 import { readVersion } from './version.js';
+import { createReplayGuard } from './webhook/replay-guard.js';
 import { signBody } from './webhook/signature.js';
 
 export { createLogger } from './logging.js';
@@ -128,11 +137,29 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
   const handoffs = createHandoffWatcher({ store, events, selfUpdater, clock, logger, onForeignRunEnd: observers.onForeignRunEnd });
   handoffs.start(HANDOFF_CHECK_MS);
 
+  // Webhook hardening (issue 10): replays refused across restarts, failed authentication limited per address.
+  const replayGuard = createReplayGuard({ store, clock });
+  const authFailures = createAuthFailureLimiter({ maxFailures: config.authFailuresPerMinute, windowMs: 60_000, maxTrackedAddresses: DEFAULT_MAX_TRACKED_ADDRESSES });
+  const imageServices = createImageServices({
+    services: async () => (await view.services()).services,
+    imagesOf: async (service) => (await readComposeModel(service, config.childEnv)).services.map((s) => s.image),
+    logger,
+  });
+
   const streams = new OpenStreams();
   let draining = false;
   const app = buildServer({
     logger,
     webhookSecret,
+    webhookSecrets: { current: webhookSecret, ...(config.webhookSecretPrevious ? { previous: config.webhookSecretPrevious } : {}) },
+    webhookMode: config.webhookMode,
+    replayGuard,
+    authFailures,
+    servicesForImage: (reference) => imageServices.servicesForImage(reference),
+    trackedBranch: () => repository.trackedBranch(),
+    dockerHubToken: config.dockerHubToken,
+    trustProxy: config.trustProxy,
+    now: () => clock.now().getTime(),
     apiToken,
     maxBodyBytes: config.maxBodyBytes,
     serverName: config.deployServerName,
@@ -167,6 +194,27 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
   // (including a run killed before it recorded any deployment: its webhook was accepted).
   dispatcher.recover(recovered);
 
+  // The backstop for lost webhooks (POLL_INTERVAL_SECONDS), started once the server answers.
+  const poller = config.pollIntervalMs === undefined ? undefined : createRemotePoller({
+    repository, triggers: dispatcher.triggers, deployAllBusy: () => dispatcher.queue.busy('deploy-all'),
+    intervalMs: config.pollIntervalMs, logger: logger.child({ component: 'remote-poller' }),
+  });
+  poller?.start();
+  // Image polling for services that opt in (x-gitops: { poll-images: true }); idle when none does.
+  const imagePoller = config.imagePollIntervalMs === undefined ? undefined : createImagePoller({
+    services: async () => (await view.services()).services,
+    runningImages: createRunningImages({ engines, processEnv: config.childEnv }),
+    registryDigest: createRegistryDigests({
+      authEnv: () => prepareRegistryAuth({
+        envRepoPath: config.envRepoPath, ghcrUser: config.ghcrUser, registryAuthFile: config.registryAuthFile,
+        stateDir: path.join(config.dataDir, 'registry-auth'),
+      }),
+    }).digest,
+    triggers: dispatcher.triggers, busy: (lane) => dispatcher.queue.busy(lane),
+    intervalMs: config.imagePollIntervalMs, logger: logger.child({ component: 'image-poller' }),
+  });
+  imagePoller?.start();
+
   let closing: Promise<void> | undefined;
   return {
     url: address.replace('0.0.0.0', '127.0.0.1'),
@@ -181,7 +229,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
         queue: dispatcher.queue,
         pipeline,
         streams,
-        background: { stop: () => (handoffs.stop(), observers.stop()) },
+        background: { stop: () => (poller?.stop(), imagePoller?.stop(), handoffs.stop(), observers.stop()) },
         notifier,
         store,
       })),

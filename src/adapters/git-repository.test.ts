@@ -85,6 +85,14 @@ describe('createGitRepository', () => {
     assert.deepEqual(await createGitRepository({ path: checkout, run }).sync(), { commit: pushed });
   });
 
+  it('names the tracked branch as the remote knows it: the upstream, even when the local branch is named otherwise', async () => {
+    await git(author, 'push', '-q', 'origin', 'main:release');
+    await git(checkout, 'fetch', '-q');
+    await git(checkout, 'checkout', '-q', '-b', 'local-name', '--track', 'origin/release');
+    assert.equal(await createGitRepository({ path: checkout, run }).trackedBranch(), 'release');
+    await git(checkout, 'branch', '--unset-upstream');
+    assert.equal(await createGitRepository({ path: checkout, run }).trackedBranch(), 'local-name');
+  });
 
   it('fails with SYNC_FAILED and leaves the tree alone when the remote is unreachable', async () => {
     const repository = createGitRepository({ path: checkout, run });
@@ -104,6 +112,35 @@ describe('createGitRepository', () => {
     const error = await rejectsWith(repository.sync(), 'SYNC_FAILED');
     assert.doesNotMatch(error.message, /s3cret-token/);
     assert.doesNotMatch(JSON.stringify((error as { details?: unknown }).details), /s3cret-token/);
+  });
+
+  it('reads the remote head with ls-remote, fetching nothing and leaving the checkout alone', async () => {
+    const repository = createGitRepository({ path: checkout, run });
+    const before = await repository.head();
+    assert.equal(await repository.remoteHead(), before);
+    // A branch whose name ends like the tracked one must not be taken for it.
+    await git(author, 'push', '-q', 'origin', 'HEAD:refs/heads/feature/main');
+    const pushed = await commitFile(author, 'services/web/compose.yaml', 'services: { web: { image: busybox } }\n');
+    await git(author, 'push', '-q');
+    assert.equal(await repository.remoteHead(), pushed);
+    assert.equal(await repository.head(), before);
+    // No fetch: the remote-tracking ref has not moved.
+    assert.equal(await git(checkout, 'rev-parse', 'refs/remotes/origin/main'), before);
+  });
+
+  it('reads the remote head of the origin convention without an upstream, and fails with SYNC_FAILED when it cannot', async () => {
+    await git(checkout, 'branch', '--unset-upstream');
+    const repository = createGitRepository({ path: checkout, run });
+    assert.equal(await repository.remoteHead(), await repository.head());
+    await git(checkout, 'remote', 'set-url', 'origin', join(root, 'missing.git'));
+    assert.match((await rejectsWith(repository.remoteHead(), 'SYNC_FAILED')).message, /ls-remote/);
+  });
+
+  it('reports SYNC_FAILED when the tracked branch is gone from the remote', async () => {
+    // A local branch the remote never had: ls-remote finds nothing, which is not a commit.
+    await git(checkout, 'checkout', '-q', '-b', 'only-here');
+    const error = await rejectsWith(createGitRepository({ path: checkout, run }).remoteHead(), 'SYNC_FAILED');
+    assert.match(error.message, /refs\/heads\/only-here/);
   });
 
   it('lists tracked files under a directory with one call', async () => {

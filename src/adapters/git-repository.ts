@@ -8,11 +8,15 @@ import type { ProcessResult, ProcessRunner } from './process-runner.js';
 const DEFAULT_TIMEOUT_MS = 120_000;
 const STDERR_TAIL = 600;
 
-/** The branch to sync to: `ref` is a full ref name (unambiguous), `remote` the remote to fetch. */
+/**
+ * The branch to sync to: `ref` is a full ref name (unambiguous), `remote` the remote to fetch,
+ * `remoteRef` the branch's name on that remote (what `git ls-remote` asks for).
+ */
 interface Upstream {
   ref: string;
   display: string;
   remote: string;
+  remoteRef: string;
 }
 
 /** Removes `user:password@` from URLs so error messages and logs never carry credentials. */
@@ -102,6 +106,8 @@ export function createGitRepository(options: { path: string; run: ProcessRunner;
     if (resolve(toplevel) !== real) throw invalid(`it lies inside the repository at ${toplevel} but is not its root`);
   }
 
+  let trackedBranchPromise: Promise<string> | undefined;
+
   /** The current branch's upstream, or `origin/<branch>` when none is configured. */
   async function resolveUpstream(): Promise<Upstream> {
     await ensureRepository();
@@ -113,11 +119,12 @@ export function createGitRepository(options: { path: string; run: ProcessRunner;
       const ref = (await git(['rev-parse', '--symbolic-full-name', '@{u}'])).stdout.trim();
       const display = (await git(['rev-parse', '--abbrev-ref', '--symbolic-full-name', '@{u}'])).stdout.trim();
       const remote = (await git(['config', '--get', `branch.${branch}.remote`])).stdout.trim();
-      if (ref !== '' && remote !== '') return { ref, display, remote };
+      const remoteRef = (await git(['config', '--get', `branch.${branch}.merge`])).stdout.trim();
+      if (ref !== '' && remote !== '' && remoteRef !== '') return { ref, display, remote, remoteRef };
     } catch {
       // No upstream configured: fall through to the origin convention.
     }
-    return { ref: `refs/remotes/origin/${branch}`, display: `origin/${branch}`, remote: 'origin' };
+    return { ref: `refs/remotes/origin/${branch}`, display: `origin/${branch}`, remote: 'origin', remoteRef: `refs/heads/${branch}` };
   }
 
   // Only the fetch reaches the network (and may hang): it alone is stopped at shutdown.
@@ -172,6 +179,35 @@ export function createGitRepository(options: { path: string; run: ProcessRunner;
       return listZ(['ls-files', '-z', '--', normalisePathspec(dir)], 'git ls-files');
     },
 
+    trackedBranch() {
+      // The upstream rarely changes under a running server; webhooks ask on every push.
+      trackedBranchPromise ??= resolveUpstream().then((upstream) => upstream.remoteRef.replace(/^refs\/heads\//, ''));
+      trackedBranchPromise.catch(() => (trackedBranchPromise = undefined));
+      return trackedBranchPromise;
+    },
+
+    async remoteHead(signal) {
+      const upstream = await resolveUpstream();
+      let listing: string;
+      try {
+        // --exit-code: a branch missing on the remote is an error, not an empty answer.
+        listing = (await git(['ls-remote', '--exit-code', '--', upstream.remote, upstream.remoteRef], undefined, {}, signal)).stdout;
+      } catch (error) {
+        if (isAppError(error) && error.code === 'COMMAND_NOT_FOUND') throw error;
+        const why = isAppError(error) && error.code === 'PROCESS_TIMEOUT' ? `timed out after ${timeoutMs} ms` : stderrTail(error) || `${upstream.remoteRef} does not exist there`;
+        throw new AppError('SYNC_FAILED', `git ls-remote of ${upstream.remoteRef} on remote '${upstream.remote}' failed: ${why}`, {
+          details: { path, remote: upstream.remote, stderr: why },
+        });
+      }
+      // Exactly the ref asked for (a pattern could also match refs/heads/x/<branch>).
+      const line = listing.split('\n').find((entry) => entry.split('\t')[1] === upstream.remoteRef);
+      const commit = line?.split('\t')[0] ?? '';
+      if (!/^[0-9a-f]{40,64}$/.test(commit)) {
+        throw new AppError('SYNC_FAILED', `git ls-remote of ${upstream.remoteRef} on remote '${upstream.remote}' gave no commit`, { details: { path, remote: upstream.remote } });
+      }
+      return commit;
+    },
+
     async fetchUpstream(signal) {
       const upstream = await resolveUpstream();
       await fetch(upstream, signal);
@@ -205,3 +241,4 @@ export function createGitRepository(options: { path: string; run: ProcessRunner;
     },
   };
 }
+

@@ -90,6 +90,14 @@ const MIGRATIONS: readonly string[] = [
   CREATE TABLE schema_compat (min_reader_version INTEGER NOT NULL);
   INSERT INTO schema_compat (min_reader_version) VALUES (1);
   `,
+  `
+  -- Webhook delivery ids seen in the replay window, so a restart does not forget them.
+  CREATE TABLE webhook_deliveries (
+    key TEXT PRIMARY KEY,
+    seen_at TEXT NOT NULL
+  );
+  CREATE INDEX webhook_deliveries_seen ON webhook_deliveries (seen_at);
+  `,
 ];
 
 interface RunRow {
@@ -321,6 +329,10 @@ export function openSqliteStore(options: { file: string; clock: Clock; maxOutput
         AND id NOT IN (SELECT run_id FROM deployments WHERE status = 'handed-off')
       RETURNING "trigger" AS "trigger", service`),
     queuedRuns: db.prepare<[], RunRow>(`SELECT * FROM runs WHERE status = 'queued' ORDER BY rowid`),
+    pruneDeliveries: db.prepare<{ notBefore: string }>('DELETE FROM webhook_deliveries WHERE seen_at < @notBefore'),
+    // After the prune, a row left for the key means a repeat within the window: the insert is ignored.
+    insertDelivery: db.prepare<{ key: string; at: string }>(
+      'INSERT INTO webhook_deliveries (key, seen_at) VALUES (@key, @at) ON CONFLICT (key) DO NOTHING'),
   };
 
   // deployed_state is deliberately left alone: an interrupted deployment never wrote it, so the
@@ -334,6 +346,11 @@ export function openSqliteStore(options: { file: string; clock: Clock; maxOutput
     );
     const queued = statements.queuedRuns.all().map(toRun);
     return { deployments, runs, queued };
+  });
+
+  const rememberDelivery = db.transaction((key: string, at: string, notBefore: string): boolean => {
+    statements.pruneDeliveries.run({ notBefore });
+    return statements.insertDelivery.run({ key, at }).changes === 1;
   });
 
   const recordSuccess = db.transaction((deploymentId: string, patch: DeploymentPatch, state: DeployedState) => {
@@ -443,6 +460,9 @@ export function openSqliteStore(options: { file: string; clock: Clock; maxOutput
     recoverInterrupted(now, staleHandoffBefore) {
       // Without a cutoff no handoff is stale ('' sorts before every timestamp).
       return recover(now, staleHandoffBefore ?? '');
+    },
+    rememberDelivery(key, at, notBefore) {
+      return rememberDelivery(key, at, notBefore);
     },
     close() {
       if (db.open) db.close();

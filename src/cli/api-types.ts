@@ -65,7 +65,8 @@ export interface RunSummary {
   id: string;
   status: string;
   trigger: string;
-  origin: string;
+  /** `webhook`, `api`, `restart` (start-up recovery) or `poll` (the polling backstop); a string, so a newer server's origin still reads. */
+  origin: 'webhook' | 'api' | 'restart' | 'poll' | (string & {});
   service: string | null;
   commit: string | null;
   error: ApiErrorInfo | null;

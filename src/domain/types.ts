@@ -24,6 +24,8 @@ export interface ServiceSource {
   fingerprint: string;
   /** Env files compose reads for this service that must exist (relative paths, as in `files`). */
   requiredEnvFiles: string[];
+  /** Opted in to image polling (`x-gitops: { poll-images: true }`): moved tags are pulled without a webhook. */
+  pollImages?: true;
   /** Set when the directory cannot be deployed as it stands (unreadable compose file, ...). */
   problem?: { code: 'COMPOSE_FILE_INVALID' | 'COMPOSE_FILE_AMBIGUOUS' | 'INPUT_FILE_INVALID'; message: string };
 }
@@ -41,8 +43,8 @@ export interface DeployedState {
 
 /** deploy-service: an operator asked to redeploy one service as it stands, changed or not. */
 export type RunTrigger = 'deploy-all-changed' | 'redeploy-and-update' | 'deploy-service';
-/** Who asked for a run: a signed webhook, the management API, or start-up recovery. */
-export type RunOrigin = 'webhook' | 'api' | 'restart';
+/** Who asked for a run: a signed webhook, the management API, start-up recovery, or the polling backstop. */
+export type RunOrigin = 'webhook' | 'api' | 'restart' | 'poll';
 export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed';
 /** `skip` is no longer recorded; runs of earlier versions hold it (the own service, left alone). */
 export type DeploymentAction = 'deploy' | 'update' | 'skip';

@@ -10,6 +10,16 @@ export interface Repository {
   head(): Promise<string>;
   /** Paths (relative to the repository root, forward slashes) of tracked files under `dir`. */
   listTrackedFiles(dir: string): Promise<string[]>;
+  /**
+   * The name of the branch deployed from, on the remote (`main` for `origin/main`): a push to any
+   * other branch changes nothing here. No network; cached after the first call.
+   */
+  trackedBranch(): Promise<string>;
+  /**
+   * The upstream branch's head on the remote (`git ls-remote`), fetching nothing and leaving the
+   * checkout and its refs as they are: the polling backstop's cheap question. Throws SYNC_FAILED.
+   */
+  remoteHead(signal?: AbortSignal): Promise<string>;
   /** Fetches the upstream branch and returns its head, leaving the checkout as it is (plan previews). */
   fetchUpstream(signal?: AbortSignal): Promise<{ commit: string }>;
   /**

@@ -140,5 +140,12 @@ export interface Store {
    * unless it started before `staleHandoffBefore`: then its helper is taken for dead.
    */
   recoverInterrupted(now: string, staleHandoffBefore?: string): RecoveredWork;
+  /**
+   * Remembers a webhook delivery (`key`, e.g. provider and delivery id) as seen at `at`. True when
+   * the key is new or was last seen before `notBefore` (then it counts as new again); false for a
+   * repeat within the window. Also drops every delivery seen before `notBefore`, so the table
+   * holds one window of deliveries, not the server's whole history.
+   */
+  rememberDelivery(key: string, at: string, notBefore: string): boolean;
   close(): void;
 }

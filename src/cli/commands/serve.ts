@@ -48,6 +48,7 @@ export function registerServeCommand(program: Command, ctx: CliContext): void {
             ...(server.apiToken === undefined ? [] : [`  dashboard:       ${server.url}/   (API token: ${server.apiToken})`]),
             '  trigger a deploy of what changed:',
             `    ${exampleCurl(server.url, server.webhookSecret)}`,
+            '  (that signature covers an empty body: whoever sees it can trigger for ever; CI should sign with `sign --scheme standard` and WEBHOOK_MODE=strict, see the README)',
             `  then follow it:  GDS_URL=${server.url} ${config.apiToken === undefined ? `API_TOKEN_FILE=${path.join(config.dataDir, 'api-token')} ` : ''}npx gitops-deploy-server logs <runId>`,
             '                   (and `status`, `history`, `plan`, `deploy`; see `npx gitops-deploy-server --help`)',
             '',

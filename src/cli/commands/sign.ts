@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { envSecretSource, readSecretSetting } from '../../util/secret-setting.js';
+import { signStandardWebhook } from '../../webhook/providers/standard-webhooks/index.js';
 import { signBody } from '../../webhook/signature.js';
 import { EXIT_CODES_HELP, ExitCode, usageError } from '../exit-codes.js';
 import type { CliIo } from '../output.js';
@@ -13,6 +15,8 @@ interface SignOptions {
   secretFile?: string;
   curl?: string;
   json?: boolean;
+  scheme?: string;
+  id?: string;
 }
 
 const EXAMPLES = `
@@ -20,7 +24,8 @@ Examples:
   $ WEBHOOK_SECRET=... gitops-deploy-server sign                     # the empty body the old CI sends
   $ gitops-deploy-server sign --secret-file /etc/gds/secret --file push.json
   $ gitops-deploy-server sign --curl http://127.0.0.1:8080           # a ready-to-paste curl for /deploy-all-changed
-  $ gitops-deploy-server sign --body '{"action":"published"}' --curl http://127.0.0.1:8080/redeploy-and-update/app`;
+  $ gitops-deploy-server sign --body '{"action":"published"}' --curl http://127.0.0.1:8080/redeploy-and-update/app
+  $ gitops-deploy-server sign --scheme standard --curl http://127.0.0.1:8080   # Standard Webhooks: id, timestamp, signature (WEBHOOK_MODE=strict accepts it)`;
 
 /**
  * `sign`: the X-Hub-Signature-256 value for a body and secret, so nobody needs the openssl
@@ -36,14 +41,26 @@ export function registerSignCommand(program: Command, ctx: CliContext): void {
     .option('--secret-file <path>', 'read the secret from this file (one trailing newline ignored, as the server reads it)')
     .option('--curl <url>', 'print a ready-to-paste curl command for this webhook URL instead (a URL without a path gets /deploy-all-changed)')
     .option('--json', 'print {"header","signature","curl"} as JSON')
+    .option('--scheme <scheme>', 'github (X-Hub-Signature-256, the default) or standard (Standard Webhooks: webhook-id, webhook-timestamp, webhook-signature; valid for 5 minutes)', 'github')
+    .option('--id <id>', 'with --scheme standard: the webhook-id (default: a random msg_ id; the server refuses an id it has seen)')
     .addHelpText('after', `${EXAMPLES}\n${EXIT_CODES_HELP}`)
     .action((options: SignOptions) =>
       runCommand(ctx, options, async (out) => {
         const secret = readSecret(options, ctx.env);
         const { bytes, source } = await readBody(options, ctx);
         if (source === 'empty') out.progress('signing the empty body (give --body, --file or pipe the body on stdin to sign another)');
+        if (options.scheme === 'standard') {
+          const headers = signStandardWebhook(secret, options.id ?? `msg_${randomBytes(12).toString('hex')}`, Math.floor(Date.now() / 1000), bytes);
+          const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}`);
+          const curl = options.curl === undefined ? undefined : curlCommand(webhookUrl(options.curl), lines, bytes, options.file);
+          out.progress('a Standard Webhooks signature is accepted for 5 minutes, once');
+          if (out.json) out.printJson({ scheme: 'standard', headers, ...(curl === undefined ? {} : { curl }) });
+          else out.print(curl ?? lines.join('\n'));
+          return ExitCode.ok;
+        }
+        if (options.scheme !== 'github') throw usageError(`--scheme must be github or standard, not ${JSON.stringify(options.scheme)}`);
         const signature = signBody(secret, bytes);
-        const curl = options.curl === undefined ? undefined : curlCommand(webhookUrl(options.curl), signature, bytes, options.file);
+        const curl = options.curl === undefined ? undefined : curlCommand(webhookUrl(options.curl), [`X-Hub-Signature-256: ${signature}`], bytes, options.file);
         if (out.json) out.printJson({ header: 'X-Hub-Signature-256', signature, ...(curl === undefined ? {} : { curl }) });
         else out.print(curl ?? signature);
         return ExitCode.ok;
@@ -104,8 +121,8 @@ function shellQuote(text: string): string {
  * (`-d @file` would strip its newlines), text with `--data-raw` (no `@` magic), and JSON's
  * content type for a JSON body.
  */
-function curlCommand(url: string, signature: string, body: Buffer, file: string | undefined): string {
-  const words = ['curl', '-i', '-X', 'POST', '-H', shellQuote(`X-Hub-Signature-256: ${signature}`)];
+function curlCommand(url: string, headers: string[], body: Buffer, file: string | undefined): string {
+  const words = ['curl', '-i', '-X', 'POST', ...headers.flatMap((header) => ['-H', shellQuote(header)])];
   if (body.length > 0) {
     if (looksLikeJson(body)) words.push('-H', shellQuote('Content-Type: application/json'));
     if (file !== undefined) words.push('--data-binary', shellQuote(`@${file}`));
