@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { ServiceSource } from '../domain/types.js';
+import { createPollLoop, type SetTimer } from '../util/poll-loop.js';
 import type { Triggers } from './dispatcher.js';
 
 /** One image a service runs now: the reference its compose file names and the digests the engine knows it by. */
@@ -22,10 +23,8 @@ export interface ImagePollerDeps {
   intervalMs: number;
   logger: Logger;
   random?: () => number;
-  setTimer?: (callback: () => void, ms: number) => { cancel(): void };
+  setTimer?: SetTimer;
 }
-
-const JITTER = 0.1;
 const digestOf = (repoDigest: string): string => repoDigest.slice(repoDigest.lastIndexOf('@') + 1);
 
 /**
@@ -37,16 +36,8 @@ const digestOf = (repoDigest: string): string => repoDigest.slice(repoDigest.las
  * is remembered, so a failing pull is not queued again every interval.
  */
 export function createImagePoller(deps: ImagePollerDeps): { start(): void; stop(): void; pollOnce(): Promise<string[]> } {
-  const random = deps.random ?? Math.random;
-  const setTimer = deps.setTimer ?? ((callback, ms) => {
-    const timer = setTimeout(callback, ms);
-    timer.unref();
-    return { cancel: () => clearTimeout(timer) };
-  });
   const queuedFor = new Map<string, string>();
   const failing = new Map<string, string>();
-  let timer: { cancel(): void } | undefined;
-  let running = false;
 
   /** One pass over the opted-in services; returns the services it queued an update of. */
   async function pollOnce(): Promise<string[]> {
@@ -91,25 +82,18 @@ export function createImagePoller(deps: ImagePollerDeps): { start(): void; stop(
     return queued;
   }
 
-  const schedule = () => {
-    timer = setTimer(() => {
-      void pollOnce().finally(() => {
-        if (running) schedule();
-      });
-    }, deps.intervalMs * (1 - JITTER + 2 * JITTER * random()));
-  };
+  const loop = createPollLoop({
+    intervalMs: deps.intervalMs,
+    poll: pollOnce,
+    ...(deps.random ? { random: deps.random } : {}),
+    ...(deps.setTimer ? { setTimer: deps.setTimer } : {}),
+  });
 
   return {
-    start() {
-      if (running) return;
-      running = true;
-      schedule();
-    },
-    stop() {
-      running = false;
-      timer?.cancel();
-      timer = undefined;
-    },
+    /** Polls every interval (first after one interval) until `stop`; one poll at a time. */
+    start: loop.start,
+    /** Stops the timer. */
+    stop: loop.stop,
     pollOnce,
   };
 }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Repository } from '../ports/repository.js';
+import { createPollLoop, type SetTimer } from '../util/poll-loop.js';
 import type { Triggers } from './dispatcher.js';
 
 /** What one poll did; returned for tests and logs. */
@@ -15,10 +16,8 @@ export interface RemotePollerDeps {
   /** 0 to 1; each wait is the interval ±10 % by it, so many servers polling one forge spread out. */
   random?: () => number;
   /** Timers, passed in so a test decides when a poll happens. */
-  setTimer?: (callback: () => void, ms: number) => { cancel(): void };
+  setTimer?: SetTimer;
 }
-
-const JITTER = 0.1;
 
 /**
  * The backstop for webhooks that never arrive: on an interval, asks the remote for the tracked
@@ -29,16 +28,8 @@ const JITTER = 0.1;
  * the next push, a webhook or the API tries again.
  */
 export function createRemotePoller(deps: RemotePollerDeps): { start(): void; stop(): void; pollOnce(): Promise<PollOutcome> } {
-  const random = deps.random ?? Math.random;
-  const setTimer = deps.setTimer ?? ((callback, ms) => {
-    const timer = setTimeout(callback, ms);
-    timer.unref();
-    return { cancel: () => clearTimeout(timer) };
-  });
   let lastQueued: string | undefined;
   let lastFailure: string | undefined;
-  let timer: { cancel(): void } | undefined;
-  let running = false;
   let inFlight: AbortController | undefined;
 
   async function pollOnce(): Promise<PollOutcome> {
@@ -66,29 +57,19 @@ export function createRemotePoller(deps: RemotePollerDeps): { start(): void; sto
     }
   }
 
-  const schedule = () => {
-    const delay = deps.intervalMs * (1 - JITTER + 2 * JITTER * random());
-    timer = setTimer(() => {
-      void pollOnce().finally(() => {
-        if (running) schedule();
-      });
-    }, delay);
-  };
+  const loop = createPollLoop({
+    intervalMs: deps.intervalMs,
+    poll: pollOnce,
+    onStop: () => inFlight?.abort(),
+    ...(deps.random ? { random: deps.random } : {}),
+    ...(deps.setTimer ? { setTimer: deps.setTimer } : {}),
+  });
 
   return {
     /** Polls every interval (first after one interval) until `stop`; one poll at a time. */
-    start() {
-      if (running) return;
-      running = true;
-      schedule();
-    },
-    /** Stops the timer and a poll under way (its ls-remote is killed). */
-    stop() {
-      running = false;
-      timer?.cancel();
-      timer = undefined;
-      inFlight?.abort();
-    },
+    start: loop.start,
+    /** Stops the timer and a poll under way (its request is aborted). */
+    stop: loop.stop,
     pollOnce,
   };
 }
