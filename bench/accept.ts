@@ -10,9 +10,9 @@
 // connections with node:http. The number of distinct run ids in the answers is the number of
 // runs the burst created: coalescing should keep it tiny. Prints figures; never fails on timing.
 import http from 'node:http';
+import { benchRuntimes, request } from './bench-http.js';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { startBenchServer } from './bench-server.js';
-import type { Runtime, RuntimeRegistry } from '../src/ports/runtime.js';
 import { signBody } from '../src/webhook/signature.js';
 import { EnvRepo } from '../test/e2e/harness.js';
 import { median, ms, percentile } from './stats.js';
@@ -22,44 +22,6 @@ const TOKEN = 'bench-accept-token-0123456789';
 const REQUESTS = Number(process.argv[2] ?? 1000);
 const CONCURRENCY = Number(process.argv[3] ?? 50);
 
-/** Instant runtime: every deploy succeeds at once (we measure the HTTP path, not compose). */
-function instantRuntimes(): { runtimes: RuntimeRegistry; calls: { n: number } } {
-  const calls = { n: 0 };
-  const runtime = (kind: 'podman' | 'docker'): Runtime => ({
-    kind,
-    async deploy() {
-      calls.n += 1;
-      return { images: { app: 'sha256:bench' } };
-    },
-    async update() {
-      calls.n += 1;
-      return { imagesBefore: {}, imagesAfter: {}, recreated: [] };
-    },
-  });
-  return { runtimes: { podman: runtime('podman'), docker: runtime('docker') }, calls };
-}
-
-interface Answer {
-  status: number;
-  body: string;
-}
-
-function request(agent: http.Agent, url: URL, method: string, route: string, headers: Record<string, string> = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      { agent, host: url.hostname, port: url.port, method, path: route, headers },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-}
-
 async function main(): Promise<void> {
   const env = new EnvRepo();
   for (const name of ['alpha', 'beta', 'gamma']) {
@@ -68,7 +30,7 @@ async function main(): Promise<void> {
     env.writeSecret(`secrets/${name}.env`, `TOKEN=${name}\n`);
   }
   env.push('three services');
-  const { runtimes, calls } = instantRuntimes();
+  const { runtimes, calls } = benchRuntimes();
   const { server, dispose } = await startBenchServer({ env, runtimes, webhookSecret: SECRET, apiToken: TOKEN });
 
   const url = new URL(server.url);

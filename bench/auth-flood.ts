@@ -13,9 +13,9 @@
 // then during the flood. RSS is this process's, which holds the server and the client; it is
 // read before, right after, and after a GC when `--expose-gc` is given. Figures only.
 import http from 'node:http';
+import { benchRuntimes, request } from './bench-http.js';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { startBenchServer } from './bench-server.js';
-import type { Runtime, RuntimeRegistry } from '../src/ports/runtime.js';
 import { signBody } from '../src/webhook/signature.js';
 import { EnvRepo } from '../test/e2e/harness.js';
 import { median, ms, percentile } from './stats.js';
@@ -27,30 +27,10 @@ const BASELINE = 500;
 const ATTACKER = '127.0.0.1';
 const FORGE = '127.0.0.2';
 
-function instantRuntimes(): RuntimeRegistry {
-  const runtime = (kind: 'podman' | 'docker'): Runtime => ({
-    kind,
-    async deploy() {
-      return { images: { app: 'sha256:bench' } };
-    },
-    async update() {
-      return { imagesBefore: {}, imagesAfter: {}, recreated: [] };
-    },
-  });
-  return { podman: runtime('podman'), docker: runtime('docker') };
-}
-
-function post(agent: http.Agent, url: URL, headers: Record<string, string>): Promise<{ status: number; retryAfter: string | undefined }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ agent, host: url.hostname, port: url.port, method: 'POST', path: '/deploy-all-changed', headers }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] as string | undefined }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const post = async (agent: http.Agent, url: URL, headers: Record<string, string>) => {
+  const answer = await request(agent, url, 'POST', '/deploy-all-changed', headers);
+  return { status: answer.status, retryAfter: answer.headers['retry-after'] as string | undefined };
+};
 
 const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)}MiB`;
 const rss = (): number => {
@@ -67,7 +47,7 @@ async function main(): Promise<void> {
   const env = new EnvRepo();
   env.write('services/app/podman-compose.yml', 'services:\n  app:\n    image: localhost/busybox:test\n');
   env.push('one service');
-  const { server, dispose } = await startBenchServer({ env, runtimes: instantRuntimes(), webhookSecret: SECRET });
+  const { server, dispose } = await startBenchServer({ env, runtimes: benchRuntimes().runtimes, webhookSecret: SECRET });
   const url = new URL(server.url);
   const valid = { 'x-hub-signature-256': signBody(server.webhookSecret, new Uint8Array()), 'content-length': '0' };
   const forged = { 'x-hub-signature-256': signBody('not-the-secret', new Uint8Array()), 'content-length': '0' };

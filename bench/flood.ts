@@ -18,10 +18,10 @@
 //                    takes a minute runs
 // Prints figures; never fails on timing.
 import http from 'node:http';
+import { benchRuntimes, request } from './bench-http.js';
 import { Worker } from 'node:worker_threads';
 import { pino } from 'pino';
 import { repoWithServices, startBenchServer } from './bench-server.js';
-import type { Runtime, RuntimeRegistry } from '../src/ports/runtime.js';
 import { signBody } from '../src/webhook/signature.js';
 import { median, ms, percentile } from './stats.js';
 
@@ -34,21 +34,6 @@ const PROBE_PAUSE_MS = Number(process.argv[5] ?? 100);
 const MAX_FLOOD_REQUESTS = 2_000_000;
 const SECRET = 'bench-flood-secret-0123456789abcdef';
 const TOKEN = 'bench-flood-token-0123456789abcdef';
-
-/** Instant, except while `slow.ms` is set: then every deployment takes that long. */
-function fakeRuntimes(slow: { ms: number }): RuntimeRegistry {
-  const runtime = (kind: 'podman' | 'docker'): Runtime => ({
-    kind,
-    async deploy() {
-      if (slow.ms > 0) await new Promise((resolve) => setTimeout(resolve, slow.ms));
-      return { images: { app: 'sha256:bench' } };
-    },
-    async update() {
-      return { imagesBefore: {}, imagesAfter: {}, recreated: [] };
-    },
-  });
-  return { podman: runtime('podman'), docker: runtime('docker') };
-}
 
 interface LoadOptions {
   port: number;
@@ -112,18 +97,7 @@ function load(options: LoadOptions): Promise<LoadResult> {
   });
 }
 
-function get(agent: http.Agent, port: number, route: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ agent, host: '127.0.0.1', port, method: 'GET', path: route, headers: { authorization: `Bearer ${TOKEN}` } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const get = (agent: http.Agent, port: number, route: string) => request(agent, new URL(`http://127.0.0.1:${port}`), 'GET', route, { authorization: `Bearer ${TOKEN}` });
 
 const figures = (values: number[]) =>
   `p50=${ms(median(values)).padStart(7)} p99=${ms(percentile(values, 99)).padStart(7)} max=${ms(Math.max(...values)).padStart(7)} (n=${values.length})`;
@@ -135,7 +109,7 @@ async function main(): Promise<void> {
   let logLines = 0;
   // The real logger at the default level, into a counter: what the flood costs the log.
   const logger = pino({ level: 'info', base: { app: 'gitops-deploy-server' } }, { write: () => void (logLines += 1) });
-  const { server, dispose } = await startBenchServer({ env, runtimes: fakeRuntimes(slow), webhookSecret: SECRET, apiToken: TOKEN, logger });
+  const { server, dispose } = await startBenchServer({ env, runtimes: benchRuntimes(slow).runtimes, webhookSecret: SECRET, apiToken: TOKEN, logger });
   const url = new URL(server.url);
   if (url.hostname !== '127.0.0.1') throw new Error(`the benchmark runs over loopback only, not ${url.hostname}`);
   const port = Number(url.port);
