@@ -48,6 +48,7 @@ run plan node --import tsx bench/plan.ts
 run accept node --import tsx bench/accept.ts
 run api node --import tsx bench/api.ts
 run dashboard node --import tsx bench/dashboard.ts
+run auth-flood node --expose-gc --import tsx bench/auth-flood.ts
 for engine in $ENGINES; do
   run "parallel-$engine" node --import tsx bench/parallel.ts "$engine"
 done

@@ -219,6 +219,7 @@ describe('loadConfig', () => {
       assert.equal(config.authFailuresPerMinute, 20);
       assert.equal(config.trustProxy, false);
       assert.equal(config.pollIntervalMs, undefined);
+      assert.equal(config.imagePollIntervalMs, 300_000, 'image polling only concerns services that opt in');
       assert.equal(config.dockerHubToken, undefined);
     });
 
@@ -244,6 +245,9 @@ describe('loadConfig', () => {
       assert.equal(loadConfig({ ...base, TRUST_PROXY: '0' }, fakeFs()).trustProxy, false);
       assert.equal(loadConfig({ ...base, TRUST_PROXY: 'false' }, fakeFs()).trustProxy, false);
       assert.equal(loadConfig({ ...base, POLL_INTERVAL_SECONDS: '0' }, fakeFs()).pollIntervalMs, undefined);
+      assert.equal(loadConfig({ ...base, IMAGE_POLL_INTERVAL_SECONDS: '0' }, fakeFs()).imagePollIntervalMs, undefined);
+      assert.equal(loadConfig({ ...base, IMAGE_POLL_INTERVAL_SECONDS: '60' }, fakeFs()).imagePollIntervalMs, 60_000);
+      assert.match(configError({ ...base, IMAGE_POLL_INTERVAL_SECONDS: 'often' }).problems.join('\n'), /IMAGE_POLL_INTERVAL_SECONDS must be a whole number/);
       assert.equal(loadConfig({ ...base, TRUST_PROXY: '::1,fd00::/8' }, fakeFs()).trustProxy, '::1,fd00::/8');
     });
 

@@ -17,6 +17,11 @@ import { createHandoffWatcher } from './deploy/handoff-watcher.js';
 import { createImageServices } from './deploy/image-services.js';
 import { Pipeline } from './deploy/pipeline.js';
 import { previewPlan } from './deploy/plan-preview.js';
+import { createRemotePoller } from './deploy/remote-poller.js';
+import { createImagePoller } from './deploy/image-poller.js';
+import { createRegistryDigests } from './adapters/registry-digest.js';
+import { prepareRegistryAuth } from './adapters/registry-auth.js';
+import { createRunningImages } from './adapters/running-images.js';
 import { RunEventBus } from './deploy/run-events.js';
 import { observeRuns } from './deploy/run-observers.js';
 import { createServicesView } from './deploy/services-view.js';
@@ -189,6 +194,27 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
   // (including a run killed before it recorded any deployment: its webhook was accepted).
   dispatcher.recover(recovered);
 
+  // The backstop for lost webhooks (POLL_INTERVAL_SECONDS), started once the server answers.
+  const poller = config.pollIntervalMs === undefined ? undefined : createRemotePoller({
+    repository, triggers: dispatcher.triggers, deployAllBusy: () => dispatcher.queue.busy('deploy-all'),
+    intervalMs: config.pollIntervalMs, logger: logger.child({ component: 'remote-poller' }),
+  });
+  poller?.start();
+  // Image polling for services that opt in (x-gitops: { poll-images: true }); idle when none does.
+  const imagePoller = config.imagePollIntervalMs === undefined ? undefined : createImagePoller({
+    services: async () => (await view.services()).services,
+    runningImages: createRunningImages({ engines, processEnv: config.childEnv }),
+    registryDigest: createRegistryDigests({
+      authEnv: () => prepareRegistryAuth({
+        envRepoPath: config.envRepoPath, ghcrUser: config.ghcrUser, registryAuthFile: config.registryAuthFile,
+        stateDir: path.join(config.dataDir, 'registry-auth'),
+      }),
+    }).digest,
+    triggers: dispatcher.triggers, busy: (lane) => dispatcher.queue.busy(lane),
+    intervalMs: config.imagePollIntervalMs, logger: logger.child({ component: 'image-poller' }),
+  });
+  imagePoller?.start();
+
   let closing: Promise<void> | undefined;
   return {
     url: address.replace('0.0.0.0', '127.0.0.1'),
@@ -203,7 +229,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
         queue: dispatcher.queue,
         pipeline,
         streams,
-        background: { stop: () => (handoffs.stop(), observers.stop()) },
+        background: { stop: () => (poller?.stop(), imagePoller?.stop(), handoffs.stop(), observers.stop()) },
         notifier,
         store,
       })),

@@ -46,6 +46,12 @@ export class EngineCli {
     }
   }
 
+  /** The registry digests (`name@sha256:…`) an image was pulled or pushed as; empty for a local build. */
+  async repoDigests(imageId: string): Promise<string[]> {
+    const out = await this.exec(['image', 'inspect', '--format', '{{json .RepoDigests}}', imageId]);
+    return (JSON.parse(out.stdout.trim().split('\n')[0] || 'null') as string[] | null) ?? [];
+  }
+
   /** Pulls one image; credentials come from `env` (REGISTRY_AUTH_FILE / DOCKER_CONFIG). */
   async pull(reference: string, env: Record<string, string>, output: (chunk: string) => void): Promise<void> {
     try {

@@ -84,6 +84,18 @@ describe('createServiceCatalog', () => {
     assert.equal(app.problem, undefined);
   });
 
+  it('reads the x-gitops opt-in to image polling; a bad x-gitops is a problem, not silence', async () => {
+    assert.equal((await service('app')).pollImages, undefined);
+    write('services/polled/compose.yaml', 'x-gitops:\n  poll-images: true\nservices:\n  web:\n    image: nginx\n');
+    write('services/typo/compose.yaml', 'x-gitops:\n  poll-image: true\nservices:\n  web:\n    image: nginx\n');
+    await commitAll();
+    assert.equal((await service('polled')).pollImages, true);
+    const typo = await service('typo');
+    assert.equal(typo.pollImages, undefined);
+    assert.equal(typo.problem?.code, 'COMPOSE_FILE_INVALID');
+    assert.match(typo.problem?.message ?? '', /unknown keys: poll-image/);
+  });
+
   it('changes the fingerprint when a secret env file outside the directory changes, and names it', async () => {
     const before = await service('app');
     write('secrets/app.env', 'TOKEN=2\n');

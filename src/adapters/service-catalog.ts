@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, stat, type Dirent, type Stats } from 'node:fs';
 import { isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
+import { readGitopsExtension } from '../domain/compose-extension.js';
 import { extractComposeInputs, parseComposeYaml, type EnvFileEntry } from '../domain/compose-inputs.js';
 import { fingerprintOf } from '../domain/fingerprint.js';
 import { COMPOSE_FILE_NAMES, INTERPOLATION_ENV_FILES, composeProjectName, inputFileKey, isValidServiceName, runtimeForComposeFile } from '../domain/service-layout.js';
@@ -192,6 +193,7 @@ export function createServiceCatalog(options: {
       files,
       fingerprint: fingerprintOf(files, sha256hex),
       requiredEnvFiles: [...requiredEnvFiles].sort(),
+      ...(parsed?.ok && parsed.pollImages ? { pollImages: true as const } : {}),
       ...(problem ? { problem } : {}),
     };
   }
@@ -250,7 +252,7 @@ function listDirectory(path: string): Promise<Dirent[]> {
   return new Promise((done, fail) => readdir(path, { withFileTypes: true }, (error, entries) => (error ? fail(error) : done(entries))));
 }
 
-type ParsedCompose = { ok: true; envFiles: EnvFileEntry[]; mountedPaths: string[]; fileOnlyPaths: string[] } | { ok: false; message: string };
+type ParsedCompose = { ok: true; envFiles: EnvFileEntry[]; mountedPaths: string[]; fileOnlyPaths: string[]; pollImages: boolean } | { ok: false; message: string };
 
 /** YAML → the compose inputs. */
 function parseCompose(text: string): ParsedCompose {
@@ -258,5 +260,7 @@ function parseCompose(text: string): ParsedCompose {
   if (!parsed.ok) return parsed;
   const result = extractComposeInputs(parsed.document);
   if (!result.ok) return result;
-  return { ok: true, envFiles: result.inputs.envFiles, mountedPaths: result.inputs.mountedPaths, fileOnlyPaths: result.inputs.fileOnlyPaths };
+  const extension = readGitopsExtension(parsed.document);
+  if (!extension.ok) return extension;
+  return { ok: true, envFiles: result.inputs.envFiles, mountedPaths: result.inputs.mountedPaths, fileOnlyPaths: result.inputs.fileOnlyPaths, pollImages: extension.extension.pollImages };
 }

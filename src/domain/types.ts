@@ -24,6 +24,8 @@ export interface ServiceSource {
   fingerprint: string;
   /** Env files compose reads for this service that must exist (relative paths, as in `files`). */
   requiredEnvFiles: string[];
+  /** Opted in to image polling (`x-gitops: { poll-images: true }`): moved tags are pulled without a webhook. */
+  pollImages?: true;
   /** Set when the directory cannot be deployed as it stands (unreadable compose file, ...). */
   problem?: { code: 'COMPOSE_FILE_INVALID' | 'COMPOSE_FILE_AMBIGUOUS' | 'INPUT_FILE_INVALID'; message: string };
 }

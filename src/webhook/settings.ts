@@ -17,6 +17,8 @@ export interface WebhookSettings {
   trustProxy: boolean | string | number;
   /** Interval of the `git ls-remote` backstop; undefined: off. */
   pollIntervalMs: number | undefined;
+  /** Interval of image polling for services that opt in (`x-gitops: { poll-images: true }`); undefined: off. */
+  imagePollIntervalMs: number | undefined;
   /** The secret path segment of the Docker Hub route (Docker Hub cannot sign); undefined: route off. */
   dockerHubToken?: string;
 }
@@ -26,9 +28,11 @@ export const WEBHOOK_SECRET_VARIABLES = [
   'WEBHOOK_SECRET_PREVIOUS', 'WEBHOOK_SECRET_PREVIOUS_FILE', 'DOCKERHUB_WEBHOOK_TOKEN', 'DOCKERHUB_WEBHOOK_TOKEN_FILE',
 ] as const;
 /** The server's own settings: kept from compose tools too (see SERVER_SETTINGS in config.ts). */
-export const WEBHOOK_SERVER_SETTINGS = ['WEBHOOK_MODE', 'WEBHOOK_AUTH_FAILURES_PER_MINUTE', 'TRUST_PROXY', 'POLL_INTERVAL_SECONDS'] as const;
+export const WEBHOOK_SERVER_SETTINGS = ['WEBHOOK_MODE', 'WEBHOOK_AUTH_FAILURES_PER_MINUTE', 'TRUST_PROXY', 'POLL_INTERVAL_SECONDS', 'IMAGE_POLL_INTERVAL_SECONDS'] as const;
 
 export const DEFAULT_AUTH_FAILURES_PER_MINUTE = 20;
+/** Opted-in services are checked every 5 minutes: one manifest HEAD per tag, well within registry limits. */
+export const DEFAULT_IMAGE_POLL_INTERVAL_SECONDS = 300;
 const MAX_POLL_INTERVAL_SECONDS = 86_400;
 /** A path token is seen by every proxy log on the way; it must at least be hard to guess. */
 const MIN_DOCKERHUB_TOKEN_LENGTH = 24;
@@ -94,6 +98,13 @@ export function readWebhookSettings(
     else problems.push(`POLL_INTERVAL_SECONDS must be a whole number between 0 (off) and ${MAX_POLL_INTERVAL_SECONDS}`);
   }
 
+  let imagePollIntervalMs: number | undefined = DEFAULT_IMAGE_POLL_INTERVAL_SECONDS * 1000;
+  const imagePoll = env['IMAGE_POLL_INTERVAL_SECONDS'];
+  if (imagePoll !== undefined) {
+    if (/^\d+$/.test(imagePoll) && Number(imagePoll) <= MAX_POLL_INTERVAL_SECONDS) imagePollIntervalMs = Number(imagePoll) === 0 ? undefined : Number(imagePoll) * 1000;
+    else problems.push(`IMAGE_POLL_INTERVAL_SECONDS must be a whole number between 0 (off) and ${MAX_POLL_INTERVAL_SECONDS}`);
+  }
+
   const dockerHubToken = secretValue('DOCKERHUB_WEBHOOK_TOKEN');
   if (dockerHubToken !== undefined && !new RegExp(`^[A-Za-z0-9_-]{${MIN_DOCKERHUB_TOKEN_LENGTH},256}$`).test(dockerHubToken)) {
     problems.push(`DOCKERHUB_WEBHOOK_TOKEN must be ${MIN_DOCKERHUB_TOKEN_LENGTH} to 256 letters, digits, '-' or '_' (it is part of a URL)`);
@@ -106,6 +117,7 @@ export function readWebhookSettings(
       authFailuresPerMinute,
       trustProxy,
       pollIntervalMs,
+      imagePollIntervalMs,
       dockerHubToken,
     },
     problems,

@@ -1,0 +1,24 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseComposeYaml } from './compose-inputs.js';
+import { readGitopsExtension } from './compose-extension.js';
+
+const read = (yaml: string) => {
+  const parsed = parseComposeYaml(yaml);
+  assert.ok(parsed.ok);
+  return readGitopsExtension(parsed.document);
+};
+
+describe('readGitopsExtension', () => {
+  it('is off without x-gitops, on with poll-images: true', () => {
+    assert.deepEqual(read('services: {}\n'), { ok: true, extension: { pollImages: false } });
+    assert.deepEqual(read('x-gitops:\n  poll-images: true\nservices: {}\n'), { ok: true, extension: { pollImages: true } });
+    assert.deepEqual(read('x-gitops:\n  poll-images: false\nservices: {}\n'), { ok: true, extension: { pollImages: false } });
+  });
+
+  it('refuses what it does not understand instead of ignoring it', () => {
+    assert.match((read('x-gitops: yes\n') as { message: string }).message, /must be a mapping/);
+    assert.match((read('x-gitops:\n  poll-image: true\n') as { message: string }).message, /unknown keys: poll-image/);
+    assert.match((read('x-gitops:\n  poll-images: "yes"\n') as { message: string }).message, /true or false/);
+  });
+});
