@@ -17,6 +17,7 @@ describe('github provider', () => {
     assert.deepEqual(read(''), { kind: 'push', branch: null, deliveryId: null });
     assert.deepEqual(read('{"ref":"refs/heads/main"}'), { kind: 'push', branch: 'main', deliveryId: null });
     assert.deepEqual(read('{"branch":"prod"}'), { kind: 'push', branch: 'prod', deliveryId: null });
+    assert.deepEqual(read('not json, as an old CI may send'), { kind: 'push', branch: null, deliveryId: null });
     assert.deepEqual(read('{"image":"ghcr.io/o/app:1"}'), { kind: 'package', branch: null, deliveryId: null, published: true, images: ['ghcr.io/o/app:1'] });
   });
 

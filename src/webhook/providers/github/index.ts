@@ -1,5 +1,5 @@
 import { AppError } from '../../../errors.js';
-import { headerValue, kindOfRef, optionalHeader, readGenericBody, readJsonObject, verifyPrefixedHex } from '../common.js';
+import { headerValue, isJsonObject, kindOfRef, optionalHeader, readGenericBody, readJsonObject, verifyPrefixedHex } from '../common.js';
 import type { WebhookEvent, WebhookProvider } from '../types.js';
 import { packageDetailSchema, packageSchema, pushSchema } from './schema.js';
 
@@ -23,8 +23,9 @@ export const github: WebhookProvider = {
   readEvent(request): WebhookEvent {
     const deliveryId = optionalHeader(request.headers, 'x-github-delivery') ?? null;
     const event = optionalHeader(request.headers, 'x-github-event');
+    // The seed's CI may send any body to /deploy-all-changed: one that is no JSON object just deploys.
+    if (event === undefined) return readGenericBody(isJsonObject(request.body) ? readJsonObject(request.body) : {}, deliveryId);
     const json = readJsonObject(request.body);
-    if (event === undefined) return readGenericBody(json, deliveryId);
     if (event === 'ping') return { kind: 'ping', branch: null, deliveryId };
     if (event === 'push') {
       const parsed = pushSchema.safeParse(json);
