@@ -8,7 +8,8 @@ function imagesOf(detail: unknown): string[] {
   const parsed = packageDetailSchema.safeParse(detail);
   if (!parsed.success) return [];
   const version = parsed.data.package_version;
-  if (version?.package_url) return [version.package_url];
+  // An untagged version's package_url ends in `:` (ghcr.io/o/app:): no compose file can name it.
+  if (version?.package_url) return version.package_url.endsWith(':') ? [] : [version.package_url];
   const tag = version?.container_metadata?.tag?.name;
   const base = version?.container_metadata?.labels?.image_url || (parsed.data.name ? `ghcr.io/${parsed.data.namespace ?? parsed.data.owner?.login ?? ''}/${parsed.data.name}` : undefined);
   return base && tag ? [`${base}:${tag}`] : [];
