@@ -57,6 +57,11 @@ const rss = (): number => {
   (globalThis as { gc?: () => void }).gc?.();
   return process.memoryUsage().rss;
 };
+/** Live JS heap after a GC (when exposed): what the server still holds, unlike RSS, which the allocator keeps. */
+const heap = (): number => {
+  (globalThis as { gc?: () => void }).gc?.();
+  return process.memoryUsage().heapUsed;
+};
 
 async function main(): Promise<void> {
   const env = new EnvRepo();
@@ -90,6 +95,7 @@ async function main(): Promise<void> {
   try {
     await validLoop(() => false, 50); // warm-up: the first run deploys the service
     const rssBefore = rss();
+    const heapBefore = heap();
     const baseline = await validLoop(() => false, BASELINE);
     console.log(describe('baseline', baseline));
 
@@ -116,15 +122,17 @@ async function main(): Promise<void> {
     const duringFlood = await during;
     const rssAfter = process.memoryUsage().rss;
     const rssAfterGc = rss();
+    const heapAfter = heap();
 
     console.log(
       `auth-flood bad requests from ${ATTACKER}: n=${FLOOD} concurrency=${CONCURRENCY} in ${(wall / 1000).toFixed(1)}s ` +
         `(${((FLOOD / wall) * 1000).toFixed(0)} req/s) answers=${JSON.stringify(statuses)} 429s=${statuses[429] ?? 0} ` +
-        `retry-after values seen=${retryAfter.size === 0 ? 'none' : [...retryAfter].sort((a, b) => Number(a) - Number(b)).slice(0, 5).join(',')}`,
+        `retry-after=${retryAfter.size === 0 ? 'none' : `${Math.min(...[...retryAfter].map(Number))}..${Math.max(...[...retryAfter].map(Number))}s`}`,
     );
     console.log(describe('flood', duringFlood));
     console.log(
       `auth-flood memory: rss before=${mib(rssBefore)} after=${mib(rssAfter)}${(globalThis as { gc?: unknown }).gc ? ` after-gc=${mib(rssAfterGc)}` : ''} ` +
+        `heap before=${mib(heapBefore)} after=${mib(heapAfter)} ` +
         `event-loop delay during flood p99=${ms(loop.percentile(99) / 1e6)} max=${ms(loop.max / 1e6)}`,
     );
     if ((statuses[429] ?? 0) === 0) console.log('auth-flood note: no 429 seen: the failed-auth limiter is not wired into the webhook routes in this build');
