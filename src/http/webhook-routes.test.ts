@@ -126,6 +126,8 @@ describe('webhook routes', () => {
     assert.equal((await gitlabPush('refs/heads/main', 'u-prev', PREVIOUS)).statusCode, 202);
     const line = logLines.find((l) => l['provider'] === 'gitlab' && l['secret'] === 'previous');
     assert.ok(line, 'the log says the previous secret matched');
+    assert.equal((await gitlabPush('refs/heads/main', 'u-cur', SECRET)).statusCode, 202);
+    assert.ok(logLines.find((l) => l['provider'] === 'gitlab' && l['secret'] === 'current' && l['level'] === 30), 'and that the current one matched');
     assert.ok(!JSON.stringify(logLines).includes(PREVIOUS));
   });
 

@@ -100,6 +100,8 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: WebhookDeps): 
   /** Logs which secret matched: during a rotation the operator watches `previous` disappear. */
   const logMatched = (request: FastifyRequest, provider: string, matched: 'current' | 'previous') => {
     if (matched === 'previous') request.log.warn({ provider, secret: 'previous' }, 'webhook authenticated with the previous secret; move this sender to WEBHOOK_SECRET');
+    // During a rotation every match is logged, so the operator sees which senders have moved.
+    else if (secrets.previous) request.log.info({ provider, secret: 'current' }, 'webhook authenticated with the current secret');
     else request.log.debug({ provider, secret: 'current' }, 'webhook authenticated');
   };
 

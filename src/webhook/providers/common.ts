@@ -57,6 +57,16 @@ export function readJsonObject(body: Uint8Array): Record<string, unknown> {
   return json as Record<string, unknown>;
 }
 
+/** Whether the body reads as a JSON object (or is empty). */
+export function isJsonObject(body: Uint8Array): boolean {
+  try {
+    readJsonObject(body);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** `refs/heads/main` → a push to `main`; `refs/tags/v1` → a tag. */
 export function kindOfRef(ref: string | undefined): { kind: 'push' | 'tag' | 'other'; branch: string | null } {
   if (ref === undefined) return { kind: 'push', branch: null };

@@ -28,7 +28,10 @@ const signers: Record<string, { header: string; sign: (secret: string, body: Buf
 };
 
 const cases = [
-  { provider: 'github', fixture: 'push', event: { kind: 'push', branch: 'main', deliveryId: '72d3162e-cc78-11e3-81ab-4c9367dc0958' } },
+  { provider: 'github', fixture: 'push', event: { kind: 'push', branch: 'master', deliveryId: '72d3162e-cc78-11e3-81ab-4c9367dc0958' } },
+  { provider: 'github', fixture: 'tag-push', event: { kind: 'tag', branch: null, deliveryId: 'a9b8c7d6-cc78-11e3-81ab-4c9367dc0958' } },
+  // An untagged version (`package_url` ends in `:`): it names no image a compose file can use.
+  { provider: 'github', fixture: 'registry-package-published', event: { kind: 'package', branch: null, deliveryId: '0d3e6b10-2f6a-11ef-8b1c-6a2c6e5f1b22', published: true, images: [] } },
   { provider: 'github', fixture: 'ping', event: { kind: 'ping', branch: null, deliveryId: 'e05eb1f2-fbc7-11e3-8e1d-423f213c5718' } },
   { provider: 'gitea', fixture: 'push', event: { kind: 'push', branch: 'develop', deliveryId: 'f6266f16-1bf3-46a5-9ea4-602e06ead473' } },
   { provider: 'gitea', fixture: 'package', event: { kind: 'package', branch: null, deliveryId: '1b0d4a4c-8f1e-4b1d-9f4e-2c9a0f6f2a11', published: true, images: ['gitea.example.com/gitea/app:1.2.3'] } },

@@ -1,5 +1,5 @@
 import { AppError } from '../../../errors.js';
-import { headerValue, kindOfRef, optionalHeader, readGenericBody, readJsonObject, verifyPrefixedHex } from '../common.js';
+import { headerValue, isJsonObject, kindOfRef, optionalHeader, readGenericBody, readJsonObject, verifyPrefixedHex } from '../common.js';
 import type { WebhookEvent, WebhookProvider } from '../types.js';
 import { packageDetailSchema, packageSchema, pushSchema } from './schema.js';
 
@@ -8,7 +8,8 @@ function imagesOf(detail: unknown): string[] {
   const parsed = packageDetailSchema.safeParse(detail);
   if (!parsed.success) return [];
   const version = parsed.data.package_version;
-  if (version?.package_url) return [version.package_url];
+  // An untagged version's package_url ends in `:` (ghcr.io/o/app:): no compose file can name it.
+  if (version?.package_url) return version.package_url.endsWith(':') ? [] : [version.package_url];
   const tag = version?.container_metadata?.tag?.name;
   const base = version?.container_metadata?.labels?.image_url || (parsed.data.name ? `ghcr.io/${parsed.data.namespace ?? parsed.data.owner?.login ?? ''}/${parsed.data.name}` : undefined);
   return base && tag ? [`${base}:${tag}`] : [];
@@ -23,8 +24,9 @@ export const github: WebhookProvider = {
   readEvent(request): WebhookEvent {
     const deliveryId = optionalHeader(request.headers, 'x-github-delivery') ?? null;
     const event = optionalHeader(request.headers, 'x-github-event');
+    // The seed's CI may send any body to /deploy-all-changed: one that is no JSON object just deploys.
+    if (event === undefined) return readGenericBody(isJsonObject(request.body) ? readJsonObject(request.body) : {}, deliveryId);
     const json = readJsonObject(request.body);
-    if (event === undefined) return readGenericBody(json, deliveryId);
     if (event === 'ping') return { kind: 'ping', branch: null, deliveryId };
     if (event === 'push') {
       const parsed = pushSchema.safeParse(json);
