@@ -32,6 +32,8 @@ export async function startBenchServer(options: {
   apiToken?: string;
   /** The server's logger; off unless a benchmark measures what logging costs. */
   logger?: Logger;
+  /** Further settings (e.g. WEBHOOK_AUTH_FAILURES_PER_MINUTE). */
+  settings?: Record<string, string>;
 }): Promise<{ server: RunningServer; dispose(): Promise<void> }> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'gds-bench-'));
   const server = await startServer(
@@ -45,6 +47,7 @@ export async function startBenchServer(options: {
       WEBHOOK_SECRET: options.webhookSecret,
       ...(options.apiToken ? { API_TOKEN: options.apiToken } : {}),
       LOG_LEVEL: 'silent',
+      ...options.settings,
     }),
     { logger: options.logger ?? pino({ level: 'silent' }), runtimes: options.runtimes },
   );

@@ -9,7 +9,8 @@
 // answers at once, except for the one deployment of the last figure. The load comes from
 // worker threads (node:http, keep-alive agents), so the client does not share the server's
 // event loop; bounded by time and by count. Figures:
-//   flood rejected   requests per second answered during the flood, by status (401 expected)
+//   flood rejected   requests per second answered during the flood, by status (401 expected: the
+//                    failed-auth limit is set to its highest, so every refusal computes the HMAC)
 //   flood webhook    p50/p99 of a valid webhook's 202, sent one at a time from a second client
 //                    while the flood runs (and alone first, for comparison); each one queues a
 //                    deploy-all run, so git runs all along too (runs coalesce, as in production)
@@ -44,6 +45,8 @@ interface LoadOptions {
   maxRequests: number;
   /** Pause between one connection's requests (0: back to back). */
   pauseMs: number;
+  /** The client's own loopback address (the forge's, apart from the flood's). */
+  localAddress?: string;
 }
 interface LoadResult {
   sent: number;
@@ -57,7 +60,7 @@ interface LoadResult {
 const LOAD_WORKER = `
 const { parentPort, workerData: o } = require('node:worker_threads');
 const http = require('node:http');
-const agent = new http.Agent({ keepAlive: true, maxSockets: o.connections });
+const agent = new http.Agent({ keepAlive: true, maxSockets: o.connections, ...(o.localAddress ? { localAddress: o.localAddress } : {}) });
 const statuses = {};
 const latencies = [];
 let sent = 0, errors = 0;
@@ -109,7 +112,9 @@ async function main(): Promise<void> {
   let logLines = 0;
   // The real logger at the default level, into a counter: what the flood costs the log.
   const logger = pino({ level: 'info', base: { app: 'gitops-deploy-server' } }, { write: () => void (logLines += 1) });
-  const { server, dispose } = await startBenchServer({ env, runtimes: benchRuntimes(slow).runtimes, webhookSecret: SECRET, apiToken: TOKEN, logger });
+  // The failed-auth limit at its highest: this measures the HMAC refusal itself (bench/auth-flood.ts
+  // measures the limit, which answers 429 before any HMAC).
+  const { server, dispose } = await startBenchServer({ env, runtimes: benchRuntimes(slow).runtimes, webhookSecret: SECRET, apiToken: TOKEN, logger, settings: { WEBHOOK_AUTH_FAILURES_PER_MINUTE: '100000' } });
   const url = new URL(server.url);
   if (url.hostname !== '127.0.0.1') throw new Error(`the benchmark runs over loopback only, not ${url.hostname}`);
   const port = Number(url.port);
@@ -117,7 +122,7 @@ async function main(): Promise<void> {
   // Well-formed but wrong: the server computes the HMAC before it refuses, the expensive refusal.
   const wrong = { 'x-hub-signature-256': `sha256=${'0'.repeat(64)}`, 'content-length': '0' };
   const probe = (durationMs: number, maxRequests: number) =>
-    load({ port, path: '/deploy-all-changed', headers: valid, connections: 1, durationMs, maxRequests, pauseMs: PROBE_PAUSE_MS });
+    load({ port, path: '/deploy-all-changed', headers: valid, connections: 1, durationMs, maxRequests, pauseMs: PROBE_PAUSE_MS, localAddress: '127.0.0.2' });
 
   try {
     // Warm-up: the first run deploys the three services; JIT and connections settle.

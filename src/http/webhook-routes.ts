@@ -74,17 +74,21 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: WebhookDeps): 
     if (route !== undefined && WEBHOOK_ROUTES.has(route)) deps.metrics.webhook(route, webhookOutcome(reply.statusCode));
   });
 
+  // Anyone can send bad signatures as fast as the network allows; the log must not grow as fast.
+  const refusals = createLogThrottle({ log: (data, message) => deps.logger.warn(data, message), message: 'webhook refused', windowMs: REFUSAL_LOG_WINDOW_MS });
+  app.addHook('onClose', async () => refusals.flush());
+
   /** Refuses an address over its failure budget before any work; true when the reply was sent. */
   const limited = (request: FastifyRequest, reply: FastifyReply): boolean => {
     const retryAfter = deps.authFailures?.retryAfterSeconds(request.ip) ?? null;
     if (retryAfter === null) return false;
+    // Counted by the refusals' throttle, not logged one by one: a flood is what is limited here.
+    request.quietLog = true;
+    refusals.hit({ code: 'WEBHOOK_RATE_LIMITED', address: request.ip, route: request.routeOptions.url, retryAfter });
     void reply.code(429).header('retry-after', String(retryAfter)).send(errorBody(new AppError('WEBHOOK_RATE_LIMITED')));
     return true;
   };
 
-  // Anyone can send bad signatures as fast as the network allows; the log must not grow as fast.
-  const refusals = createLogThrottle({ log: (data, message) => deps.logger.warn(data, message), message: 'webhook refused', windowMs: REFUSAL_LOG_WINDOW_MS });
-  app.addHook('onClose', async () => refusals.flush());
 
   /**
    * Answers a refused webhook at once, rather than throwing: a flood of bad signatures costs no
