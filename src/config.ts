@@ -51,6 +51,8 @@ export interface Config extends WebhookSettings {
   childEnvPass: string[];
   /** Where failure, recovery and (optionally) success notifications go. */
   notify: NotifySettings;
+  /** ROLLBACK_ON_FAILURE: a health-gate failure puts the last good deployment back (per-service opt-out: `x-gitops: { rollback: false }`). */
+  rollbackOnFailure: boolean;
   /** Acceptable but unwise settings, logged at start-up. */
   warnings: string[];
 }
@@ -134,6 +136,8 @@ const envSchema = z.object({
   GHCR_USER: z.string().min(1).optional(),
   REGISTRY_AUTH_FILE: z.string().min(1).optional(),
   CHILD_ENV_PASS: z.string().optional(),
+  // Rollback (issue 12): a deployment that fails the health gate goes back to the last good one.
+  ROLLBACK_ON_FAILURE: z.enum(['true', 'false'], 'ROLLBACK_ON_FAILURE must be true or false').default('true').transform((v) => v === 'true'),
 });
 
 /** Every variable the server reads itself: never given to git or the compose tools. */
@@ -256,6 +260,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs, option
     childEnv,
     childEnvPass: childEnvPass.names,
     notify: notify.settings,
+    rollbackOnFailure: e.ROLLBACK_ON_FAILURE,
     ...webhook.settings,
     warnings,
   };

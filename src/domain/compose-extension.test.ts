@@ -11,9 +11,14 @@ const read = (yaml: string) => {
 
 describe('readGitopsExtension', () => {
   it('is off without x-gitops, on with poll-images: true', () => {
-    assert.deepEqual(read('services: {}\n'), { ok: true, extension: { pollImages: false } });
-    assert.deepEqual(read('x-gitops:\n  poll-images: true\nservices: {}\n'), { ok: true, extension: { pollImages: true } });
-    assert.deepEqual(read('x-gitops:\n  poll-images: false\nservices: {}\n'), { ok: true, extension: { pollImages: false } });
+    assert.deepEqual(read('services: {}\n'), { ok: true, extension: { pollImages: false, rollback: true } });
+    assert.deepEqual(read('x-gitops:\n  poll-images: true\nservices: {}\n'), { ok: true, extension: { pollImages: true, rollback: true } });
+    assert.deepEqual(read('x-gitops:\n  poll-images: false\nservices: {}\n'), { ok: true, extension: { pollImages: false, rollback: true } });
+  });
+
+  it('reads rollback: false as the per-service opt-out of automatic rollback', () => {
+    assert.deepEqual(read('x-gitops:\n  rollback: false\nservices: {}\n'), { ok: true, extension: { pollImages: false, rollback: false } });
+    assert.match((read('x-gitops:\n  rollback: no\n') as { message: string }).message, /rollback must be true or false/);
   });
 
   it('refuses what it does not understand instead of ignoring it', () => {

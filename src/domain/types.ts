@@ -26,6 +26,8 @@ export interface ServiceSource {
   requiredEnvFiles: string[];
   /** Opted in to image polling (`x-gitops: { poll-images: true }`): moved tags are pulled without a webhook. */
   pollImages?: true;
+  /** Opted out of automatic rollback (`x-gitops: { rollback: false }`): a gate failure stays a failure. */
+  noRollback?: true;
   /** Set when the directory cannot be deployed as it stands (unreadable compose file, ...). */
   problem?: { code: 'COMPOSE_FILE_INVALID' | 'COMPOSE_FILE_AMBIGUOUS' | 'INPUT_FILE_INVALID'; message: string };
 }
