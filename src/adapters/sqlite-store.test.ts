@@ -287,7 +287,7 @@ describe('openSqliteStore', () => {
       }
     };
     const afterFirst = version();
-    assert.deepEqual(afterFirst, { version: 4, journal: 'wal' });
+    assert.deepEqual(afterFirst, { version: 5, journal: 'wal' });
 
     const second = openStore();
     second.close();

@@ -98,6 +98,12 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX webhook_deliveries_seen ON webhook_deliveries (seen_at);
   `,
+  `
+  -- Rollback (issue 12): the inputs of each deployment (a rolled-back one: the inputs that failed,
+  -- held by the plan; a successful one: the inputs a rollback can deploy again).
+  ALTER TABLE deployments ADD COLUMN fingerprint TEXT;
+  ALTER TABLE deployments ADD COLUMN files TEXT;
+  `,
 ];
 
 interface RunRow {
@@ -128,6 +134,8 @@ interface DeploymentRow {
   images_before: string | null;
   images_after: string | null;
   handoff: string | null;
+  fingerprint: string | null;
+  files: string | null;
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
@@ -150,6 +158,7 @@ const RUN_PATCH_COLUMNS = {
 const DEPLOYMENT_PATCH_COLUMNS = {
   status: 'status', reason: 'reason', commit: 'commit_sha', errorCode: 'error_code', error: 'error',
   output: 'output', imagesBefore: 'images_before', imagesAfter: 'images_after', handoff: 'handoff',
+  fingerprint: 'fingerprint', files: 'files',
   startedAt: 'started_at', finishedAt: 'finished_at',
 } as const satisfies Record<keyof DeploymentPatch, string>;
 
@@ -217,6 +226,8 @@ function toDeployment(row: DeploymentRow): DeploymentRecord {
     imagesBefore: row.images_before === null ? null : (JSON.parse(row.images_before) as Record<string, string>),
     imagesAfter: row.images_after === null ? null : (JSON.parse(row.images_after) as Record<string, string>),
     handoff: row.handoff === null ? null : (JSON.parse(row.handoff) as DeploymentRecord['handoff']),
+    fingerprint: row.fingerprint ?? null,
+    files: row.files === null || row.files === undefined ? null : (JSON.parse(row.files) as Record<string, string>),
     createdAt: row.created_at, startedAt: row.started_at, finishedAt: row.finished_at,
   };
 }
@@ -354,14 +365,15 @@ export function openSqliteStore(options: { file: string; clock: Clock; maxOutput
   });
 
   const recordSuccess = db.transaction((deploymentId: string, patch: DeploymentPatch, state: DeployedState) => {
-    updateDeployment(deploymentId, patch);
+    // The inputs a success put in place stay on its record: a later rollback can deploy them again.
+    updateDeployment(deploymentId, patch.status === 'succeeded' ? { fingerprint: state.fingerprint, files: state.files, ...patch } : patch);
     saveDeployedState(state);
   });
 
   function updateDeployment(id: string, patch: DeploymentPatch): void {
     const stored: Record<string, unknown> = { ...patch };
     if (patch.output !== undefined) stored.output = boundOutput(patch.output, maxOutputBytes);
-    for (const key of ['imagesBefore', 'imagesAfter', 'handoff'] as const) {
+    for (const key of ['imagesBefore', 'imagesAfter', 'handoff', 'files'] as const) {
       const value = patch[key];
       if (value !== undefined) stored[key] = value === null ? null : JSON.stringify(value);
     }

@@ -6,6 +6,8 @@ import type { Clock } from '../ports/clock.js';
 import type { Repository } from '../ports/repository.js';
 import type { SelfUpdater } from '../ports/self-updater.js';
 import { rolledBackInputs } from './rolled-back.js';
+import { GATE_FAILURE_CODES, rollBackService, type RollbackDeps } from './rollback.js';
+import type { ActionContext } from '../ports/runtime.js';
 import type { RuntimeRegistry } from '../ports/runtime.js';
 import type { ServiceCatalog } from '../ports/service-catalog.js';
 import type { DeploymentPatch, DeploymentRecord, RunPatch, Store } from '../ports/store.js';
@@ -40,6 +42,10 @@ export interface PipelineDeps {
   handoffTimeoutMs?: number;
   /** How often the store is read for a helper's result. */
   handoffPollMs?: number;
+  /** What a rollback after a health-gate failure needs; without it a gate failure stays a failure. */
+  rollback?: RollbackDeps;
+  /** ROLLBACK_ON_FAILURE (default true); a service opts out with `x-gitops: { rollback: false }`. */
+  rollbackOnFailure?: boolean;
 }
 
 /**
@@ -123,7 +129,7 @@ export class Pipeline {
         }
         this.deps.onDiscovered?.(commit, services);
         const deployed = new Map(store.listDeployedStates().map((s) => [s.service, s] as const));
-        const plan = planDeployAll({ services, deployed, selfService: this.deps.selfService, rolledBack: rolledBackInputs(store, this.deps.selfService) });
+        const plan = planDeployAll({ services, deployed, selfService: this.deps.selfService, rolledBack: rolledBackInputs(store) });
         const byName = new Map(services.map((s) => [s.name, s] as const));
         const toDeploy = plan.filter((e) => e.decision === 'deploy');
         log.info({ deploy: toDeploy.map((e) => e.service), unchanged: plan.filter((e) => e.decision === 'unchanged').length }, 'plan ready');
@@ -231,17 +237,17 @@ export class Pipeline {
         const runtimeTag = { runtime: service.runtime };
         let output = '';
         const live = this.deps.events.outputSink(deployment.runId, deployment.id, service.name);
+        const ctx: ActionContext = {
+          output: (chunk: string) => {
+            output += chunk;
+            live.write(chunk);
+          },
+          signal: this.abort.signal,
+        };
         try {
           if (this.abort.signal.aborted) throw new AppError('PROCESS_ABORTED', INTERRUPTED_MESSAGE);
           this.setDeployment(deployment, { status: 'running', startedAt: clock.now().toISOString() }, runtimeTag);
           log.info({ reason: deployment.reason }, `${kind} started`);
-          const ctx = {
-            output: (chunk: string) => {
-              output += chunk;
-              live.write(chunk);
-            },
-            signal: this.abort.signal,
-          };
           const problem = deployProblem(service);
           if (problem) throw problem;
           const runtime = this.deps.runtimes[service.runtime];
@@ -270,6 +276,10 @@ export class Pipeline {
           // Whatever a deployment failed with after the grace ran out, the abort cut it off.
           const interrupted = this.abort.signal.aborted;
           const toolOutput = typeof error.details?.['output'] === 'string' ? (error.details['output'] as string) : '';
+          if (!interrupted && GATE_FAILURE_CODES.has(error.code)) {
+            const ended = await this.afterGateFailure({ deployment, service, kind, error, ctx, log, runtimeTag, output: () => output, flush: () => live.flush() });
+            if (ended) return false;
+          }
           try {
             // Tools that fail before streaming (a spawn error) only carry their output on the error.
             if (!output && toolOutput) live.write(`${toolOutput}\n`);
@@ -288,6 +298,84 @@ export class Pipeline {
         }
       }),
     );
+  }
+
+  /**
+   * A deployment failed the health gate: the service goes back to its last good deployment
+   * (its commit's tracked files, the image ids that ran) and the deployment ends `rolled-back`
+   * with the failed inputs' fingerprint, which the next plan holds. Resolves true when it
+   * recorded the end; false leaves the caller to record a plain failure (no rollback: opted
+   * out, or nothing earlier to go back to), with the reason already in the output.
+   */
+  private async afterGateFailure(input: {
+    deployment: DeploymentRecord;
+    service: ServiceSource;
+    kind: 'deploy' | 'update';
+    error: AppError;
+    ctx: ActionContext;
+    log: Logger;
+    runtimeTag: Record<string, unknown>;
+    output: () => string;
+    flush: () => void;
+  }): Promise<boolean> {
+    const { deployment, service, kind, error, ctx, log, runtimeTag } = input;
+    const { store, clock } = this.deps;
+    const gateOutput = typeof error.details?.['output'] === 'string' ? (error.details['output'] as string) : '';
+    if (gateOutput) ctx.output(`${gateOutput.replace(/\n?$/, '\n')}`);
+    ctx.output(`health gate failed: ${error.code}: ${error.message}\n`);
+    const why = !this.deps.rollback
+      ? 'not rolled back: this server has no rollback'
+      : this.deps.rollbackOnFailure === false
+        ? 'not rolled back: ROLLBACK_ON_FAILURE=false'
+        : service.noRollback
+          ? 'not rolled back: the compose file says x-gitops: { rollback: false }'
+          : undefined;
+    const last = store.getDeployedState(service.name);
+    if (why || !last) {
+      ctx.output(`${why ?? 'not rolled back: there is no earlier good deployment to go back to'}; the containers are left as the tool left them\n`);
+      return false;
+    }
+    const imagesBefore = error.details?.['imagesBefore'];
+    const images = imagesBefore && typeof imagesBefore === 'object' ? { ...last.images, ...(imagesBefore as Record<string, string>) } : last.images;
+    // An update changed images only: its inputs are the ones it ran with.
+    const target = { commit: kind === 'update' ? null : last.commit, images };
+    ctx.output(`rolling back to the last good deployment${last.commit ? ` (commit ${last.commit.slice(0, 12)})` : ''}\n`);
+    log.warn({ code: error.code, err: error.message, to: last.commit }, `${kind} failed the health gate; rolling back`);
+    let patch: DeploymentPatch;
+    let state: DeployedState | undefined;
+    try {
+      const result = await rollBackService(this.deps.rollback!, service, target, ctx);
+      ctx.output(`rolled back: ${service.name} runs ${last.commit ? last.commit.slice(0, 12) : 'its previous images'} again\n`);
+      patch = {
+        status: 'rolled-back',
+        errorCode: error.code,
+        error: `${error.message}; rolled back to ${last.commit ? last.commit.slice(0, 12) : 'the previous images'}`,
+        fingerprint: service.fingerprint,
+        imagesAfter: result.images,
+      };
+      // Still the last good deployment's inputs; only the images are as the rollback left them.
+      state = { ...last, images: result.images };
+    } catch (thrown) {
+      const rollbackError = toAppError(thrown);
+      ctx.output(`rollback failed: ${rollbackError.code}: ${rollbackError.message}\n`);
+      patch = {
+        status: 'failed',
+        errorCode: error.code,
+        error: `${error.message}; rollback failed too: ${rollbackError.code}: ${rollbackError.message}`,
+      };
+    }
+    input.flush();
+    const final = { ...patch, output: input.output(), finishedAt: clock.now().toISOString() };
+    try {
+      if (state) store.recordSuccess(deployment.id, final, state);
+      else store.updateDeployment(deployment.id, final);
+    } catch (recordError) {
+      log.error({ code: toAppError(recordError).code, err: toAppError(recordError).message, cause: error.code }, `${kind} rollback could not be recorded`);
+      return true;
+    }
+    this.publishDeployment(deployment.id, runtimeTag);
+    log.warn({ status: final.status, code: error.code }, final.status === 'rolled-back' ? `${kind} rolled back` : `${kind} failed; rollback failed`);
+    return true;
   }
 
   /** Ends the run from its deployments; an interrupted run is reported as such to the dispatcher. */

@@ -31,7 +31,7 @@ export interface PlanPreviewDeps {
   view: Pick<ServicesView, 'services'>;
   /** A catalog over another tree (the remote head written out), with that tree's tracked files. */
   catalogFor(root: string, repository: Pick<Repository, 'listTrackedFiles'>): ServiceCatalog;
-  store: Pick<Store, 'listDeployedStates' | 'listServiceDeployments'>;
+  store: Pick<Store, 'listDeployedStates' | 'listServiceDeployments' | 'lastDeployments'>;
   selfService: string;
   /** Scratch space for the written-out tree, removed after each preview. */
   scratchDir: string;
@@ -66,7 +66,7 @@ export async function previewPlan(deps: PlanPreviewDeps): Promise<PlanPreview> {
     services: services.services,
     deployed,
     selfService: deps.selfService,
-    rolledBack: rolledBackInputs(deps.store, deps.selfService),
+    rolledBack: rolledBackInputs(deps.store),
   }).map((entry) => {
     const problem = entry.decision === 'deploy' ? problemOf(byName.get(entry.service)!) : null;
     return problem ? { ...entry, decision: 'problem' as const, reason: `${entry.reason}; will fail: ${problem}` } : entry;

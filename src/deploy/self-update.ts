@@ -164,7 +164,7 @@ export class SelfUpdateStage {
       services: [service],
       deployed: new Map(deployed ? [[service.name, deployed] as const] : []),
       selfService: this.deps.selfService,
-      rolledBack: rolledBackInputs(this.deps.store, this.deps.selfService),
+      rolledBack: rolledBackInputs(this.deps.store),
     });
     return entry?.decision === 'self';
   }

@@ -18,8 +18,9 @@ export interface PlanInput {
   /** The server's own service (DEPLOY_SERVER_NAME): when changed, decided `self` (updated last, by a helper). */
   selfService: string;
   /**
-   * Fingerprints whose self-update was rolled back, by service: those inputs are not tried again
-   * by a plan (each try swaps the server out and back) until they change.
+   * Fingerprints whose deployment was rolled back, by service (a self-update, or a health-gate
+   * failure): those inputs are not tried again by a plan (each try would break the service and
+   * roll back again) until they change.
    */
   rolledBack?: ReadonlyMap<string, string>;
 }
@@ -40,7 +41,9 @@ export function planDeployAll(input: PlanInput): PlanEntry[] {
       return {
         service: service.name,
         decision: 'unchanged',
-        reason: 'not retried: a self-update with these inputs was rolled back; push a fix, or redeploy it to try again',
+        reason: service.name === input.selfService
+          ? 'not retried: a self-update with these inputs was rolled back; push a fix, or redeploy it to try again'
+          : 'not retried: a deployment with these inputs failed the health gate and was rolled back; push a fix, or redeploy it to try again',
         changedFiles: changed,
       };
     }

@@ -39,6 +39,12 @@ export interface DeploymentRecord {
   imagesAfter: Record<string, string> | null;
   /** Set on a self-update handed to a helper container. */
   handoff: SelfUpdateHandoff | null;
+  /**
+   * The inputs of the deployment: on a success, what it put in place (with `files`, the per-file
+   * digests), so a rollback can deploy them again; on a rollback, the inputs that failed (held).
+   */
+  fingerprint: string | null;
+  files: Record<string, string> | null;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
@@ -88,6 +94,8 @@ export type DeploymentPatch = Partial<
     | 'imagesBefore'
     | 'imagesAfter'
     | 'handoff'
+    | 'fingerprint'
+    | 'files'
     | 'startedAt'
     | 'finishedAt'
   >
