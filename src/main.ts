@@ -156,7 +156,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
       const counts: Record<string, number> = {};
       const snapshot = view.peek();
       if (!snapshot) return counts;
-      for (const s of describeServices(snapshot.services, store.listDeployedStates(), store.lastDeployments(), config.deployServerName)) {
+      for (const s of describeServices(snapshot.services, store.listDeployedStates(), store.lastDeployments(), config.deployServerName, store.listPins())) {
         counts[s.state] = (counts[s.state] ?? 0) + 1;
       }
       return counts;
@@ -204,6 +204,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
     draining: () => draining,
     services: () => view.services(),
     triggers: dispatcher.triggers,
+    rollbackService: (service, target, origin) => dispatcher.rollbackService(service, target, origin),
     previewPlan: () =>
       previewPlan({
         repository,

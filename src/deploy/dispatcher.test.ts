@@ -28,6 +28,7 @@ describe('dispatcher', () => {
       deployAllChanged: async () => 'ended',
       redeployAndUpdate: async () => 'ended',
       deployService: async () => 'ended',
+      rollbackService: async () => 'ended',
       ...executor,
     };
     return createDispatcher({ store, events: new RunEventBus(store), clock: systemClock, logger: pino({ level: 'silent' }), executor: () => done });

@@ -5,6 +5,7 @@ import { AppError } from '../errors.js';
 import type { Repository } from '../ports/repository.js';
 import type { ActionContext, RuntimeRegistry } from '../ports/runtime.js';
 import type { ServiceCatalog } from '../ports/service-catalog.js';
+import type { DeploymentRecord, Store } from '../ports/store.js';
 
 /** The health gate's codes (set by the runtime after `up`): the failures a rollback answers. */
 export const GATE_FAILURE_CODES: ReadonlySet<string> = new Set(['CONTAINER_UNHEALTHY', 'CONTAINER_EXITED', 'CONTAINER_RESTARTING']);
@@ -90,4 +91,37 @@ async function restoreImages(deps: RollbackDeps, service: ServiceSource, images:
       await engine.pull(reference, ctx.output, ctx.signal);
     }
   }
+}
+
+/**
+ * The successful deployment a rollback of `service` deploys again: the one named by `to` (a
+ * deployment id, or a commit or its prefix of at least 7 hex digits; the newest such), or by
+ * default the newest success whose inputs differ from what runs now (the one before the current).
+ */
+export function findRollbackTarget(
+  store: Pick<Store, 'listServiceDeployments' | 'getDeployedState'>,
+  service: string,
+  to?: string,
+): DeploymentRecord {
+  const current = store.getDeployedState(service);
+  const wanted = to?.trim().toLowerCase();
+  const byCommit = wanted !== undefined && /^[0-9a-f]{7,40}$/.test(wanted);
+  let before: string | undefined;
+  for (;;) {
+    const page = store.listServiceDeployments(service, { limit: 200, ...(before ? { before } : {}) });
+    for (const d of page.items) {
+      if (d.status !== 'succeeded' || d.action === 'skip' || d.commit === null) continue;
+      if (wanted !== undefined) {
+        if (d.id === to || (byCommit && d.commit.startsWith(wanted))) return d;
+      } else if (!current || (d.fingerprint ?? d.commit) !== (d.fingerprint ? current.fingerprint : current.commit)) {
+        return d;
+      }
+    }
+    if (!page.next) break;
+    before = page.next;
+  }
+  throw new AppError(
+    'ROLLBACK_TARGET_NOT_FOUND',
+    wanted !== undefined ? `No successful deployment of ${service} has the id or commit ${to}` : `${service} has no earlier successful deployment to roll back to`,
+  );
 }

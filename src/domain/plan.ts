@@ -1,5 +1,5 @@
 import { changedFiles } from './fingerprint.js';
-import type { DeployedState, ServiceSource } from './types.js';
+import type { DeployedState, ServicePin, ServiceSource } from './types.js';
 
 export type PlanDecision = 'deploy' | 'unchanged' | 'self';
 
@@ -23,6 +23,18 @@ export interface PlanInput {
    * roll back again) until they change.
    */
   rolledBack?: ReadonlyMap<string, string>;
+  /**
+   * Pinned services (rolled back, automatically or by hand): left alone while their inputs in git
+   * are still those they were pinned against; once those change, the service follows git again.
+   */
+  pins?: ReadonlyMap<string, ServicePin>;
+}
+
+/** Why a pinned service is left alone, for the plan and its preview. */
+export function pinnedReason(pin: ServicePin): string {
+  const commit = pin.commit ? pin.commit.slice(0, 12) : 'its previous inputs';
+  const why = pin.reason === 'rolled-back' ? 'rolled back after a failed health gate' : 'rolled back by hand';
+  return `pinned to ${commit} (${why}): left alone until its inputs change in git; unpin or deploy it to follow git now`;
 }
 
 /**
@@ -37,6 +49,10 @@ export function planDeployAll(input: PlanInput): PlanEntry[] {
       return { service: service.name, decision: 'unchanged', reason: 'unchanged since the last successful deployment', changedFiles: [] };
     }
     const changed = deployed ? changedFiles(deployed.files, service.files) : [];
+    const pin = input.pins?.get(service.name);
+    if (pin && pin.gitFingerprint === service.fingerprint) {
+      return { service: service.name, decision: 'unchanged', reason: pinnedReason(pin), changedFiles: changed };
+    }
     if (input.rolledBack?.get(service.name) === service.fingerprint) {
       return {
         service: service.name,
