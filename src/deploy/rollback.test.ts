@@ -15,10 +15,16 @@ import { openSqliteStore } from '../adapters/sqlite-store.js';
 import { systemClock } from '../ports/clock.js';
 import type { ServiceSource } from '../domain/types.js';
 import { Pipeline } from './pipeline.js';
-import type { RollbackEngine } from './rollback.js';
+import { planDeployAll } from '../domain/plan.js';
+import { serviceState } from '../domain/service-state.js';
+import { findRollbackTarget, type RollbackEngine } from './rollback.js';
+import { pinsOf } from './rolled-back.js';
 import { RunEventBus } from './run-events.js';
 
 const compose = (env: string, extra = '') => `${extra}services:\n  main:\n    image: localhost/app:1\n    environment:\n      VERSION: "${env}"\n`;
+
+const catalogOf = (repo: EnvRepo) =>
+  createServiceCatalog({ repoPath: repo.checkout, servicesDirectory: 'services', defaultRuntime: 'podman', repository: createGitRepository({ path: repo.checkout, run: createProcessRunner({ baseEnv: process.env }) }) });
 
 /** An engine that knows some image ids and records tags and pulls. */
 class FakeEngine implements RollbackEngine {
@@ -79,12 +85,17 @@ function setup(repo: EnvRepo, options: { rollbackOnFailure?: boolean } = {}) {
     await pipeline.deployAllChanged(runId);
     return { run: store.getRun(runId)!, deployments: store.listDeployments(runId) };
   };
+  const rollback = async (name: string, target: string) => {
+    const runId = store.createRun({ trigger: 'rollback-service', service: name, target }).id;
+    await pipeline.rollbackService(runId, name);
+    return { run: store.getRun(runId)!, deployments: store.listDeployments(runId) };
+  };
   const oneService = async (name: string, kind: 'deploy' | 'update') => {
     const runId = store.createRun({ trigger: kind === 'update' ? 'redeploy-and-update' : 'deploy-service', service: name }).id;
     await (kind === 'update' ? pipeline.redeployAndUpdate(runId, name) : pipeline.deployService(runId, name));
     return { run: store.getRun(runId)!, deployments: store.listDeployments(runId) };
   };
-  return { store, runtime, engine, versions, deployAll, oneService, dispose: () => (store.close(), rmSync(dataDir, { recursive: true, force: true })) };
+  return { store, runtime, engine, versions, deployAll, oneService, rollback, dispose: () => (store.close(), rmSync(dataDir, { recursive: true, force: true })) };
 }
 
 describe('automatic rollback after a health-gate failure', () => {
@@ -135,6 +146,15 @@ describe('automatic rollback after a health-gate failure', () => {
     assert.equal(run.status, 'succeeded');
     assert.deepEqual(deployments, []);
     assert.equal(ctx.runtime.calls.length, calls, 'nothing ran');
+    const pin = ctx.store.getPin('app');
+    assert.equal(pin?.commit, good);
+    assert.equal(pin?.reason, 'rolled-back');
+    const service = (await catalogOf(repo).find('app'))!;
+    const [entry] = planDeployAll({ services: [service], deployed: new Map([['app', ctx.store.getDeployedState('app')!]]), selfService: 'x', pins: pinsOf(ctx.store) });
+    assert.equal(entry?.decision, 'unchanged');
+    assert.match(entry!.reason, new RegExp(`pinned to ${good.slice(0, 12)} \\(rolled back after a failed health gate\\): left alone until its inputs change in git`));
+    const last = ctx.store.listServiceDeployments('app', { limit: 1 }).items[0];
+    assert.equal(serviceState(service, ctx.store.getDeployedState('app'), last, 'x', pin), 'rolled-back');
   });
 
   test('an explicit deploy tries the held inputs again', async () => {
@@ -178,6 +198,71 @@ describe('automatic rollback after a health-gate failure', () => {
     assert.equal(deployments[0]?.status, 'rolled-back');
     assert.deepEqual(ctx.engine.pulls, ['localhost/app:1']);
     assert.match(deployments[0]!.output, /image image-before that main ran is gone \(pruned by the engine\); pulling localhost\/app:1 instead/);
+  });
+});
+
+describe('rollback on demand and pins', () => {
+  let repo: EnvRepo;
+  let ctx: ReturnType<typeof setup>;
+  const commits: string[] = [];
+  before(async () => {
+    repo = new EnvRepo();
+    ctx = setup(repo);
+    for (const version of ['v1', 'v2', 'v3']) {
+      repo.write('services/app/compose.yaml', compose(version));
+      commits.push(repo.push(version));
+      assert.equal((await ctx.deployAll()).deployments[0]?.status, 'succeeded');
+    }
+  });
+  after(() => {
+    ctx.dispose();
+    repo.dispose();
+  });
+
+  test('the default target is the success before the current; `to` takes a deployment id or a commit prefix', () => {
+    const [v3, v2, v1] = ctx.store.listServiceDeployments('app', { limit: 10 }).items;
+    assert.equal(findRollbackTarget(ctx.store, 'app').id, v2!.id);
+    assert.equal(findRollbackTarget(ctx.store, 'app', v1!.id).id, v1!.id);
+    assert.equal(findRollbackTarget(ctx.store, 'app', commits[0]!.slice(0, 8)).id, v1!.id);
+    assert.equal(v3!.commit, commits[2]);
+    assert.throws(() => findRollbackTarget(ctx.store, 'app', 'd_nope'), (e: unknown) => (e as { code?: string }).code === 'ROLLBACK_TARGET_NOT_FOUND');
+  });
+
+  test('a rollback two versions back deploys v1 again and pins it; deploy-all leaves it alone while git still says v3', async () => {
+    const target = findRollbackTarget(ctx.store, 'app', commits[0]);
+    ctx.versions.length = 0;
+    const { run, deployments } = await ctx.rollback('app', target.id);
+    assert.equal(run.status, 'succeeded');
+    assert.equal(deployments[0]?.status, 'succeeded');
+    assert.equal(deployments[0]?.commit, commits[0]);
+    assert.deepEqual(ctx.versions, ['v1']);
+    assert.equal(ctx.store.getDeployedState('app')?.commit, commits[0]);
+    assert.equal(ctx.store.getPin('app')?.reason, 'manual');
+    assert.equal(ctx.store.getPin('app')?.commit, commits[0]);
+    const service = (await catalogOf(repo).find('app'))!;
+    assert.equal(serviceState(service, ctx.store.getDeployedState('app'), deployments[0], 'x', ctx.store.getPin('app')), 'pinned');
+    ctx.versions.length = 0;
+    assert.deepEqual((await ctx.deployAll()).deployments, []);
+    assert.deepEqual(ctx.versions, []);
+  });
+
+  test('unpin returns it to git: the next run deploys what git says', async () => {
+    assert.equal(ctx.store.deletePin('app'), true);
+    ctx.versions.length = 0;
+    assert.equal((await ctx.deployAll()).deployments[0]?.status, 'succeeded');
+    assert.deepEqual(ctx.versions, ['v3']);
+    assert.equal(ctx.store.getPin('app'), undefined);
+  });
+
+  test('pinned again, a push that changes the service makes it follow git, and the pin ends', async () => {
+    await ctx.rollback('app', findRollbackTarget(ctx.store, 'app', commits[1]).id);
+    assert.equal(ctx.store.getPin('app')?.commit, commits[1]);
+    repo.write('services/app/compose.yaml', compose('v4'));
+    repo.push('v4');
+    ctx.versions.length = 0;
+    assert.equal((await ctx.deployAll()).deployments[0]?.status, 'succeeded');
+    assert.deepEqual(ctx.versions, ['v4']);
+    assert.equal(ctx.store.getPin('app'), undefined);
   });
 });
 
