@@ -71,6 +71,20 @@ function serviceParam(request: FastifyRequest<{ Params: { name: string } }>): st
   return name;
 }
 
+/** A request body as a JSON object (bodies arrive as raw bytes); empty is `{}`. */
+function jsonBody(raw: unknown): Record<string, unknown> {
+  const text = Buffer.isBuffer(raw) ? raw.toString('utf8') : typeof raw === 'string' ? raw : '';
+  if (text.trim() === '') return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new AppError('INVALID_JSON');
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new AppError('INVALID_QUERY', 'The body must be a JSON object');
+  return value as Record<string, unknown>;
+}
+
 /**
  * The management API under /api: bearer-token protected, JSON, errors from the catalog.
  * Registered as an encapsulated plugin so the token check applies to these routes only.
@@ -178,9 +192,9 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiDeps): void {
       // Rollback and pinning (issue 12): an earlier success deployed again; the service is pinned there.
       api.post<{ Params: { name: string }; Body: unknown }>('/services/:name/rollback', async (request, reply) => {
         const { service } = await findService(serviceParam(request));
-        const body = (request.body ?? {}) as Record<string, unknown>;
+        const body = jsonBody(request.body);
         const to = body['to'];
-        if (typeof body !== 'object' || Array.isArray(body) || (to !== undefined && (typeof to !== 'string' || to.length === 0 || to.length > 64))) {
+        if (to !== undefined && (typeof to !== 'string' || to.length === 0 || to.length > 64)) {
           throw new AppError('INVALID_QUERY', 'The body is {} or { "to": "<deployment id | commit>" }');
         }
         if (service.name === deps.serverName) throw new AppError('ROLLBACK_TARGET_NOT_FOUND', "The server's own service is not rolled back on demand (its self-update rolls itself back); push a revert instead");
