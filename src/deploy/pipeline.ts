@@ -330,7 +330,8 @@ export class Pipeline {
           const state: DeployedState = { service: service.name, fingerprint: deployed.fingerprint, files: deployed.files, commit, deployedAt: clock.now().toISOString(), images };
           live.flush();
           store.recordSuccess(deployment.id, { ...patch, status: 'succeeded', output, finishedAt: clock.now().toISOString() }, state, pin);
-          this.publishDeployment(deployment.id, runtimeTag);
+          // Tells the metrics a rollback on demand from an ordinary success.
+          this.publishDeployment(deployment.id, kind === 'rollback' ? { ...runtimeTag, rollback: 'manual' } : runtimeTag);
           log.info(`${kind} succeeded`);
           return true;
         } catch (thrown) {
