@@ -15,6 +15,30 @@ export interface ContainerState {
   imageRef?: string | undefined;
   /** All its labels (image labels included). */
   labels?: Record<string, string>;
+  /** How often the engine restarted it (its restart policy at work); a new container starts at 0. */
+  restartCount?: number;
+  /** `no`, `on-failure`, `always`, `unless-stopped` (an engine's empty name means `no`). */
+  restartPolicy?: string;
+  /** Its healthcheck (from the compose file or the image); undefined when it has none or it is disabled. */
+  healthcheck?: HealthcheckSpec;
+  /** The engine's `State.Health`, when it has a healthcheck. */
+  health?: HealthState;
+}
+
+/** A healthcheck's timing, with the engines' defaults filled in. */
+export interface HealthcheckSpec {
+  intervalMs: number;
+  timeoutMs: number;
+  retries: number;
+  startPeriodMs: number;
+}
+
+/** `State.Health`: `starting`, `healthy` or `unhealthy`, and the last probe's output. */
+export interface HealthState {
+  status: string;
+  failingStreak: number;
+  /** The newest probe's exit code and output, when a probe ran. */
+  lastProbe?: { exitCode: number; output: string };
 }
 
 /** One compose service the file asks for. */
