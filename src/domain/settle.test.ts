@@ -13,7 +13,7 @@ describe('settleVerdict', () => {
   const cases: Array<{ name: string; c: Partial<ContainerState>; at: number; kind: string; code?: string; reason?: RegExp }> = [
     // Without a healthcheck: the settle window.
     { name: 'running, inside the window', c: {}, at: 4_999, kind: 'waiting' },
-    { name: 'running through the window', c: {}, at: 5_000, kind: 'settled', reason: /kept running/ },
+    { name: 'running through the window', c: {}, at: 5_000, kind: 'settled', reason: /kept running through the 5 s settle window/ },
     { name: 'restarted once, still running', c: { restartCount: 1, restartPolicy: 'always' }, at: 1_000, kind: 'failed', code: 'CONTAINER_RESTARTING', reason: /restarted 1 time \(restart: always\)/ },
     { name: 'restarting now (docker back-off)', c: { state: 'restarting', restartPolicy: 'always', exitCode: 3 }, at: 100, kind: 'failed', code: 'CONTAINER_RESTARTING', reason: /last exit code 3/ },
     { name: 'a restart after the window is still a failure', c: { restartCount: 2, restartPolicy: 'unless-stopped' }, at: 60_000, kind: 'failed', code: 'CONTAINER_RESTARTING' },

@@ -75,7 +75,7 @@ export function settleVerdict(c: ContainerState, elapsedMs: number, rules: Settl
     }
     return { kind: 'waiting', reason: `${c.name} is ${status || 'starting'}` };
   }
-  if (elapsedMs >= deadline) return { kind: 'settled', reason: `${c.name} kept running for ${seconds(elapsedMs)}` };
+  if (elapsedMs >= deadline) return { kind: 'settled', reason: `${c.name} kept running through the ${seconds(deadline)} settle window` };
   return { kind: 'waiting', reason: `${c.name} must keep running for ${seconds(deadline)}` };
 }
 
