@@ -67,12 +67,14 @@ export async function waitSettled(
           failures.push({ container: container ?? first, verdict });
         } else if (container?.healthcheck && container.state === 'running' && deps.engine.drivesHealthchecks) {
           const { intervalMs, timeoutMs } = container.healthcheck;
-          if (deps.now() >= (nextProbe.get(id) ?? start + intervalMs) && !inFlight.has(id)) {
+          const now = deps.now();
+          if (now >= (nextProbe.get(id) ?? start + intervalMs) && !inFlight.has(id)) {
             inFlight.add(id);
+            // An interval from one probe's start to the next; a slow probe is never overlapped.
+            nextProbe.set(id, now + intervalMs);
             // A probe that cannot run at all shows as a healthcheck that never passes: the deadline says so.
             const probe = deps.engine.runHealthcheck(id, timeoutMs + 5_000).catch(() => undefined).finally(() => {
               inFlight.delete(id);
-              nextProbe.set(id, deps.now() + intervalMs);
               probing.delete(probe);
             });
             probing.add(probe);
