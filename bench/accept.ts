@@ -29,11 +29,11 @@ function instantRuntimes(): { runtimes: RuntimeRegistry; calls: { n: number } } 
     kind,
     async deploy() {
       calls.n += 1;
-      return { images: { app: 'sha256:bench' } };
+      return { images: { app: 'sha256:bench' }, gated: [] };
     },
     async update() {
       calls.n += 1;
-      return { imagesBefore: {}, imagesAfter: {}, recreated: [] };
+      return { imagesBefore: {}, imagesAfter: {}, recreated: [], gated: [] };
     },
   });
   return { runtimes: { podman: runtime('podman'), docker: runtime('docker') }, calls };

@@ -31,10 +31,10 @@ function instantRuntimes(): RuntimeRegistry {
   const runtime = (kind: 'podman' | 'docker'): Runtime => ({
     kind,
     async deploy() {
-      return { images: { app: 'sha256:bench' } };
+      return { images: { app: 'sha256:bench' }, gated: [] };
     },
     async update() {
-      return { imagesBefore: {}, imagesAfter: {}, recreated: [] };
+      return { imagesBefore: {}, imagesAfter: {}, recreated: [], gated: [] };
     },
   });
   return { podman: runtime('podman'), docker: runtime('docker') };

@@ -41,10 +41,10 @@ function fakeRuntimes(slow: { ms: number }): RuntimeRegistry {
     kind,
     async deploy() {
       if (slow.ms > 0) await new Promise((resolve) => setTimeout(resolve, slow.ms));
-      return { images: { app: 'sha256:bench' } };
+      return { images: { app: 'sha256:bench' }, gated: [] };
     },
     async update() {
-      return { imagesBefore: {}, imagesAfter: {}, recreated: [] };
+      return { imagesBefore: {}, imagesAfter: {}, recreated: [], gated: [] };
     },
   });
   return { podman: runtime('podman'), docker: runtime('docker') };

@@ -38,6 +38,10 @@ export interface Config extends WebhookSettings {
   composeTimeoutMs: number;
   /** Seconds a container gets to stop before it is killed, when one must be replaced. */
   stopTimeoutSeconds: number;
+  /** Health gate: how long a new container without a healthcheck must keep running (DEPLOY_SETTLE_SECONDS). */
+  deploySettleMs: number;
+  /** Health gate: the longest a deployment waits for its containers to settle (DEPLOY_HEALTH_TIMEOUT_SECONDS). */
+  deployHealthTimeoutMs: number;
   gitTimeoutMs: number;
   maxBodyBytes: number;
   /** `docker compose` (v2 plugin), `docker-compose` (standalone), or auto-detected. */
@@ -129,6 +133,9 @@ const envSchema = z.object({
   DEPLOY_PARALLELISM: intInRange('DEPLOY_PARALLELISM', 1, 64).default(4),
   COMPOSE_TIMEOUT_SECONDS: intInRange('COMPOSE_TIMEOUT_SECONDS', 1, 86_400).default(900),
   STOP_TIMEOUT_SECONDS: intInRange('STOP_TIMEOUT_SECONDS', 0, 3_600).default(10),
+  // Health gate (README "Health-gated deployments"): the default window is defended there with its measurement.
+  DEPLOY_SETTLE_SECONDS: intInRange('DEPLOY_SETTLE_SECONDS', 0, 3_600).default(5),
+  DEPLOY_HEALTH_TIMEOUT_SECONDS: intInRange('DEPLOY_HEALTH_TIMEOUT_SECONDS', 1, 86_400).default(300),
   GIT_TIMEOUT_SECONDS: intInRange('GIT_TIMEOUT_SECONDS', 1, 3_600).default(120),
   MAX_BODY_BYTES: intInRange('MAX_BODY_BYTES', 1, 64 * 1024 * 1024).default(1024 * 1024),
   DOCKER_COMPOSE: z.enum(['auto', 'plugin', 'standalone'], 'DOCKER_COMPOSE must be auto, plugin or standalone').default('auto'),
@@ -251,6 +258,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs, option
     parallelism: e.DEPLOY_PARALLELISM,
     composeTimeoutMs: e.COMPOSE_TIMEOUT_SECONDS * 1000,
     stopTimeoutSeconds: e.STOP_TIMEOUT_SECONDS,
+    deploySettleMs: e.DEPLOY_SETTLE_SECONDS * 1000,
+    deployHealthTimeoutMs: e.DEPLOY_HEALTH_TIMEOUT_SECONDS * 1000,
     gitTimeoutMs: e.GIT_TIMEOUT_SECONDS * 1000,
     maxBodyBytes: e.MAX_BODY_BYTES,
     dockerCompose: e.DOCKER_COMPOSE,

@@ -21,6 +21,14 @@ describe('readGitopsExtension', () => {
     assert.match((read('x-gitops:\n  rollback: no\n') as { message: string }).message, /rollback must be true or false/);
   });
 
+  it('reads settle as whole seconds', () => {
+    assert.deepEqual(read('x-gitops:\n  settle: 12\nservices: {}\n'), { ok: true, extension: { pollImages: false, rollback: true, settleSeconds: 12 } });
+    assert.deepEqual(read('x-gitops:\n  settle: 0\n  poll-images: true\n'), { ok: true, extension: { pollImages: true, rollback: true, settleSeconds: 0 } });
+    for (const bad of ['"5"', '1.5', '-1', '3601', 'true']) {
+      assert.match((read(`x-gitops:\n  settle: ${bad}\n`) as { message: string }).message, /settle must be a whole number of seconds from 0 to 3600/, bad);
+    }
+  });
+
   it('refuses what it does not understand instead of ignoring it', () => {
     assert.match((read('x-gitops: yes\n') as { message: string }).message, /must be a mapping/);
     assert.match((read('x-gitops:\n  poll-image: true\n') as { message: string }).message, /unknown keys: poll-image/);

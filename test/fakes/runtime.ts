@@ -36,12 +36,12 @@ export class FakeRuntime implements Runtime {
 
   async deploy(service: ServiceSource, ctx: ActionContext): Promise<DeployResult> {
     await this.act('deploy', service, ctx);
-    return { images: { main: `image-of-${service.name}` } };
+    return { images: { main: `image-of-${service.name}` }, gated: [] };
   }
 
   async update(service: ServiceSource, ctx: ActionContext): Promise<UpdateResult> {
     await this.act('update', service, ctx);
-    return { imagesBefore: { main: 'old' }, imagesAfter: { main: 'new' }, recreated: ['main'] };
+    return { imagesBefore: { main: 'old' }, imagesAfter: { main: 'new' }, recreated: ['main'], gated: [] };
   }
 
   private async act(action: 'deploy' | 'update', service: ServiceSource, ctx: ActionContext): Promise<void> {
