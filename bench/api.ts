@@ -23,10 +23,10 @@ function fakeRuntimes(): RuntimeRegistry {
     kind,
     async deploy(service, ctx) {
       ctx.output(`creating ${service.projectName}_app_1\n`);
-      return { images: { app: 'sha256:bench' } };
+      return { images: { app: 'sha256:bench' }, gated: [] };
     },
     async update() {
-      return { imagesBefore: {}, imagesAfter: {}, recreated: [] };
+      return { imagesBefore: {}, imagesAfter: {}, recreated: [], gated: [] };
     },
   });
   return { podman: runtime('podman'), docker: runtime('docker') };

@@ -31,11 +31,11 @@ export function benchRuntimes(slow: { ms: number } = { ms: 0 }): { runtimes: Run
     async deploy() {
       calls.n += 1;
       if (slow.ms > 0) await new Promise((resolve) => setTimeout(resolve, slow.ms));
-      return { images: { app: 'sha256:bench' } };
+      return { images: { app: 'sha256:bench' }, gated: [] };
     },
     async update() {
       calls.n += 1;
-      return { imagesBefore: {}, imagesAfter: {}, recreated: [] };
+      return { imagesBefore: {}, imagesAfter: {}, recreated: [], gated: [] };
     },
   });
   return { runtimes: { podman: runtime('podman'), docker: runtime('docker') }, calls };

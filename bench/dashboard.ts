@@ -36,10 +36,10 @@ function fakeRuntimes(): RuntimeRegistry {
         if (i % 5 === 4) await new Promise((resolve) => setTimeout(resolve, 2));
       }
       if (Number(service.name.slice(4)) % 25 === 24) throw new Error(`${service.name}: simulated compose failure`);
-      return { images: { app: 'sha256:bench' } };
+      return { images: { app: 'sha256:bench' }, gated: [] };
     },
     async update() {
-      return { imagesBefore: {}, imagesAfter: {}, recreated: [] };
+      return { imagesBefore: {}, imagesAfter: {}, recreated: [], gated: [] };
     },
   });
   return { podman: runtime('podman'), docker: runtime('docker') };

@@ -3,10 +3,10 @@
 # A benchmark that errors (e.g. a no-op run that deploys, a run that does not redeploy all
 # services) is reported and makes this script exit non-zero.
 #
-#   bash bench/run-all.sh                    # plan, accept, api, flood, dashboard, parallel (podman, then docker)
+#   bash bench/run-all.sh                    # plan, accept, api, flood, dashboard, parallel and gate (podman, then docker)
 #   BENCH_ENGINES=podman bash bench/run-all.sh
 #
-# The parallel benchmark needs the real engines; when they are not answering and this runs as
+# The parallel and gate benchmarks need the real engines; when they are not answering and this runs as
 # root, scripts/start-test-engines.sh is run first (it needs scripts/install-system-deps.sh).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -52,11 +52,12 @@ run dashboard node --import tsx bench/dashboard.ts
 run auth-flood node --expose-gc --import tsx bench/auth-flood.ts
 for engine in $ENGINES; do
   run "parallel-$engine" node --import tsx bench/parallel.ts "$engine"
+  run "gate-$engine" node --import tsx bench/gate.ts "$engine"
 done
 
 echo
 echo "=== summary ($(nproc) cores, node $(node --version), $(date -u +%FT%TZ)) ==="
-cat "${logs[@]}" | grep -E '^(plan no-op|pipeline no-op|accept (sequential|concurrent)|api |flood |dashboard |parallel )' || true
+cat "${logs[@]}" | grep -E '^(plan no-op|pipeline no-op|accept (sequential|concurrent)|api |flood |dashboard |parallel |gate )' || true
 if [ ${#failed[@]} -gt 0 ]; then
   echo "FAILED: ${failed[*]} (logs in $LOG_DIR)"
   exit 1

@@ -25,5 +25,6 @@ export function composeRuntimes(config: Config, run: ProcessRunner, engines: Ret
     dockerCompose: config.dockerCompose,
     timeoutMs: config.composeTimeoutMs,
     stopTimeoutSeconds: config.stopTimeoutSeconds,
+    gate: { settleMs: config.deploySettleMs, healthTimeoutMs: config.deployHealthTimeoutMs },
   });
 }

@@ -315,3 +315,26 @@ describe('loadConfig', () => {
     });
   });
 });
+
+describe('health gate settings', () => {
+  const base = { WEBHOOK_SECRET: SECRET, ENV_REPO_PATH: '/srv/env' };
+  it('defaults to a 5 s settle window and a 300 s health timeout, and reads both', () => {
+    const defaults = loadConfig(base, fakeFs());
+    assert.equal(defaults.deploySettleMs, 5_000);
+    assert.equal(defaults.deployHealthTimeoutMs, 300_000);
+    const set = loadConfig({ ...base, DEPLOY_SETTLE_SECONDS: '0', DEPLOY_HEALTH_TIMEOUT_SECONDS: '30' }, fakeFs());
+    assert.equal(set.deploySettleMs, 0);
+    assert.equal(set.deployHealthTimeoutMs, 30_000);
+  });
+
+  it('refuses values out of range', () => {
+    const error = configError({ ...base, DEPLOY_SETTLE_SECONDS: '3601', DEPLOY_HEALTH_TIMEOUT_SECONDS: '0' });
+    assert.ok(error.problems.includes('DEPLOY_SETTLE_SECONDS must be between 0 and 3600'), error.message);
+    assert.ok(error.problems.includes('DEPLOY_HEALTH_TIMEOUT_SECONDS must be between 1 and 86400'), error.message);
+  });
+
+  it('are server settings: never passed to the compose tools', () => {
+    const config = loadConfig({ ...base, DEPLOY_SETTLE_SECONDS: '2', PATH: '/usr/bin' }, fakeFs());
+    assert.equal(config.childEnv['DEPLOY_SETTLE_SECONDS'], undefined);
+  });
+});

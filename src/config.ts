@@ -38,6 +38,10 @@ export interface Config extends WebhookSettings {
   composeTimeoutMs: number;
   /** Seconds a container gets to stop before it is killed, when one must be replaced. */
   stopTimeoutSeconds: number;
+  /** Health gate: how long a new container without a healthcheck must keep running (DEPLOY_SETTLE_SECONDS). */
+  deploySettleMs: number;
+  /** Health gate: the longest a deployment waits for its containers to settle (DEPLOY_HEALTH_TIMEOUT_SECONDS). */
+  deployHealthTimeoutMs: number;
   gitTimeoutMs: number;
   maxBodyBytes: number;
   /** `docker compose` (v2 plugin), `docker-compose` (standalone), or auto-detected. */
@@ -51,6 +55,8 @@ export interface Config extends WebhookSettings {
   childEnvPass: string[];
   /** Where failure, recovery and (optionally) success notifications go. */
   notify: NotifySettings;
+  /** ROLLBACK_ON_FAILURE: a health-gate failure puts the last good deployment back (per-service opt-out: `x-gitops: { rollback: false }`). */
+  rollbackOnFailure: boolean;
   /** Acceptable but unwise settings, logged at start-up. */
   warnings: string[];
 }
@@ -127,6 +133,9 @@ const envSchema = z.object({
   DEPLOY_PARALLELISM: intInRange('DEPLOY_PARALLELISM', 1, 64).default(4),
   COMPOSE_TIMEOUT_SECONDS: intInRange('COMPOSE_TIMEOUT_SECONDS', 1, 86_400).default(900),
   STOP_TIMEOUT_SECONDS: intInRange('STOP_TIMEOUT_SECONDS', 0, 3_600).default(10),
+  // Health gate (README "Health-gated deployments"): the default window is defended there with its measurement.
+  DEPLOY_SETTLE_SECONDS: intInRange('DEPLOY_SETTLE_SECONDS', 0, 3_600).default(5),
+  DEPLOY_HEALTH_TIMEOUT_SECONDS: intInRange('DEPLOY_HEALTH_TIMEOUT_SECONDS', 1, 86_400).default(300),
   GIT_TIMEOUT_SECONDS: intInRange('GIT_TIMEOUT_SECONDS', 1, 3_600).default(120),
   MAX_BODY_BYTES: intInRange('MAX_BODY_BYTES', 1, 64 * 1024 * 1024).default(1024 * 1024),
   DOCKER_COMPOSE: z.enum(['auto', 'plugin', 'standalone'], 'DOCKER_COMPOSE must be auto, plugin or standalone').default('auto'),
@@ -134,6 +143,8 @@ const envSchema = z.object({
   GHCR_USER: z.string().min(1).optional(),
   REGISTRY_AUTH_FILE: z.string().min(1).optional(),
   CHILD_ENV_PASS: z.string().optional(),
+  // Rollback (issue 12): a deployment that fails the health gate goes back to the last good one.
+  ROLLBACK_ON_FAILURE: z.enum(['true', 'false'], 'ROLLBACK_ON_FAILURE must be true or false').default('true').transform((v) => v === 'true'),
 });
 
 /** Every variable the server reads itself: never given to git or the compose tools. */
@@ -247,6 +258,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs, option
     parallelism: e.DEPLOY_PARALLELISM,
     composeTimeoutMs: e.COMPOSE_TIMEOUT_SECONDS * 1000,
     stopTimeoutSeconds: e.STOP_TIMEOUT_SECONDS,
+    deploySettleMs: e.DEPLOY_SETTLE_SECONDS * 1000,
+    deployHealthTimeoutMs: e.DEPLOY_HEALTH_TIMEOUT_SECONDS * 1000,
     gitTimeoutMs: e.GIT_TIMEOUT_SECONDS * 1000,
     maxBodyBytes: e.MAX_BODY_BYTES,
     dockerCompose: e.DOCKER_COMPOSE,
@@ -256,6 +269,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs, option
     childEnv,
     childEnvPass: childEnvPass.names,
     notify: notify.settings,
+    rollbackOnFailure: e.ROLLBACK_ON_FAILURE,
     ...webhook.settings,
     warnings,
   };

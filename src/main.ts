@@ -17,6 +17,7 @@ import { createHandoffWatcher } from './deploy/handoff-watcher.js';
 import { createImageServices } from './deploy/image-services.js';
 import { Pipeline } from './deploy/pipeline.js';
 import { previewPlan } from './deploy/plan-preview.js';
+import type { RollbackEngine } from './deploy/rollback.js';
 import { createRemotePoller } from './deploy/remote-poller.js';
 import { createImagePoller } from './deploy/image-poller.js';
 import { createRegistryDigests } from './adapters/registry-digest.js';
@@ -57,6 +58,23 @@ export interface RunningServer {
 const HANDOFF_CHECK_MS = 2_000;
 /** How old the views' snapshot may get before a background refresh picks up changed secrets. */
 const SERVICES_VIEW_TTL_MS = 2_000;
+
+/** The engines as a rollback uses them: pulls with the server's registry credentials, merged afresh. */
+function rollbackEngines(config: Config, engines: ReturnType<typeof createEngines>): Record<'podman' | 'docker', RollbackEngine> {
+  const authEnv = () =>
+    prepareRegistryAuth({
+      envRepoPath: config.envRepoPath,
+      ghcrUser: config.ghcrUser,
+      registryAuthFile: config.registryAuthFile,
+      stateDir: path.join(config.dataDir, 'registry-auth'),
+    });
+  const wrap = (engine: ReturnType<typeof createEngines>['podman']): RollbackEngine => ({
+    imageId: (reference) => engine.imageId(reference),
+    tag: (imageId, reference) => engine.tag(imageId, reference),
+    pull: (reference, output, signal) => engine.pull(reference, authEnv(), output, signal),
+  });
+  return { podman: wrap(engines.podman), docker: wrap(engines.docker) };
+}
 
 /** Overrides for tests: a fake runtime registry or clock; everything else is real. */
 export interface StartOverrides {
@@ -114,6 +132,18 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
     onDiscovered: (commit, services) => view.replace(commit, services),
     onServiceRead: (service) => view.updateOne(service),
     handoffTimeoutMs,
+    // Rollback after a health-gate failure (issue 12).
+    rollbackOnFailure: config.rollbackOnFailure,
+    rollback: {
+      repository,
+      catalogFor: (root, listing) => catalogFor(root, listing),
+      runtimes,
+      engines: rollbackEngines(config, engines),
+      imageReferences: async (service) =>
+        Object.fromEntries((await readComposeModel(service, config.childEnv)).services.flatMap((s) => (s.image ? [[s.name, s.image] as const] : []))),
+      // Inside the repository (like the self-update helper's tree), so bind mounts resolve on the host.
+      treesDir: path.join(config.envRepoPath, '.git', 'gds-rollback'),
+    },
   });
   view = createServicesView({ catalog, repository, repositoryLock: pipeline.repositoryLock, ttlMs: SERVICES_VIEW_TTL_MS });
 
@@ -126,7 +156,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
       const counts: Record<string, number> = {};
       const snapshot = view.peek();
       if (!snapshot) return counts;
-      for (const s of describeServices(snapshot.services, store.listDeployedStates(), store.lastDeployments(), config.deployServerName)) {
+      for (const s of describeServices(snapshot.services, store.listDeployedStates(), store.lastDeployments(), config.deployServerName, store.listPins())) {
         counts[s.state] = (counts[s.state] ?? 0) + 1;
       }
       return counts;
@@ -174,6 +204,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
     draining: () => draining,
     services: () => view.services(),
     triggers: dispatcher.triggers,
+    rollbackService: (service, target, origin) => dispatcher.rollbackService(service, target, origin),
     previewPlan: () =>
       previewPlan({
         repository,

@@ -1,4 +1,4 @@
-import type { ContainerState } from '../domain/engine-state.js';
+import type { ContainerState, HealthcheckSpec } from '../domain/engine-state.js';
 import { CONFIG_HASH_LABEL } from '../domain/service-config-hash.js';
 import { AppError, isAppError } from '../errors.js';
 import type { ProcessRunner } from './process-runner.js';
@@ -34,6 +34,38 @@ export class EngineCli {
       return this.listProjectContainers(project);
     }
     return parseInspect(inspected).filter((c) => c.project === project).map(({ project: _p, ...c }) => c);
+  }
+
+  /**
+   * Whether the server must run healthchecks itself. Podman schedules them with systemd timers,
+   * which never fire without systemd (most hosts the server runs on, and its own container), so
+   * a container stays `starting` for good; an extra probe where systemd does run them is harmless.
+   * dockerd runs its own.
+   */
+  get drivesHealthchecks(): boolean {
+    return this.cli === 'podman';
+  }
+
+  /** The current state of these containers (the gate's snapshot); containers gone meanwhile are left out. */
+  async inspectContainers(ids: readonly string[]): Promise<ContainerState[]> {
+    if (ids.length === 0) return [];
+    try {
+      return parseInspect((await this.exec(['container', 'inspect', ...ids])).stdout).map(({ project: _p, ...c }) => c);
+    } catch (error) {
+      if (!isAppError(error) || error.code !== 'PROCESS_FAILED') throw error;
+      if (ids.length === 1) return [];
+      // One of them was removed: ask for each alone.
+      return (await Promise.all(ids.map((id) => this.inspectContainers([id])))).flat();
+    }
+  }
+
+  /** Runs a container's healthcheck once (`podman healthcheck run`); the engine records the result in `State.Health`. */
+  async runHealthcheck(containerId: string, timeoutMs: number): Promise<void> {
+    // Exit 1 means unhealthy, 125 a container that is not running: both show in the next inspect.
+    await this.run({ command: this.cli, args: ['healthcheck', 'run', containerId], timeoutMs, okExitCodes: [0, 1, 125] }).catch((error: unknown) => {
+      if (isAppError(error) && (error.code === 'PROCESS_FAILED' || error.code === 'PROCESS_TIMEOUT')) return;
+      throw error;
+    });
   }
 
   /** The local image id for a reference, without `sha256:`, or undefined when it is not present. */
@@ -131,8 +163,10 @@ export function parseInspect(json: string): Array<ContainerState & { project: st
     Id: string;
     Name: string;
     Image: string;
-    State?: { Status?: string; ExitCode?: number };
-    Config?: { Labels?: Record<string, string> | null; Image?: string };
+    RestartCount?: number;
+    State?: { Status?: string; ExitCode?: number; Health?: InspectHealth | null; Healthcheck?: InspectHealth | null };
+    Config?: { Labels?: Record<string, string> | null; Image?: string; Healthcheck?: InspectHealthcheck | null };
+    HostConfig?: { RestartPolicy?: { Name?: string } | null };
   }>;
   return parsed.map((c) => ({
     id: c.Id,
@@ -145,5 +179,43 @@ export function parseInspect(json: string): Array<ContainerState & { project: st
     imageRef: c.Config?.Image,
     labels: c.Config?.Labels ?? {},
     configHash: c.Config?.Labels?.[CONFIG_HASH_LABEL],
+    restartCount: c.RestartCount ?? 0,
+    restartPolicy: c.HostConfig?.RestartPolicy?.Name || 'no',
+    ...healthOf(c.Config?.Healthcheck, c.State?.Health ?? c.State?.Healthcheck),
   }));
+}
+
+interface InspectHealth {
+  Status?: string;
+  FailingStreak?: number;
+  Log?: Array<{ ExitCode?: number; Output?: string }> | null;
+}
+interface InspectHealthcheck {
+  Test?: string[] | null;
+  Interval?: number;
+  Timeout?: number;
+  Retries?: number;
+  StartPeriod?: number;
+}
+
+/** Durations are nanoseconds; 0 or absent means the engine default (Docker and Podman agree: 30 s, 30 s, 3, 0). */
+function healthOf(config: InspectHealthcheck | null | undefined, state: InspectHealth | null | undefined): Pick<ContainerState, 'healthcheck' | 'health'> {
+  const test = config?.Test ?? [];
+  if (test.length === 0 || test[0] === 'NONE') return {};
+  const ms = (ns: number | undefined, fallback: number) => (ns && ns > 0 ? Math.round(ns / 1e6) : fallback);
+  const healthcheck: HealthcheckSpec = {
+    intervalMs: ms(config?.Interval, 30_000),
+    timeoutMs: ms(config?.Timeout, 30_000),
+    retries: config?.Retries && config.Retries > 0 ? config.Retries : 3,
+    startPeriodMs: ms(config?.StartPeriod, 0),
+  };
+  const last = state?.Log?.at(-1);
+  return {
+    healthcheck,
+    health: {
+      status: state?.Status || 'starting',
+      failingStreak: state?.FailingStreak ?? 0,
+      ...(last ? { lastProbe: { exitCode: last.ExitCode ?? 0, output: last.Output ?? '' } } : {}),
+    },
+  };
 }

@@ -41,4 +41,17 @@ describe('prometheus metrics', () => {
     assert.ok(Math.abs(lastSync - Date.now() / 1000) < 60, `last sync ${lastSync}`);
     assert.match(text, /^process_cpu_user_seconds_total /m);
   });
+
+  it('counts rollbacks, automatic (a gate failure undone) and on demand, and shows pinned services', async () => {
+    const metrics = createMetrics({ version: '1', serverName: 'home', queueDepth: () => 0, servicesByState: () => ({ pinned: 1, 'rolled-back': 2 }) });
+    const event = (data: Record<string, unknown>) => metrics.observe({ id: 1, runId: 'r', type: 'deployment', data });
+    event({ service: 'app', action: 'deploy', status: 'rolled-back', runtime: 'podman' });
+    event({ service: 'app', action: 'deploy', status: 'succeeded', runtime: 'podman', rollback: 'manual' });
+    event({ service: 'app', action: 'deploy', status: 'succeeded', runtime: 'podman' });
+    const text = await metrics.render();
+    assert.match(text, /^gds_rollbacks_total\{service="app",kind="automatic"\} 1$/m);
+    assert.match(text, /^gds_rollbacks_total\{service="app",kind="manual"\} 1$/m);
+    assert.match(text, /^gds_services\{state="pinned"\} 1$/m);
+    assert.match(text, /^gds_services\{state="rolled-back"\} 2$/m);
+  });
 });

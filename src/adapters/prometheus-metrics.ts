@@ -40,6 +40,12 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     labelNames: ['service', 'runtime', 'action', 'status'] as const,
     registers: [registry],
   });
+  const rollbacks = new Counter({
+    name: 'gds_rollbacks_total',
+    help: 'Rollbacks carried out, by service and kind (automatic: after a failed health gate; manual: asked for)',
+    labelNames: ['service', 'kind'] as const,
+    registers: [registry],
+  });
   const duration = new Histogram({
     name: 'gds_deployment_duration_seconds',
     help: 'Time a deployment took, from start to its final state, by service and runtime',
@@ -60,7 +66,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
       this.set(deps.queueDepth());
     },
   });
-  const states = ['in-sync', 'changed', 'never-deployed', 'failed', 'problem', 'self'];
+  const states = ['in-sync', 'changed', 'never-deployed', 'failed', 'rolled-back', 'pinned', 'problem', 'self'];
   new Gauge({
     name: 'gds_services',
     help: 'Services in the environment repository, by state',
@@ -92,6 +98,8 @@ export function createMetrics(deps: MetricsDeps): Metrics {
       } else if (event.type === 'deployment' && FINAL_DEPLOYMENT_STATUSES.has(String(data['status'])) && data['action'] !== 'skip') {
         const labels = { service: String(data['service']), runtime: String(data['runtime'] ?? 'unknown'), action: String(data['action']) };
         deployments.inc({ ...labels, status: String(data['status']) });
+        if (data['status'] === 'rolled-back') rollbacks.inc({ service: labels.service, kind: 'automatic' });
+        else if (data['status'] === 'succeeded' && data['rollback'] === 'manual') rollbacks.inc({ service: labels.service, kind: 'manual' });
         if (typeof data['durationSeconds'] === 'number') duration.observe(labels, data['durationSeconds']);
       }
     },

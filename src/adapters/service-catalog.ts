@@ -194,6 +194,7 @@ export function createServiceCatalog(options: {
       fingerprint: fingerprintOf(files, sha256hex),
       requiredEnvFiles: [...requiredEnvFiles].sort(),
       ...(parsed?.ok && parsed.pollImages ? { pollImages: true as const } : {}),
+      ...(parsed?.ok && !parsed.rollback ? { noRollback: true as const } : {}),
       ...(problem ? { problem } : {}),
     };
   }
@@ -252,7 +253,7 @@ function listDirectory(path: string): Promise<Dirent[]> {
   return new Promise((done, fail) => readdir(path, { withFileTypes: true }, (error, entries) => (error ? fail(error) : done(entries))));
 }
 
-type ParsedCompose = { ok: true; envFiles: EnvFileEntry[]; mountedPaths: string[]; fileOnlyPaths: string[]; pollImages: boolean } | { ok: false; message: string };
+type ParsedCompose = { ok: true; envFiles: EnvFileEntry[]; mountedPaths: string[]; fileOnlyPaths: string[]; pollImages: boolean; rollback: boolean } | { ok: false; message: string };
 
 /** YAML → the compose inputs. */
 function parseCompose(text: string): ParsedCompose {
@@ -262,5 +263,5 @@ function parseCompose(text: string): ParsedCompose {
   if (!result.ok) return result;
   const extension = readGitopsExtension(parsed.document);
   if (!extension.ok) return extension;
-  return { ok: true, envFiles: result.inputs.envFiles, mountedPaths: result.inputs.mountedPaths, fileOnlyPaths: result.inputs.fileOnlyPaths, pollImages: extension.extension.pollImages };
+  return { ok: true, envFiles: result.inputs.envFiles, mountedPaths: result.inputs.mountedPaths, fileOnlyPaths: result.inputs.fileOnlyPaths, pollImages: extension.extension.pollImages, rollback: extension.extension.rollback };
 }

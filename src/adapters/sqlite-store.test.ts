@@ -47,7 +47,7 @@ describe('openSqliteStore', () => {
     assert.match(run.id, /^r_[0-9a-z]{9}[0-9a-f]{12}$/);
     assert.deepEqual(run, {
       id: run.id, trigger: 'redeploy-and-update', service: 'web', origin: 'webhook', status: 'queued', commit: null,
-      errorCode: null, error: null, createdAt: '2024-05-01T10:00:00.000Z', startedAt: null, finishedAt: null,
+      errorCode: null, error: null, createdAt: '2024-05-01T10:00:00.000Z', startedAt: null, finishedAt: null, target: null,
     });
 
     store.updateRun(run.id, { status: 'running', startedAt: '2024-05-01T10:00:05.000Z', commit: 'def456' });
@@ -264,6 +264,27 @@ describe('openSqliteStore', () => {
     assert.equal(store.getDeployedState('web')?.fingerprint, 'fp1');
   });
 
+  it('keeps the inputs of each success for a later rollback, and pins a rollback until a success of git ends it', () => {
+    const store = openStore();
+    const run = store.createRun({ trigger: 'rollback-service', service: 'web', target: 'd_earlier' });
+    assert.equal(store.getRun(run.id)?.target, 'd_earlier');
+    const first = store.createDeployment(deployment(run.id, 'web', { status: 'running' }));
+    const state = { service: 'web', fingerprint: 'fp1', files: { 'compose.yaml': 'aa' }, commit: 'c1', deployedAt: '2024-05-01T10:00:00.000Z', images: { web: 'i1' } };
+    store.recordSuccess(first.id, { status: 'succeeded' }, state);
+    assert.deepEqual([store.getDeployment(first.id)?.fingerprint, store.getDeployment(first.id)?.files], ['fp1', { 'compose.yaml': 'aa' }]);
+    const pin = { service: 'web', commit: 'c0', gitFingerprint: 'fp-git', reason: 'manual' as const, deploymentId: first.id, pinnedAt: '2024-05-01T10:00:01.000Z' };
+    const second = store.createDeployment(deployment(run.id, 'web', { status: 'running' }));
+    store.recordSuccess(second.id, { status: 'succeeded' }, { ...state, fingerprint: 'fp0', commit: 'c0' }, pin);
+    assert.deepEqual(store.getPin('web'), pin);
+    assert.deepEqual(store.listPins(), [pin]);
+    const third = store.createDeployment(deployment(run.id, 'web', { status: 'running' }));
+    store.recordSuccess(third.id, { status: 'succeeded' }, state);
+    assert.equal(store.getPin('web'), undefined, 'a deployment of what git says ends the pin');
+    store.recordSuccess(third.id, { status: 'succeeded' }, state, pin);
+    assert.equal(store.deletePin('web'), true);
+    assert.equal(store.deletePin('web'), false);
+  });
+
   it('reports a failing database as STORE_FAILED, a catalogued error', () => {
     const store = openStore();
     const run = store.createRun({ trigger: 'deploy-all-changed', service: null });
@@ -287,7 +308,7 @@ describe('openSqliteStore', () => {
       }
     };
     const afterFirst = version();
-    assert.deepEqual(afterFirst, { version: 4, journal: 'wal' });
+    assert.deepEqual(afterFirst, { version: 5, journal: 'wal' });
 
     const second = openStore();
     second.close();

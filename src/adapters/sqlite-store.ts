@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { FAILED_DEPLOYMENT_STATUSES, type DeployedState } from '../domain/types.js';
+import { FAILED_DEPLOYMENT_STATUSES, type DeployedState, type ServicePin } from '../domain/types.js';
 import { AppError, errorCatalog } from '../errors.js';
 import type { Clock } from '../ports/clock.js';
 import type {
@@ -98,6 +98,22 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX webhook_deliveries_seen ON webhook_deliveries (seen_at);
   `,
+  `
+  -- Rollback (issue 12): the inputs of each deployment (a rolled-back one: the inputs that failed,
+  -- held by the plan; a successful one: the inputs a rollback can deploy again).
+  ALTER TABLE deployments ADD COLUMN fingerprint TEXT;
+  ALTER TABLE deployments ADD COLUMN files TEXT;
+  -- The deployment a rollback-service run deploys again (kept on the run so a retry does the same).
+  ALTER TABLE runs ADD COLUMN target TEXT;
+  CREATE TABLE pins (
+    service TEXT PRIMARY KEY,
+    commit_sha TEXT,
+    git_fingerprint TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    deployment_id TEXT NOT NULL,
+    pinned_at TEXT NOT NULL
+  );
+  `,
 ];
 
 interface RunRow {
@@ -112,6 +128,7 @@ interface RunRow {
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
+  target: string | null;
 }
 
 interface DeploymentRow {
@@ -128,6 +145,8 @@ interface DeploymentRow {
   images_before: string | null;
   images_after: string | null;
   handoff: string | null;
+  fingerprint: string | null;
+  files: string | null;
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
@@ -150,6 +169,7 @@ const RUN_PATCH_COLUMNS = {
 const DEPLOYMENT_PATCH_COLUMNS = {
   status: 'status', reason: 'reason', commit: 'commit_sha', errorCode: 'error_code', error: 'error',
   output: 'output', imagesBefore: 'images_before', imagesAfter: 'images_after', handoff: 'handoff',
+  fingerprint: 'fingerprint', files: 'files',
   startedAt: 'started_at', finishedAt: 'finished_at',
 } as const satisfies Record<keyof DeploymentPatch, string>;
 
@@ -206,8 +226,21 @@ function toRun(row: RunRow): RunRecord {
   return {
     id: row.id, trigger: row.trigger, service: row.service, origin: row.origin, status: row.status, commit: row.commit_sha,
     errorCode: row.error_code, error: row.error, createdAt: row.created_at, startedAt: row.started_at,
-    finishedAt: row.finished_at,
+    finishedAt: row.finished_at, target: row.target ?? null,
   };
+}
+
+interface PinRow {
+  service: string;
+  commit_sha: string | null;
+  git_fingerprint: string;
+  reason: ServicePin['reason'];
+  deployment_id: string;
+  pinned_at: string;
+}
+
+function toPin(row: PinRow): ServicePin {
+  return { service: row.service, commit: row.commit_sha, gitFingerprint: row.git_fingerprint, reason: row.reason, deploymentId: row.deployment_id, pinnedAt: row.pinned_at };
 }
 
 function toDeployment(row: DeploymentRow): DeploymentRecord {
@@ -217,6 +250,8 @@ function toDeployment(row: DeploymentRow): DeploymentRecord {
     imagesBefore: row.images_before === null ? null : (JSON.parse(row.images_before) as Record<string, string>),
     imagesAfter: row.images_after === null ? null : (JSON.parse(row.images_after) as Record<string, string>),
     handoff: row.handoff === null ? null : (JSON.parse(row.handoff) as DeploymentRecord['handoff']),
+    fingerprint: row.fingerprint ?? null,
+    files: row.files === null || row.files === undefined ? null : (JSON.parse(row.files) as Record<string, string>),
     createdAt: row.created_at, startedAt: row.started_at, finishedAt: row.finished_at,
   };
 }
@@ -270,8 +305,15 @@ export function openSqliteStore(options: { file: string; clock: Clock; maxOutput
   }
 
   const statements = {
-    insertRun: db.prepare(`INSERT INTO runs (id, trigger, service, origin, status, created_at)
-      VALUES (@id, @trigger, @service, @origin, 'queued', @createdAt)`),
+    insertRun: db.prepare(`INSERT INTO runs (id, trigger, service, origin, status, created_at, target)
+      VALUES (@id, @trigger, @service, @origin, 'queued', @createdAt, @target)`),
+    getPin: db.prepare<[string], PinRow>('SELECT * FROM pins WHERE service = ?'),
+    listPins: db.prepare<[], PinRow>('SELECT * FROM pins ORDER BY service'),
+    savePin: db.prepare(`INSERT INTO pins (service, commit_sha, git_fingerprint, reason, deployment_id, pinned_at)
+      VALUES (@service, @commit, @gitFingerprint, @reason, @deploymentId, @pinnedAt)
+      ON CONFLICT (service) DO UPDATE SET commit_sha = excluded.commit_sha, git_fingerprint = excluded.git_fingerprint,
+        reason = excluded.reason, deployment_id = excluded.deployment_id, pinned_at = excluded.pinned_at`),
+    deletePin: db.prepare<[string]>('DELETE FROM pins WHERE service = ?'),
     // Pages by rowid (insertion order), so the order holds whatever the ids look like.
     listRuns: db.prepare<{ limit: number; before: string | null }, RunRow>(`SELECT * FROM runs
       WHERE @before IS NULL OR rowid < (SELECT rowid FROM runs WHERE id = @before)
@@ -327,7 +369,7 @@ export function openSqliteStore(options: { file: string; clock: Clock; maxOutput
     failRuns: db.prepare(`UPDATE runs SET status = 'failed', error_code = 'DEPLOYMENT_INTERRUPTED',
       error = @error, finished_at = @now WHERE status = 'running'
         AND id NOT IN (SELECT run_id FROM deployments WHERE status = 'handed-off')
-      RETURNING "trigger" AS "trigger", service`),
+      RETURNING "trigger" AS "trigger", service, target`),
     queuedRuns: db.prepare<[], RunRow>(`SELECT * FROM runs WHERE status = 'queued' ORDER BY rowid`),
     pruneDeliveries: db.prepare<{ notBefore: string }>('DELETE FROM webhook_deliveries WHERE seen_at < @notBefore'),
     // After the prune, a row left for the key means a repeat within the window: the insert is ignored.
@@ -341,7 +383,8 @@ export function openSqliteStore(options: { file: string; clock: Clock; maxOutput
     const error = errorCatalog.DEPLOYMENT_INTERRUPTED.message;
     const deployments = statements.interruptDeployments.run({ error, now, staleBefore }).changes;
     // RETURNING gives no order; sorted so recovery retries in a stable order.
-    const runs = (statements.failRuns.all({ error, now }) as RecoveredWork['runs']).sort(
+    // A target only where a run has one (rollback-service), so other retries read as before.
+    const runs = (statements.failRuns.all({ error, now }) as RecoveredWork['runs']).map(({ target, ...run }) => (target ? { ...run, target } : run)).sort(
       (a, b) => a.trigger.localeCompare(b.trigger) || (a.service ?? '').localeCompare(b.service ?? ''),
     );
     const queued = statements.queuedRuns.all().map(toRun);
@@ -353,15 +396,19 @@ export function openSqliteStore(options: { file: string; clock: Clock; maxOutput
     return statements.insertDelivery.run({ key, at }).changes === 1;
   });
 
-  const recordSuccess = db.transaction((deploymentId: string, patch: DeploymentPatch, state: DeployedState) => {
-    updateDeployment(deploymentId, patch);
+  const recordSuccess = db.transaction((deploymentId: string, patch: DeploymentPatch, state: DeployedState, pin?: ServicePin) => {
+    // The inputs a success put in place stay on its record: a later rollback can deploy them again.
+    updateDeployment(deploymentId, patch.status === 'succeeded' ? { fingerprint: state.fingerprint, files: state.files, ...patch } : patch);
     saveDeployedState(state);
+    // A deployment of what git says ends a pin; a rollback sets one.
+    if (pin) statements.savePin.run(pin);
+    else statements.deletePin.run(state.service);
   });
 
   function updateDeployment(id: string, patch: DeploymentPatch): void {
     const stored: Record<string, unknown> = { ...patch };
     if (patch.output !== undefined) stored.output = boundOutput(patch.output, maxOutputBytes);
-    for (const key of ['imagesBefore', 'imagesAfter', 'handoff'] as const) {
+    for (const key of ['imagesBefore', 'imagesAfter', 'handoff', 'files'] as const) {
       const value = patch[key];
       if (value !== undefined) stored[key] = value === null ? null : JSON.stringify(value);
     }
@@ -380,7 +427,7 @@ export function openSqliteStore(options: { file: string; clock: Clock; maxOutput
     createRun(input) {
       const at = clock.now();
       const id = makeId('r_', at);
-      statements.insertRun.run({ id, trigger: input.trigger, service: input.service, origin: input.origin ?? 'webhook', createdAt: at.toISOString() });
+      statements.insertRun.run({ id, trigger: input.trigger, service: input.service, origin: input.origin ?? 'webhook', createdAt: at.toISOString(), target: input.target ?? null });
       return toRun(statements.getRun.get(id)!);
     },
     updateRun(id, patch) {
@@ -454,8 +501,18 @@ export function openSqliteStore(options: { file: string; clock: Clock; maxOutput
       return statements.listDeployedStates.all().map(toDeployedState);
     },
     saveDeployedState,
-    recordSuccess(deploymentId, patch, state) {
-      recordSuccess(deploymentId, patch, state);
+    getPin(service) {
+      const row = statements.getPin.get(service);
+      return row ? toPin(row) : undefined;
+    },
+    listPins() {
+      return statements.listPins.all().map(toPin);
+    },
+    deletePin(service) {
+      return statements.deletePin.run(service).changes > 0;
+    },
+    recordSuccess(deploymentId, patch, state, pin) {
+      recordSuccess(deploymentId, patch, state, pin);
     },
     recoverInterrupted(now, staleHandoffBefore) {
       // Without a cutoff no handoff is stale ('' sorts before every timestamp).

@@ -42,6 +42,21 @@ describe('ApiClient', () => {
     assert.deepEqual(seen, { authorization: 'Bearer secret-token', url: '/api/runs?limit=5' });
   });
 
+  it('POSTs a body as JSON when given one (a rollback target), and none otherwise', async () => {
+    const seen: Array<{ type?: string; body: string }> = [];
+    handler = (request, response) => {
+      let body = '';
+      request.on('data', (chunk) => (body += chunk));
+      request.on('end', () => {
+        seen.push({ type: request.headers['content-type'], body });
+        json(response, 202, { runId: 'r1' });
+      });
+    };
+    await client().post('/api/services/app/rollback', { body: { to: '1a2b3c4' } });
+    await client().post('/api/services/app/unpin');
+    assert.deepEqual(seen, [{ type: 'application/json', body: '{"to":"1a2b3c4"}' }, { type: undefined, body: '' }]);
+  });
+
   it("maps the API's error shape to ApiError: 404 exits 4, 401 and 403 exit 3", async () => {
     for (const [status, code, exitCode] of [
       [404, 'UNKNOWN_SERVICE', ExitCode.apiError],

@@ -77,18 +77,20 @@ export class ApiClient {
     return this.request<T>('GET', path, { query });
   }
 
-  /** POSTs without a body (every action of the API takes its parameters from the path). */
-  post<T>(path: string, options: { timeoutMs?: number } = {}): Promise<T> {
+  /** POSTs, without a body unless `body` is given (sent as JSON: a rollback's `{ "to": ... }`). */
+  post<T>(path: string, options: { timeoutMs?: number; body?: unknown } = {}): Promise<T> {
     return this.request<T>('POST', path, options);
   }
 
-  private async request<T>(method: string, path: string, options: { query?: Record<string, string | number | undefined>; timeoutMs?: number }): Promise<T> {
+  private async request<T>(method: string, path: string, options: { query?: Record<string, string | number | undefined>; timeoutMs?: number; body?: unknown }): Promise<T> {
     const url = this.url(path, options.query);
     const timeoutMs = options.timeoutMs ?? this.options.timeoutMs;
     let response: Response;
     let text: string;
     try {
-      response = await this.fetch(url, { method, headers: this.headers(), signal: AbortSignal.timeout(timeoutMs) });
+      const init: RequestInit = { method, headers: this.headers(), signal: AbortSignal.timeout(timeoutMs) };
+      if (options.body !== undefined) Object.assign(init, { headers: { ...this.headers(), 'content-type': 'application/json' }, body: JSON.stringify(options.body) });
+      response = await this.fetch(url, init);
       text = await response.text();
     } catch (error) {
       throw this.unreachable(url, error, timeoutMs);

@@ -6,8 +6,8 @@ export interface ApiErrorInfo {
   message: string;
 }
 
-export type ServiceState = 'in-sync' | 'changed' | 'never-deployed' | 'failed' | 'problem' | 'self';
-export const SERVICE_STATES: readonly ServiceState[] = ['in-sync', 'changed', 'never-deployed', 'failed', 'problem', 'self'];
+export type ServiceState = 'in-sync' | 'changed' | 'never-deployed' | 'failed' | 'rolled-back' | 'pinned' | 'problem' | 'self';
+export const SERVICE_STATES: readonly ServiceState[] = ['in-sync', 'changed', 'never-deployed', 'failed', 'rolled-back', 'pinned', 'problem', 'self'];
 
 export interface LastDeployment {
   id: string;
@@ -31,7 +31,21 @@ export interface ServiceSummary {
   deployedCommit: string | null;
   deployedAt: string | null;
   problem: ApiErrorInfo | null;
+  /** Set while the service runs a rollback instead of git. */
+  pinned?: { commit: string | null; reason: 'rolled-back' | 'manual'; deploymentId: string; since: string } | null;
   lastDeployment: LastDeployment | null;
+}
+
+/** POST /api/services/:name/rollback */
+export interface RollbackAnswer extends ActionAnswer {
+  target: { deploymentId: string; commit: string | null };
+}
+
+/** POST /api/services/:name/unpin */
+export interface UnpinAnswer {
+  service: string;
+  unpinned: boolean;
+  was: { commit: string | null; reason: string } | null;
 }
 
 export interface ServicesAnswer {

@@ -6,6 +6,8 @@ import { registerHealthCommand } from './commands/health.js';
 import { registerHistoryCommand } from './commands/history.js';
 import { registerLogsCommand } from './commands/logs.js';
 import { registerPlanCommand } from './commands/plan.js';
+import { registerRollbackCommand } from './commands/rollback.js';
+import { registerUnpinCommand } from './commands/unpin.js';
 import { registerSelfUpdateCommand } from './commands/self-update.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerSignCommand } from './commands/sign.js';
@@ -22,6 +24,8 @@ const COMMANDS = [
   registerStatusCommand,
   registerHistoryCommand,
   registerLogsCommand,
+  registerRollbackCommand,
+  registerUnpinCommand,
   registerSignCommand,
   registerDoctorCommand,
   registerHealthCommand,
@@ -38,7 +42,7 @@ export function buildProgram(ctx: CliContext): Command {
     .exitOverride()
     .showHelpAfterError('(add --help for usage)')
     .configureOutput({ writeOut: (text) => ctx.stdout.write(text), writeErr: (text) => ctx.stderr.write(text) })
-    .addHelpText('after', `\nRemote commands (plan, deploy, status, history, logs) reach the server at --url / $GDS_URL\nwith the token in --token / $API_TOKEN / $API_TOKEN_FILE.\n${EXIT_CODES_HELP}`);
+    .addHelpText('after', `\nRemote commands (plan, deploy, status, history, logs, rollback, unpin) reach the server at --url / $GDS_URL\nwith the token in --token / $API_TOKEN / $API_TOKEN_FILE.\n${EXIT_CODES_HELP}`);
   for (const register of COMMANDS) register(program, ctx);
   return program;
 }

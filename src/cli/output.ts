@@ -114,7 +114,7 @@ export class Output {
   status(status: string, style: Style = this.style): string {
     if (status === 'succeeded' || status === 'in-sync' || status === 'deploy') return style.green(status);
     if (FAILED_DEPLOYMENT_STATUSES.has(status) || status === 'problem') return style.red(status);
-    if (status === 'running' || status === 'queued' || status === 'changed' || status === 'never-deployed') return style.yellow(status);
+    if (status === 'running' || status === 'queued' || status === 'changed' || status === 'never-deployed' || status === 'pinned') return style.yellow(status);
     if (status === 'skipped' || status === 'unchanged' || status === 'self') return style.dim(status);
     return status;
   }

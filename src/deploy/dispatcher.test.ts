@@ -28,6 +28,7 @@ describe('dispatcher', () => {
       deployAllChanged: async () => 'ended',
       redeployAndUpdate: async () => 'ended',
       deployService: async () => 'ended',
+      rollbackService: async () => 'ended',
       ...executor,
     };
     return createDispatcher({ store, events: new RunEventBus(store), clock: systemClock, logger: pino({ level: 'silent' }), executor: () => done });
@@ -51,6 +52,26 @@ describe('dispatcher', () => {
     assert.equal(retry.status, 'queued');
     assert.equal(retry.origin, 'restart');
     assert.equal(retry.trigger, 'deploy-all-changed');
+  });
+
+  it('runs a rollback with its target kept on the run; an interrupted one is retried with the same target', async () => {
+    const seen: Array<{ service: string; target: string | null | undefined }> = [];
+    let first = true;
+    const dispatcher = make({
+      rollbackService: async (runId, service) => {
+        seen.push({ service, target: store.getRun(runId)?.target });
+        if (!first) return 'ended';
+        first = false;
+        store.updateRun(runId, { status: 'failed', errorCode: 'DEPLOYMENT_INTERRUPTED' });
+        return 'interrupted';
+      },
+    });
+    dispatcher.rollbackService('app', 'd_target', 'api');
+    await dispatcher.queue.idle();
+    await dispatcher.queue.idle();
+    assert.deepEqual(seen, [{ service: 'app', target: 'd_target' }, { service: 'app', target: 'd_target' }]);
+    const runs = store.listRuns({ limit: 10 }).items;
+    assert.deepEqual(runs.map((r) => [r.trigger, r.origin]).sort(), [['rollback-service', 'api'], ['rollback-service', 'restart']]);
   });
 
   it('carries out accepted runs under their own ids and retries an interrupted run only where no run waits in its lane', async () => {

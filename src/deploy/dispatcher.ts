@@ -27,11 +27,14 @@ export interface RunExecutor {
   deployAllChanged(runId: string): Promise<RunResult>;
   redeployAndUpdate(runId: string, service: string): Promise<RunResult>;
   deployService(runId: string, service: string): Promise<RunResult>;
+  rollbackService(runId: string, service: string): Promise<RunResult>;
 }
 
 /** The job of a trigger: its lane decides what coalesces and what runs one at a time. */
-export function jobOf(trigger: RunTrigger, service: string | null, origin: RunOrigin): Job {
+export function jobOf(trigger: RunTrigger, service: string | null, origin: RunOrigin, target?: string | null): Job {
   if (trigger === 'deploy-all-changed') return { lane: 'deploy-all', trigger, service: null, origin };
+  // Two requests for the same target coalesce; one for another target waits its turn.
+  if (trigger === 'rollback-service') return { lane: `rollback:${service}:${target}`, trigger, service, origin, target: target ?? null };
   if (trigger === 'redeploy-and-update') return { lane: `update:${service}`, trigger, service, origin };
   return { lane: `deploy:${service}`, trigger, service, origin };
 }
@@ -71,7 +74,7 @@ export function createDispatcher(deps: {
   };
   const queue = new RunQueue<Job>({
     createRun: (job) => {
-      const record = deps.store.createRun({ trigger: job.trigger, service: job.service, origin: job.origin });
+      const record = deps.store.createRun({ trigger: job.trigger, service: job.service, origin: job.origin, ...(typeof job['target'] === 'string' ? { target: job['target'] } : {}) });
       deps.events.publishRun(record);
       return record.id;
     },
@@ -83,7 +86,9 @@ export function createDispatcher(deps: {
           ? await executor.deployAllChanged(runId)
           : job.trigger === 'deploy-service'
             ? await executor.deployService(runId, job.service!)
-            : await executor.redeployAndUpdate(runId, job.service!);
+            : job.trigger === 'rollback-service'
+              ? await executor.rollbackService(runId, job.service!)
+              : await executor.redeployAndUpdate(runId, job.service!);
       if (result === 'ended') {
         try {
           if (deps.store.getRun(runId)?.status === 'running') unrecorded.add(runId);
@@ -92,7 +97,7 @@ export function createDispatcher(deps: {
         }
       }
       if (result === 'interrupted') {
-        const { runId: retry } = queue.enqueue(jobOf(job.trigger, job.service, 'restart'));
+        const { runId: retry } = queue.enqueue(jobOf(job.trigger, job.service, 'restart', job['target'] as string | null | undefined));
         deps.logger.info({ runId, retry }, 'run interrupted by the shutdown; queued again for the next instance');
       }
     },
@@ -107,6 +112,8 @@ export function createDispatcher(deps: {
 
   return {
     triggers,
+    /** Deploys the inputs of the service's successful deployment `target` again, and pins it (the API's rollback). */
+    rollbackService: (service: string, target: string, origin: RunOrigin): EnqueueResult => queue.enqueue(jobOf('rollback-service', service, origin, target)),
     queue,
     /**
      * Carries out what the last stop left: runs accepted but never started, under their own ids,
@@ -114,9 +121,9 @@ export function createDispatcher(deps: {
      * the same work: a deploy-all syncs and plans afresh, an update pulls afresh).
      */
     recover(work: RecoveredWork): void {
-      for (const run of work.queued) queue.restore(run.id, jobOf(run.trigger, run.service, run.origin));
+      for (const run of work.queued) queue.restore(run.id, jobOf(run.trigger, run.service, run.origin, run.target));
       for (const run of work.runs) {
-        const job = jobOf(run.trigger, run.service, 'restart');
+        const job = jobOf(run.trigger, run.service, 'restart', run.target);
         if (!queue.busy(job.lane)) queue.enqueue(job);
       }
     },

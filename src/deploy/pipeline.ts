@@ -1,11 +1,13 @@
 import type { Logger } from 'pino';
 import { planDeployAll, type PlanEntry } from '../domain/plan.js';
-import { MISSING_DIGEST, type DeployedState, type ServiceSource } from '../domain/types.js';
+import { MISSING_DIGEST, type DeployedState, type ServicePin, type ServiceSource } from '../domain/types.js';
 import { AppError, toAppError } from '../errors.js';
 import type { Clock } from '../ports/clock.js';
 import type { Repository } from '../ports/repository.js';
 import type { SelfUpdater } from '../ports/self-updater.js';
-import { rolledBackInputs } from './rolled-back.js';
+import { pinsOf, rolledBackInputs } from './rolled-back.js';
+import { GATE_FAILURE_CODES, rollBackService, type RollbackDeps } from './rollback.js';
+import type { ActionContext } from '../ports/runtime.js';
 import type { RuntimeRegistry } from '../ports/runtime.js';
 import type { ServiceCatalog } from '../ports/service-catalog.js';
 import type { DeploymentPatch, DeploymentRecord, RunPatch, Store } from '../ports/store.js';
@@ -40,6 +42,10 @@ export interface PipelineDeps {
   handoffTimeoutMs?: number;
   /** How often the store is read for a helper's result. */
   handoffPollMs?: number;
+  /** What a rollback after a health-gate failure needs; without it a gate failure stays a failure. */
+  rollback?: RollbackDeps;
+  /** ROLLBACK_ON_FAILURE (default true); a service opts out with `x-gitops: { rollback: false }`. */
+  rollbackOnFailure?: boolean;
 }
 
 /**
@@ -54,6 +60,8 @@ const INTERRUPTED_MESSAGE = 'The server stopped while the deployment was running
  * The stages of a run, in order:
  *   deploy-all-changed: sync -> discover -> plan -> execute (bounded, per-service locked) -> self -> record
  *   redeploy-and-update / deploy-service: read one -> update or deploy -> record
+ *   rollback-service: read one -> deploy an earlier success's inputs again -> record and pin
+ * A deployment that fails the health gate goes on to a rollback stage (afterGateFailure).
  * Each stage records its outcome; a stage failure ends the run without running later stages.
  * A failed deployment fails alone; deployed state is written only after success, in the same
  * transaction as the success. A run reads the tree once, under one hold of the repository's read
@@ -123,7 +131,7 @@ export class Pipeline {
         }
         this.deps.onDiscovered?.(commit, services);
         const deployed = new Map(store.listDeployedStates().map((s) => [s.service, s] as const));
-        const plan = planDeployAll({ services, deployed, selfService: this.deps.selfService, rolledBack: rolledBackInputs(store, this.deps.selfService) });
+        const plan = planDeployAll({ services, deployed, selfService: this.deps.selfService, rolledBack: rolledBackInputs(store), pins: pinsOf(store) });
         const byName = new Map(services.map((s) => [s.name, s] as const));
         const toDeploy = plan.filter((e) => e.decision === 'deploy');
         log.info({ deploy: toDeploy.map((e) => e.service), unchanged: plan.filter((e) => e.decision === 'unchanged').length }, 'plan ready');
@@ -159,6 +167,48 @@ export class Pipeline {
   /** Redeploys one service from the checkout as it stands, changed or not: an operator's request, no sync. */
   deployService(runId: string, serviceName: string): Promise<RunResult> {
     return this.oneService(runId, serviceName, 'deploy');
+  }
+
+  /**
+   * Deploys the inputs of one of the service's earlier successful deployments again (the run's
+   * target) and pins the service there: deploy-all leaves it alone until git changes it.
+   */
+  rollbackService(runId: string, serviceName: string): Promise<RunResult> {
+    const { store, clock } = this.deps;
+    const log = this.deps.logger.child({ runId, trigger: 'rollback-service', service: serviceName });
+    return this.guard(runId, log, async () => {
+      this.setRun(runId, { status: 'running', startedAt: clock.now().toISOString() });
+      if (serviceName === this.deps.selfService) {
+        return this.failRun(runId, log, new AppError('SELF_UPDATE_FAILED', "The server's own service is not rolled back on demand (its self-update rolls itself back); push a revert instead"), 'rollback refused');
+      }
+      const targetId = store.getRun(runId)?.target;
+      const target = targetId ? store.getDeployment(targetId) : undefined;
+      if (!target || target.service !== serviceName || target.status !== 'succeeded') {
+        return this.failRun(runId, log, new AppError('ROLLBACK_TARGET_NOT_FOUND', `No successful deployment of ${serviceName} has the id ${targetId ?? '(none)'}`), 'rollback target not found');
+      }
+      const outcome = await this.repositoryLock.read(async () => {
+        let service: ServiceSource | undefined;
+        try {
+          service = await this.deps.catalog.find(serviceName);
+          this.setRun(runId, { commit: target.commit });
+        } catch (error) {
+          this.failRun(runId, log, error, 'reading the service failed');
+          return 'failed';
+        }
+        if (!service) {
+          this.failRun(runId, log, new AppError('UNKNOWN_SERVICE', `No service directory is named ${serviceName}`), 'service is gone');
+          return 'failed';
+        }
+        this.deps.onServiceRead?.(service);
+        const reason = `rollback to ${target.commit ? target.commit.slice(0, 12) : 'unknown commit'} (deployment ${target.id}) requested`;
+        const deployment = store.createDeployment({ runId, service: service.name, action: 'deploy', status: 'queued', reason, commit: target.commit });
+        this.publishDeployment(deployment.id);
+        await this.execute(deployment, service, target.commit, log, 'rollback', target);
+        return 'done';
+      });
+      if (outcome === 'failed') return 'ended';
+      return this.finish(runId, log);
+    });
   }
 
   private async oneService(runId: string, serviceName: string, kind: 'deploy' | 'update'): Promise<RunResult> {
@@ -223,7 +273,15 @@ export class Pipeline {
    * Runs one deployment under the parallelism limit and the service's lock (the caller holds the
    * repository's read lock). Resolves to success; never rejects.
    */
-  private execute(deployment: DeploymentRecord, service: ServiceSource, commit: string | null, runLog: Logger, kind: 'deploy' | 'update'): Promise<boolean> {
+  private execute(
+    deployment: DeploymentRecord,
+    service: ServiceSource,
+    commit: string | null,
+    runLog: Logger,
+    kind: 'deploy' | 'update' | 'rollback',
+    /** rollback: the earlier successful deployment whose inputs and images go back in place. */
+    target?: DeploymentRecord,
+  ): Promise<boolean> {
     const { store, clock } = this.deps;
     const log = runLog.child({ deploymentId: deployment.id, service: service.name, runtime: service.runtime });
     return this.slots.run(() =>
@@ -231,23 +289,33 @@ export class Pipeline {
         const runtimeTag = { runtime: service.runtime };
         let output = '';
         const live = this.deps.events.outputSink(deployment.runId, deployment.id, service.name);
+        const ctx: ActionContext = {
+          output: (chunk: string) => {
+            output += chunk;
+            live.write(chunk);
+          },
+          signal: this.abort.signal,
+        };
         try {
           if (this.abort.signal.aborted) throw new AppError('PROCESS_ABORTED', INTERRUPTED_MESSAGE);
           this.setDeployment(deployment, { status: 'running', startedAt: clock.now().toISOString() }, runtimeTag);
           log.info({ reason: deployment.reason }, `${kind} started`);
-          const ctx = {
-            output: (chunk: string) => {
-              output += chunk;
-              live.write(chunk);
-            },
-            signal: this.abort.signal,
-          };
-          const problem = deployProblem(service);
+          // A rollback deploys an earlier tree: a problem of the checkout's is no reason to refuse it.
+          const problem = kind === 'rollback' ? null : deployProblem(service);
           if (problem) throw problem;
           const runtime = this.deps.runtimes[service.runtime];
           let images: Record<string, string>;
           const patch: DeploymentPatch = {};
-          if (kind === 'deploy') {
+          let deployed = service;
+          let pin: ServicePin | undefined;
+          if (kind === 'rollback') {
+            if (!this.deps.rollback || !target) throw new AppError('INTERNAL', 'this server has no rollback');
+            const result = await rollBackService(this.deps.rollback, service, { commit: target.commit, images: target.imagesAfter ?? {} }, ctx);
+            ({ images, service: deployed } = result);
+            patch.imagesAfter = images;
+            // Pinned against git's inputs of now: a change to them in git ends the pin.
+            pin = { service: service.name, commit: target.commit, gitFingerprint: service.fingerprint, reason: 'manual', deploymentId: deployment.id, pinnedAt: clock.now().toISOString() };
+          } else if (kind === 'deploy') {
             ({ images } = await runtime.deploy(service, ctx));
             patch.imagesAfter = images;
           } else {
@@ -259,10 +327,11 @@ export class Pipeline {
               reason: result.recreated.length > 0 ? `image published; recreated: ${result.recreated.join(', ')}` : 'image published; no image changed',
             });
           }
-          const state: DeployedState = { service: service.name, fingerprint: service.fingerprint, files: service.files, commit, deployedAt: clock.now().toISOString(), images };
+          const state: DeployedState = { service: service.name, fingerprint: deployed.fingerprint, files: deployed.files, commit, deployedAt: clock.now().toISOString(), images };
           live.flush();
-          store.recordSuccess(deployment.id, { ...patch, status: 'succeeded', output, finishedAt: clock.now().toISOString() }, state);
-          this.publishDeployment(deployment.id, runtimeTag);
+          store.recordSuccess(deployment.id, { ...patch, status: 'succeeded', output, finishedAt: clock.now().toISOString() }, state, pin);
+          // Tells the metrics a rollback on demand from an ordinary success.
+          this.publishDeployment(deployment.id, kind === 'rollback' ? { ...runtimeTag, rollback: 'manual' } : runtimeTag);
           log.info(`${kind} succeeded`);
           return true;
         } catch (thrown) {
@@ -270,6 +339,11 @@ export class Pipeline {
           // Whatever a deployment failed with after the grace ran out, the abort cut it off.
           const interrupted = this.abort.signal.aborted;
           const toolOutput = typeof error.details?.['output'] === 'string' ? (error.details['output'] as string) : '';
+          // A rollback's own gate failure is not rolled back again: it fails, said as it is.
+          if (!interrupted && kind !== 'rollback' && GATE_FAILURE_CODES.has(error.code)) {
+            const ended = await this.afterGateFailure({ deployment, service, kind, error, ctx, log, runtimeTag, output: () => output, flush: () => live.flush() });
+            if (ended) return false;
+          }
           try {
             // Tools that fail before streaming (a spawn error) only carry their output on the error.
             if (!output && toolOutput) live.write(`${toolOutput}\n`);
@@ -288,6 +362,87 @@ export class Pipeline {
         }
       }),
     );
+  }
+
+  /**
+   * A deployment failed the health gate: the service goes back to its last good deployment
+   * (its commit's tracked files, the image ids that ran) and the deployment ends `rolled-back`
+   * with the failed inputs' fingerprint, which the next plan holds. Resolves true when it
+   * recorded the end; false leaves the caller to record a plain failure (no rollback: opted
+   * out, or nothing earlier to go back to), with the reason already in the output.
+   */
+  private async afterGateFailure(input: {
+    deployment: DeploymentRecord;
+    service: ServiceSource;
+    kind: 'deploy' | 'update';
+    error: AppError;
+    ctx: ActionContext;
+    log: Logger;
+    runtimeTag: Record<string, unknown>;
+    output: () => string;
+    flush: () => void;
+  }): Promise<boolean> {
+    const { deployment, service, kind, error, ctx, log, runtimeTag } = input;
+    const { store, clock } = this.deps;
+    const gateOutput = typeof error.details?.['output'] === 'string' ? (error.details['output'] as string) : '';
+    if (gateOutput) ctx.output(`${gateOutput.replace(/\n?$/, '\n')}`);
+    ctx.output(`health gate failed: ${error.code}: ${error.message}\n`);
+    const why = !this.deps.rollback
+      ? 'not rolled back: this server has no rollback'
+      : this.deps.rollbackOnFailure === false
+        ? 'not rolled back: ROLLBACK_ON_FAILURE=false'
+        : service.noRollback
+          ? 'not rolled back: the compose file says x-gitops: { rollback: false }'
+          : undefined;
+    const last = store.getDeployedState(service.name);
+    if (why || !last) {
+      ctx.output(`${why ?? 'not rolled back: there is no earlier good deployment to go back to'}; the containers are left as the tool left them\n`);
+      return false;
+    }
+    const imagesBefore = error.details?.['imagesBefore'];
+    const images = imagesBefore && typeof imagesBefore === 'object' ? { ...last.images, ...(imagesBefore as Record<string, string>) } : last.images;
+    // An update changed images only: its inputs are the ones it ran with.
+    const target = { commit: kind === 'update' ? null : last.commit, images };
+    ctx.output(`rolling back to the last good deployment${last.commit ? ` (commit ${last.commit.slice(0, 12)})` : ''}\n`);
+    log.warn({ code: error.code, err: error.message, to: last.commit }, `${kind} failed the health gate; rolling back`);
+    let patch: DeploymentPatch;
+    let state: DeployedState | undefined;
+    let pin: ServicePin | undefined;
+    try {
+      const result = await rollBackService(this.deps.rollback!, service, target, ctx);
+      ctx.output(`rolled back: ${service.name} runs ${last.commit ? last.commit.slice(0, 12) : 'its previous images'} again\n`);
+      patch = {
+        status: 'rolled-back',
+        errorCode: error.code,
+        error: `${error.message}; rolled back to ${last.commit ? last.commit.slice(0, 12) : 'the previous images'}`,
+        fingerprint: service.fingerprint,
+        imagesAfter: result.images,
+      };
+      // Still the last good deployment's inputs; only the images are as the rollback left them.
+      state = { ...last, images: result.images };
+      // Pinned against the inputs that failed: the next run leaves them alone, a new change is tried.
+      pin = { service: service.name, commit: last.commit, gitFingerprint: service.fingerprint, reason: 'rolled-back', deploymentId: deployment.id, pinnedAt: clock.now().toISOString() };
+    } catch (thrown) {
+      const rollbackError = toAppError(thrown);
+      ctx.output(`rollback failed: ${rollbackError.code}: ${rollbackError.message}\n`);
+      patch = {
+        status: 'failed',
+        errorCode: error.code,
+        error: `${error.message}; rollback failed too: ${rollbackError.code}: ${rollbackError.message}`,
+      };
+    }
+    input.flush();
+    const final = { ...patch, output: input.output(), finishedAt: clock.now().toISOString() };
+    try {
+      if (state) store.recordSuccess(deployment.id, final, state, pin);
+      else store.updateDeployment(deployment.id, final);
+    } catch (recordError) {
+      log.error({ code: toAppError(recordError).code, err: toAppError(recordError).message, cause: error.code }, `${kind} rollback could not be recorded`);
+      return true;
+    }
+    this.publishDeployment(deployment.id, runtimeTag);
+    log.warn({ status: final.status, code: error.code }, final.status === 'rolled-back' ? `${kind} rolled back` : `${kind} failed; rollback failed`);
+    return true;
   }
 
   /** Ends the run from its deployments; an interrupted run is reported as such to the dispatcher. */

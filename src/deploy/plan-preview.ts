@@ -6,7 +6,7 @@ import type { Repository } from '../ports/repository.js';
 import type { ServiceCatalog } from '../ports/service-catalog.js';
 import type { Store } from '../ports/store.js';
 import type { KeyedMutex } from '../util/concurrency.js';
-import { rolledBackInputs } from './rolled-back.js';
+import { pinsOf, rolledBackInputs } from './rolled-back.js';
 import type { ServicesView } from './services-view.js';
 
 /** The key of the fetch lock: one git fetch at a time in the checkout. */
@@ -31,7 +31,7 @@ export interface PlanPreviewDeps {
   view: Pick<ServicesView, 'services'>;
   /** A catalog over another tree (the remote head written out), with that tree's tracked files. */
   catalogFor(root: string, repository: Pick<Repository, 'listTrackedFiles'>): ServiceCatalog;
-  store: Pick<Store, 'listDeployedStates' | 'listServiceDeployments'>;
+  store: Pick<Store, 'listDeployedStates' | 'listServiceDeployments' | 'lastDeployments' | 'listPins'>;
   selfService: string;
   /** Scratch space for the written-out tree, removed after each preview. */
   scratchDir: string;
@@ -66,7 +66,8 @@ export async function previewPlan(deps: PlanPreviewDeps): Promise<PlanPreview> {
     services: services.services,
     deployed,
     selfService: deps.selfService,
-    rolledBack: rolledBackInputs(deps.store, deps.selfService),
+    rolledBack: rolledBackInputs(deps.store),
+    pins: pinsOf(deps.store),
   }).map((entry) => {
     const problem = entry.decision === 'deploy' ? problemOf(byName.get(entry.service)!) : null;
     return problem ? { ...entry, decision: 'problem' as const, reason: `${entry.reason}; will fail: ${problem}` } : entry;

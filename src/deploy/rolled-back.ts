@@ -1,10 +1,20 @@
+import type { ServicePin } from '../domain/types.js';
 import type { Store } from '../ports/store.js';
 
 /**
  * The inputs (fingerprint) of the own service whose last self-update was rolled back, for the
- * plan: a run and a plan preview both leave them alone until they change.
+ * plan: a run and a plan preview both leave them alone until they change. (Other services are
+ * held by their pin, which an unpin can lift.)
  */
-export function rolledBackInputs(store: Pick<Store, 'listServiceDeployments'>, selfService: string): Map<string, string> {
-  const [last] = store.listServiceDeployments(selfService, { limit: 1 }).items;
-  return last?.status === 'rolled-back' && last.handoff ? new Map([[selfService, last.handoff.fingerprint]]) : new Map();
+export function rolledBackInputs(store: Pick<Store, 'lastDeployments'>): Map<string, string> {
+  const held = new Map<string, string>();
+  for (const [service, last] of store.lastDeployments()) {
+    if (last.status === 'rolled-back' && last.handoff) held.set(service, last.handoff.fingerprint);
+  }
+  return held;
+}
+
+/** The pinned services, by name, for the plan. */
+export function pinsOf(store: Pick<Store, 'listPins'>): Map<string, ServicePin> {
+  return new Map(store.listPins().map((pin) => [pin.service, pin] as const));
 }

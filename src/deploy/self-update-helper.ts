@@ -1,6 +1,7 @@
 import { rm, mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { ContainerState } from '../domain/engine-state.js';
+import { settleVerdict } from '../domain/settle.js';
 import { SERVER_LABEL } from '../domain/server-labels.js';
 import type { RuntimeKind, ServiceSource } from '../domain/types.js';
 import { AppError, toAppError } from '../errors.js';
@@ -113,7 +114,9 @@ const isServer = (c: ContainerState) => c.labels?.[SERVER_LABEL] === 'true';
 /**
  * Waits until a running server container of the project answers its own /health (through
  * `exec`, so the helper needs no network). `notId`: a container that must be gone (the old
- * instance, when the update replaced it). A server container that exits fails at once.
+ * instance, when the update replaced it). Whether a server container has failed is the health
+ * gate's decision (domain/settle.ts), with one difference: a server that exits at all, even 0, has
+ * failed. Restarts count from the first look, so an instance kept as it was is not blamed for old ones.
  */
 async function waitHealthy(
   deps: SelfUpdateHelperDeps,
@@ -122,12 +125,26 @@ async function waitHealthy(
   notId: string | undefined,
   say: (chunk: string) => void,
 ): Promise<void> {
-  const deadline = Date.now() + deps.healthTimeoutMs;
+  const started = Date.now();
+  const deadline = started + deps.healthTimeoutMs;
+  const restartsAtStart = new Map<string, number>();
   let last = 'no server container found';
   for (;;) {
     const containers = await engine.listProjectContainers(service.projectName);
-    const servers = containers.filter(isServer);
-    const running = servers.find((c) => c.state === 'running' && c.id !== notId);
+    const servers = containers.filter((c) => isServer(c) && c.id !== notId);
+    for (const server of servers) {
+      restartsAtStart.set(server.id, restartsAtStart.get(server.id) ?? server.restartCount ?? 0);
+      const sinceStart = { ...server, restartCount: (server.restartCount ?? 0) - restartsAtStart.get(server.id)! };
+      // The settle window is /health's to prove here; only the gate's failures are taken.
+      const verdict = settleVerdict(sinceStart, Date.now() - started, { settleMs: 0, healthTimeoutMs: deps.healthTimeoutMs });
+      const exited = server.state === 'exited' || server.state === 'stopped' || server.state === 'dead';
+      if ((verdict.kind === 'failed' && verdict.code !== 'CONTAINER_UNHEALTHY') || exited) {
+        const logs = await engine.logsTail(server.id, 20);
+        const reason = verdict.kind === 'failed' ? verdict.reason : `${server.name} exited with code ${server.exitCode}`;
+        throw new AppError('SELF_UPDATE_UNHEALTHY', `the new instance failed: ${reason}${logs ? `: ${logs.trim().split('\n').pop()}` : ''}`);
+      }
+    }
+    const running = servers.find((c) => c.state === 'running');
     if (running) {
       const probe = await engine.execIn(running.id, ['gitops-deploy-server', 'health'], 10_000);
       if (probe.exitCode === 0) {
@@ -135,12 +152,6 @@ async function waitHealthy(
         return;
       }
       last = `/health: ${probe.output.trim().split('\n').pop() ?? `exit ${probe.exitCode}`}`;
-    } else {
-      const dead = servers.find((c) => c.state === 'exited' || c.state === 'stopped');
-      if (dead && dead.id !== notId) {
-        const logs = await engine.logsTail(dead.id, 20);
-        throw new AppError('SELF_UPDATE_UNHEALTHY', `the new instance exited with code ${dead.exitCode}${logs ? `: ${logs.trim().split('\n').pop()}` : ''}`);
-      }
     }
     if (Date.now() > deadline) {
       throw new AppError('SELF_UPDATE_UNHEALTHY', `the new instance did not answer /health within ${Math.round(deps.healthTimeoutMs / 1000)} s (${last})`);

@@ -7,7 +7,7 @@ import type { SelfUpdater } from '../ports/self-updater.js';
 import type { ServiceCatalog } from '../ports/service-catalog.js';
 import type { DeploymentRecord, Store } from '../ports/store.js';
 import type { ReadWriteLock } from '../util/concurrency.js';
-import { rolledBackInputs } from './rolled-back.js';
+import { pinsOf, rolledBackInputs } from './rolled-back.js';
 import { QueueClosedError } from './run-queue.js';
 import type { RunEventBus } from './run-events.js';
 
@@ -164,7 +164,8 @@ export class SelfUpdateStage {
       services: [service],
       deployed: new Map(deployed ? [[service.name, deployed] as const] : []),
       selfService: this.deps.selfService,
-      rolledBack: rolledBackInputs(this.deps.store, this.deps.selfService),
+      rolledBack: rolledBackInputs(this.deps.store),
+      pins: pinsOf(this.deps.store),
     });
     return entry?.decision === 'self';
   }

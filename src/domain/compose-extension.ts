@@ -4,20 +4,29 @@
  *
  *   x-gitops:
  *     poll-images: true   # check the registry for moved tags of this service's images
+ *     rollback: false     # a deployment that fails the health gate stays failed (no automatic rollback)
+ *     settle: 10          # seconds a container without a healthcheck must keep running (DEPLOY_SETTLE_SECONDS)
  *
  * Pure: reads the parsed YAML document.
  */
 export interface GitopsExtension {
   pollImages: boolean;
+  /** False: a gate failure is not rolled back for this service (ROLLBACK_ON_FAILURE still applies to the others). */
+  rollback: boolean;
+  /** The health gate's settle window for this service, in seconds; absent: DEPLOY_SETTLE_SECONDS. */
+  settleSeconds?: number;
 }
+
+/** The longest settle window a compose file may ask for (an hour, DEPLOY_SETTLE_SECONDS's bound too). */
+export const MAX_SETTLE_SECONDS = 3_600;
 
 export type GitopsExtensionResult = { ok: true; extension: GitopsExtension } | { ok: false; message: string };
 
-const KNOWN_KEYS = new Set(['poll-images']);
+const KNOWN_KEYS = new Set(['poll-images', 'rollback', 'settle']);
 
 export function readGitopsExtension(document: unknown): GitopsExtensionResult {
   const raw = (document as Record<string, unknown> | null)?.['x-gitops'];
-  if (raw === undefined || raw === null) return { ok: true, extension: { pollImages: false } };
+  if (raw === undefined || raw === null) return { ok: true, extension: { pollImages: false, rollback: true } };
   if (typeof raw !== 'object' || Array.isArray(raw)) return { ok: false, message: 'x-gitops must be a mapping' };
   const entries = raw as Record<string, unknown>;
   // A misspelt key would silently do nothing: say so instead.
@@ -25,5 +34,11 @@ export function readGitopsExtension(document: unknown): GitopsExtensionResult {
   if (unknown.length > 0) return { ok: false, message: `x-gitops has unknown keys: ${unknown.join(', ')} (known: ${[...KNOWN_KEYS].join(', ')})` };
   const poll = entries['poll-images'];
   if (poll !== undefined && typeof poll !== 'boolean') return { ok: false, message: 'x-gitops.poll-images must be true or false' };
-  return { ok: true, extension: { pollImages: poll === true } };
+  const rollback = entries['rollback'];
+  if (rollback !== undefined && typeof rollback !== 'boolean') return { ok: false, message: 'x-gitops.rollback must be true or false' };
+  const settle = entries['settle'];
+  if (settle !== undefined && !(Number.isInteger(settle) && (settle as number) >= 0 && (settle as number) <= MAX_SETTLE_SECONDS)) {
+    return { ok: false, message: `x-gitops.settle must be a whole number of seconds from 0 to ${MAX_SETTLE_SECONDS}` };
+  }
+  return { ok: true, extension: { pollImages: poll === true, rollback: rollback !== false, ...(settle !== undefined ? { settleSeconds: settle as number } : {}) } };
 }

@@ -125,4 +125,18 @@ describe('planDeployAll', () => {
     const [fixed] = planDeployAll({ ...input, rolledBack: new Map([['gitops-deploy-server', 'an older attempt']]) });
     assert.equal(fixed!.decision, 'self');
   });
+
+  it('leaves a pinned service alone while git still has the inputs it was pinned against, and follows git once they change', () => {
+    const running = { ...appFiles, '.env': 'e0' };
+    const pinnedAgainst = source('app', appFiles);
+    const pin = { service: 'app', commit: 'ab'.repeat(20), gitFingerprint: pinnedAgainst.fingerprint, reason: 'manual' as const, deploymentId: 'd_1', pinnedAt: '2024-05-01T10:00:00.000Z' };
+    const input = { deployed: new Map([['app', deployed('app', running)]]), selfService: 'gitops-deploy-server', pins: new Map([['app', pin]]) };
+    const [held] = planDeployAll({ ...input, services: [pinnedAgainst] });
+    assert.equal(held!.decision, 'unchanged');
+    assert.equal(held!.reason, `pinned to ${'ab'.repeat(6)} (rolled back by hand): left alone until its inputs change in git; unpin or deploy it to follow git now`);
+    assert.deepEqual(held!.changedFiles, ['.env'], 'what differs from git is still said');
+    const [follows] = planDeployAll({ ...input, services: [source('app', { ...appFiles, '.env': 'e2' })] });
+    assert.equal(follows!.decision, 'deploy');
+    assert.equal(follows!.reason, 'changed: .env');
+  });
 });

@@ -1,5 +1,5 @@
 import { changedFiles } from './fingerprint.js';
-import type { DeployedState, ServiceSource } from './types.js';
+import type { DeployedState, ServicePin, ServiceSource } from './types.js';
 
 export type PlanDecision = 'deploy' | 'unchanged' | 'self';
 
@@ -18,10 +18,23 @@ export interface PlanInput {
   /** The server's own service (DEPLOY_SERVER_NAME): when changed, decided `self` (updated last, by a helper). */
   selfService: string;
   /**
-   * Fingerprints whose self-update was rolled back, by service: those inputs are not tried again
-   * by a plan (each try swaps the server out and back) until they change.
+   * Fingerprints whose deployment was rolled back, by service (a self-update, or a health-gate
+   * failure): those inputs are not tried again by a plan (each try would break the service and
+   * roll back again) until they change.
    */
   rolledBack?: ReadonlyMap<string, string>;
+  /**
+   * Pinned services (rolled back, automatically or by hand): left alone while their inputs in git
+   * are still those they were pinned against; once those change, the service follows git again.
+   */
+  pins?: ReadonlyMap<string, ServicePin>;
+}
+
+/** Why a pinned service is left alone, for the plan and its preview. */
+export function pinnedReason(pin: ServicePin): string {
+  const commit = pin.commit ? pin.commit.slice(0, 12) : 'its previous inputs';
+  const why = pin.reason === 'rolled-back' ? 'rolled back after a failed health gate' : 'rolled back by hand';
+  return `pinned to ${commit} (${why}): left alone until its inputs change in git; unpin or deploy it to follow git now`;
 }
 
 /**
@@ -36,11 +49,17 @@ export function planDeployAll(input: PlanInput): PlanEntry[] {
       return { service: service.name, decision: 'unchanged', reason: 'unchanged since the last successful deployment', changedFiles: [] };
     }
     const changed = deployed ? changedFiles(deployed.files, service.files) : [];
+    const pin = input.pins?.get(service.name);
+    if (pin && pin.gitFingerprint === service.fingerprint) {
+      return { service: service.name, decision: 'unchanged', reason: pinnedReason(pin), changedFiles: changed };
+    }
     if (input.rolledBack?.get(service.name) === service.fingerprint) {
       return {
         service: service.name,
         decision: 'unchanged',
-        reason: 'not retried: a self-update with these inputs was rolled back; push a fix, or redeploy it to try again',
+        reason: service.name === input.selfService
+          ? 'not retried: a self-update with these inputs was rolled back; push a fix, or redeploy it to try again'
+          : 'not retried: a deployment with these inputs failed the health gate and was rolled back; push a fix, or redeploy it to try again',
         changedFiles: changed,
       };
     }

@@ -1,6 +1,10 @@
-import { FAILED_DEPLOYMENT_STATUSES, type DeployedState, type DeploymentStatus, type ServiceSource } from './types.js';
+import { FAILED_DEPLOYMENT_STATUSES, type DeployedState, type DeploymentStatus, type ServicePin, type ServiceSource } from './types.js';
 
-export type ServiceState = 'in-sync' | 'changed' | 'never-deployed' | 'failed' | 'problem' | 'self';
+/**
+ * `rolled-back`: its newest deployment failed the health gate and the last good one runs again
+ * (it is pinned there); `pinned`: rolled back by hand, it runs an earlier deployment, not git.
+ */
+export type ServiceState = 'in-sync' | 'changed' | 'never-deployed' | 'failed' | 'rolled-back' | 'pinned' | 'problem' | 'self';
 
 /** One word for where a service stands, for tables and the `gds_services` metric. */
 export function serviceState(
@@ -9,11 +13,13 @@ export function serviceState(
   /** The status of the service's newest deployment. */
   last: { status: DeploymentStatus } | undefined,
   selfService: string,
+  pin?: ServicePin,
 ): ServiceState {
   if (service.problem) return 'problem';
   if (service.name === selfService && !deployed) return 'self';
+  if (last?.status === 'rolled-back' && pin) return 'rolled-back';
   if (last && FAILED_DEPLOYMENT_STATUSES.has(last.status)) return 'failed';
+  if (pin) return 'pinned';
   if (!deployed) return 'never-deployed';
   return deployed.fingerprint === service.fingerprint ? 'in-sync' : 'changed';
 }
-

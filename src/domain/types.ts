@@ -26,6 +26,8 @@ export interface ServiceSource {
   requiredEnvFiles: string[];
   /** Opted in to image polling (`x-gitops: { poll-images: true }`): moved tags are pulled without a webhook. */
   pollImages?: true;
+  /** Opted out of automatic rollback (`x-gitops: { rollback: false }`): a gate failure stays a failure. */
+  noRollback?: true;
   /** Set when the directory cannot be deployed as it stands (unreadable compose file, ...). */
   problem?: { code: 'COMPOSE_FILE_INVALID' | 'COMPOSE_FILE_AMBIGUOUS' | 'INPUT_FILE_INVALID'; message: string };
 }
@@ -42,7 +44,7 @@ export interface DeployedState {
 }
 
 /** deploy-service: an operator asked to redeploy one service as it stands, changed or not. */
-export type RunTrigger = 'deploy-all-changed' | 'redeploy-and-update' | 'deploy-service';
+export type RunTrigger = 'deploy-all-changed' | 'redeploy-and-update' | 'deploy-service' | 'rollback-service';
 /** Who asked for a run: a signed webhook, the management API, start-up recovery, or the polling backstop. */
 export type RunOrigin = 'webhook' | 'api' | 'restart' | 'poll';
 export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed';
@@ -59,6 +61,22 @@ const FAILED: DeploymentStatus[] = ['failed', 'interrupted', 'rolled-back'];
 export const FAILED_DEPLOYMENT_STATUSES: ReadonlySet<string> = new Set<string>(FAILED);
 /** A deployment that will not change any more. */
 export const FINAL_DEPLOYMENT_STATUSES: ReadonlySet<string> = new Set<string>(['succeeded', 'skipped', ...FAILED]);
+
+/**
+ * A service that runs something other than what git says: rolled back after a failed health
+ * gate, or by hand. Deploy-all leaves it alone while the service's inputs in git are still
+ * `gitFingerprint` (the inputs it was pinned against); once they change it follows git again.
+ */
+export interface ServicePin {
+  service: string;
+  /** The commit whose inputs it runs. */
+  commit: string | null;
+  gitFingerprint: string;
+  reason: 'rolled-back' | 'manual';
+  /** The deployment that pinned it. */
+  deploymentId: string;
+  pinnedAt: string;
+}
 
 /** What the helper container of a self-update needs to carry it out. */
 export interface SelfUpdateHandoff {

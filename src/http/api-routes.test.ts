@@ -388,6 +388,73 @@ describe('management API', () => {
       ]);
     });
 
+    describe('rollback and unpin', () => {
+      const succeed = (commit: string, fingerprint: string) => {
+        const run = store.createRun({ trigger: 'deploy-all-changed', service: null });
+        const d = store.createDeployment({ runId: run.id, service: 'app', action: 'deploy', status: 'running', reason: 'changed', commit });
+        store.recordSuccess(d.id, { status: 'succeeded' }, { service: 'app', fingerprint, files: {}, commit, deployedAt: new Date().toISOString(), images: { app: `img-${fingerprint}` } });
+        return d.id;
+      };
+      const rollbacks: Array<{ service: string; target: string; origin: string }> = [];
+      const withRollback = async () => {
+        await app.close();
+        app = build({
+          rollbackService: (service, target, origin) => {
+            rollbacks.push({ service, target, origin });
+            return { runId: store.createRun({ trigger: 'rollback-service', service, origin, target }).id, coalesced: false };
+          },
+        });
+        await app.ready();
+        rollbacks.length = 0;
+      };
+      const postJson = (url: string, body: unknown) => app.inject({ method: 'POST', url, headers: { ...auth, 'content-type': 'application/json' }, payload: JSON.stringify(body) });
+
+      it('queues a rollback to the success before the current by default, or to the one named by id or commit', async () => {
+        await withRollback();
+        const first = succeed('a'.repeat(40), 'fp1');
+        const second = succeed('b'.repeat(40), 'fp2');
+        succeed('c'.repeat(40), 'fp3');
+        const byDefault = await postJson('/api/services/app/rollback', {});
+        assert.equal(byDefault.statusCode, 202);
+        assert.deepEqual(byDefault.json().target, { deploymentId: second, commit: 'b'.repeat(40) });
+        assert.equal(store.getRun(byDefault.json().runId)?.target, second);
+        assert.equal((await postJson('/api/services/app/rollback', { to: 'aaaaaaa' })).json().target.deploymentId, first);
+        assert.equal((await postJson('/api/services/app/rollback', { to: first })).json().target.deploymentId, first);
+        assert.deepEqual(rollbacks.map((r) => r.target), [second, first, first]);
+        assert.equal(rollbacks[0]?.origin, 'api');
+      });
+
+      it('answers 404 for a target that is no success of the service, 400 for a bad body, and triggers nothing', async () => {
+        await withRollback();
+        const missing = await postJson('/api/services/app/rollback', { to: 'deadbeef' });
+        assert.equal(missing.statusCode, 404);
+        assert.equal(missing.json().error.code, 'ROLLBACK_TARGET_NOT_FOUND');
+        assert.equal((await postJson('/api/services/app/rollback', {})).json().error.code, 'ROLLBACK_TARGET_NOT_FOUND', 'nothing earlier to go back to');
+        assert.equal((await postJson('/api/services/app/rollback', { to: 5 })).statusCode, 400);
+        assert.equal((await postJson('/api/services/nope/rollback', {})).json().error.code, 'UNKNOWN_SERVICE');
+        assert.deepEqual(rollbacks, []);
+      });
+
+      it('unpins a pinned service and shows pinned services with their commit', async () => {
+        const id = succeed('a'.repeat(40), 'fp1');
+        const run = store.createRun({ trigger: 'rollback-service', service: 'app', target: id });
+        const d = store.createDeployment({ runId: run.id, service: 'app', action: 'deploy', status: 'running', reason: 'rollback', commit: 'a'.repeat(40) });
+        store.recordSuccess(d.id, { status: 'succeeded' }, { service: 'app', fingerprint: 'fp1', files: {}, commit: 'a'.repeat(40), deployedAt: new Date().toISOString(), images: {} }, {
+          service: 'app', commit: 'a'.repeat(40), gitFingerprint: 'fp-git', reason: 'manual', deploymentId: d.id, pinnedAt: new Date().toISOString(),
+        });
+        const listed = (await get('/api/services')).json().services.find((s: { name: string }) => s.name === 'app');
+        assert.equal(listed.state, 'pinned');
+        assert.equal(listed.pinned.commit, 'a'.repeat(40));
+        assert.equal((await get('/api/services/app')).json().service.pinned.reason, 'manual');
+        const unpinned = await post('/api/services/app/unpin');
+        assert.equal(unpinned.statusCode, 200);
+        assert.deepEqual(unpinned.json(), { service: 'app', unpinned: true, was: { commit: 'a'.repeat(40), reason: 'manual' } });
+        assert.equal(store.getPin('app'), undefined);
+        assert.equal((await post('/api/services/app/unpin')).json().unpinned, false);
+        assert.notEqual((await get('/api/services')).json().services.find((s: { name: string }) => s.name === 'app').state, 'pinned');
+      });
+    });
+
     it('refuses actions on unknown or badly named services without triggering', async () => {
       assert.equal((await post('/api/services/nope/deploy')).json().error.code, 'UNKNOWN_SERVICE');
       assert.equal((await post('/api/services/a%2Fb/update')).statusCode, 400);

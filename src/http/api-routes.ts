@@ -3,6 +3,7 @@ import type { PlanPreview } from '../deploy/plan-preview.js';
 import type { RunEventBus } from '../deploy/run-events.js';
 import { isValidServiceName } from '../domain/service-layout.js';
 import type { RunOrigin, ServiceSource } from '../domain/types.js';
+import { findRollbackTarget } from '../deploy/rollback.js';
 import { AppError } from '../errors.js';
 import type { Store } from '../ports/store.js';
 import { bearerAuth } from './auth.js';
@@ -33,6 +34,8 @@ export interface ApiDeps {
     deployService(service: string, origin: RunOrigin): Triggered;
   };
   previewPlan(): Promise<PlanPreview>;
+  /** Queues a rollback-service run for `target` (a successful deployment's id); without it the rollback routes answer 404. */
+  rollbackService?(service: string, target: string, origin: RunOrigin): Triggered;
   /** Interval of the SSE keep-alive comment. */
   heartbeatMs?: number;
   /** The open event streams, ended at shutdown. */
@@ -66,6 +69,20 @@ function serviceParam(request: FastifyRequest<{ Params: { name: string } }>): st
     throw new AppError('INVALID_SERVICE_NAME', 'The service name must be a service directory name: letters, digits, dot, dash, underscore');
   }
   return name;
+}
+
+/** A request body as a JSON object (bodies arrive as raw bytes); empty is `{}`. */
+function jsonBody(raw: unknown): Record<string, unknown> {
+  const text = Buffer.isBuffer(raw) ? raw.toString('utf8') : typeof raw === 'string' ? raw : '';
+  if (text.trim() === '') return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new AppError('INVALID_JSON');
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new AppError('INVALID_QUERY', 'The body must be a JSON object');
+  return value as Record<string, unknown>;
 }
 
 /**
@@ -105,7 +122,7 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiDeps): void {
         const shown = needle ? services.filter((s) => s.name.toLowerCase().includes(needle)) : services;
         return {
           commit,
-          services: describeServices(shown, deps.store.listDeployedStates(), deps.store.lastDeployments(), deps.serverName),
+          services: describeServices(shown, deps.store.listDeployedStates(), deps.store.lastDeployments(), deps.serverName, deps.store.listPins()),
         };
       });
 
@@ -119,7 +136,8 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiDeps): void {
         // Its own newest deployment, not every service's (lastDeployments reads them all).
         const [newest] = deps.store.listServiceDeployments(name, { limit: 1 }).items;
         const last = new Map(newest ? [[name, newest] as const] : []);
-        const [summary] = describeServices([service], deployed ? [deployed] : [], last, deps.serverName);
+        const pin = deps.store.getPin(name);
+        const [summary] = describeServices([service], deployed ? [deployed] : [], last, deps.serverName, pin ? [pin] : []);
         const history = deps.store.listServiceDeployments(name, { limit, ...(before ? { before } : {}) });
         const paths = [...new Set([...Object.keys(service.files), ...Object.keys(deployed?.files ?? {})])].sort();
         return {
@@ -169,6 +187,29 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiDeps): void {
         const { service } = await findService(serviceParam(request));
         const { runId, coalesced } = deps.triggers.deployService(service.name, 'api');
         return reply.code(202).send({ runId, status: 'queued', coalesced });
+      });
+
+      // Rollback and pinning (issue 12): an earlier success deployed again; the service is pinned there.
+      api.post<{ Params: { name: string }; Body: unknown }>('/services/:name/rollback', async (request, reply) => {
+        const { service } = await findService(serviceParam(request));
+        const body = jsonBody(request.body);
+        const to = body['to'];
+        if (to !== undefined && (typeof to !== 'string' || to.length === 0 || to.length > 64)) {
+          throw new AppError('INVALID_QUERY', 'The body is {} or { "to": "<deployment id | commit>" }');
+        }
+        if (service.name === deps.serverName) throw new AppError('ROLLBACK_TARGET_NOT_FOUND', "The server's own service is not rolled back on demand (its self-update rolls itself back); push a revert instead");
+        if (!deps.rollbackService) throw new AppError('ROUTE_NOT_FOUND');
+        const target = findRollbackTarget(deps.store, service.name, to as string | undefined);
+        const { runId, coalesced } = deps.rollbackService(service.name, target.id, 'api');
+        return reply.code(202).send({ runId, status: 'queued', coalesced, target: { deploymentId: target.id, commit: target.commit } });
+      });
+
+      api.post<{ Params: { name: string } }>('/services/:name/unpin', async (request) => {
+        const { service } = await findService(serviceParam(request));
+        const pin = deps.store.getPin(service.name);
+        deps.store.deletePin(service.name);
+        // Nothing is deployed here: the next run (a push, the poller, or POST /api/deploy) brings git's version.
+        return { service: service.name, unpinned: pin !== undefined, was: pin ? { commit: pin.commit, reason: pin.reason } : null };
       });
 
       api.post<{ Params: { name: string } }>('/services/:name/update', async (request, reply) => {

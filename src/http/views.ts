@@ -1,5 +1,5 @@
 import { serviceState } from '../domain/service-state.js';
-import type { DeployedState, ServiceSource } from '../domain/types.js';
+import type { DeployedState, ServicePin, ServiceSource } from '../domain/types.js';
 
 export type { ServiceState } from '../domain/service-state.js';
 import type { DeploymentRecord, RunRecord, RunSummaryRecord } from '../ports/store.js';
@@ -66,14 +66,20 @@ export function describeServices(
   deployed: DeployedState[],
   last: Map<string, DeploymentRecord>,
   selfService: string,
+  /** Pinned services (rolled back): shown with the commit they run. */
+  pins: readonly ServicePin[] = [],
 ) {
   const deployedByName = new Map(deployed.map((s) => [s.service, s] as const));
+  const pinByName = new Map(pins.map((p) => [p.service, p] as const));
   return services.map((service) => {
     const state = deployedByName.get(service.name);
     const lastDeployment = last.get(service.name);
+    const pin = pinByName.get(service.name);
     return {
       name: service.name,
-      state: serviceState(service, state, lastDeployment, selfService),
+      state: serviceState(service, state, lastDeployment, selfService, pin),
+      /** Set while the service runs a rollback instead of git: the commit it runs, and why. */
+      pinned: pin ? { commit: pin.commit, reason: pin.reason, deploymentId: pin.deploymentId, since: pin.pinnedAt } : null,
       /** The server's own service: updated through a helper container. */
       self: service.name === selfService,
       runtime: service.runtime,

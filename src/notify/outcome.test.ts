@@ -48,6 +48,20 @@ describe('buildNotification', () => {
     assert.equal(recovered?.kind, 'recovery');
   });
 
+  it('says "rolled back" with the reason when every failure was rolled back by the server', () => {
+    const n = buildNotification(
+      outcome([dep('app', 'rolled-back', { error: { code: 'CONTAINER_EXITED', message: 'app-main-1 exited with code 1; rolled back to 1a2b3c4d5e6f' } })], { status: 'failed' }),
+      { onSuccess: false },
+    );
+    assert.equal(n?.kind, 'failure');
+    assert.equal(n?.title, '[home-server] deploy rolled back: app (commit 1a2b3c4)');
+    assert.match(n!.text, /^Deployment failed on home-server and was rolled back\./);
+    assert.match(n!.text, /- app: deploy rolled back \(changed: compose.yaml\)\n  CONTAINER_EXITED: app-main-1 exited with code 1; rolled back to 1a2b3c4d5e6f/);
+    // A plain failure beside it is not called rolled back.
+    const mixed = buildNotification(outcome([dep('app', 'rolled-back'), dep('db', 'failed', { error: composeError })]), { onSuccess: false });
+    assert.match(mixed!.title, /deploy failed: app, db/);
+  });
+
   it('reports failed services with commit, reason, error and link, in one message', () => {
     const n = buildNotification(
       outcome([

@@ -14,7 +14,7 @@ export interface RunOutcome {
   dashboardUrl: string | null;
   run: {
     id: string;
-    trigger: 'deploy-all-changed' | 'redeploy-and-update' | 'deploy-service';
+    trigger: 'deploy-all-changed' | 'redeploy-and-update' | 'deploy-service' | 'rollback-service';
     service: string | null;
     status: 'succeeded' | 'failed';
     commit: string | null;
@@ -80,8 +80,10 @@ export function buildNotification(outcome: RunOutcome, opts: { onSuccess: boolea
   else if (opts.onSuccess && succeeded.length > 0) kind = 'success';
   else return null;
 
-  const title = buildTitle(outcome, kind, { failed, recovered, succeeded });
-  const lines: string[] = [headline(outcome.serverName, kind)];
+  // A failure the server already undid (health gate, then rollback) reads as such.
+  const rolledBack = failedDeployments.length > 0 && failedDeployments.every((d) => d.status === 'rolled-back');
+  const title = buildTitle(outcome, kind, { failed, recovered, succeeded }, rolledBack);
+  const lines: string[] = [rolledBack ? `Deployment failed on ${outcome.serverName} and was rolled back.` : headline(outcome.serverName, kind)];
   lines.push(`Commit: ${run.commit ?? 'unknown'}`);
   lines.push(`Trigger: ${run.trigger}${run.service ? ` (${run.service})` : ''}, run ${run.id}`);
   const duration = formatDuration(run.startedAt, run.finishedAt);
@@ -115,7 +117,7 @@ export function truncate(text: string, max: number): string {
   return `${chars.slice(0, Math.max(0, max - 1)).join('')}…`;
 }
 
-function buildTitle(outcome: RunOutcome, kind: NotificationKind, services: { failed: string[]; recovered: string[]; succeeded: string[] }): string {
+function buildTitle(outcome: RunOutcome, kind: NotificationKind, services: { failed: string[]; recovered: string[]; succeeded: string[] }, rolledBack: boolean): string {
   const { run } = outcome;
   let subject: string;
   if (kind === 'failure') {
@@ -125,7 +127,7 @@ function buildTitle(outcome: RunOutcome, kind: NotificationKind, services: { fai
   } else {
     subject = listNames(services.succeeded);
   }
-  const verb = kind === 'failure' ? 'deploy failed' : kind === 'recovery' ? 'deploy recovered' : 'deploy succeeded';
+  const verb = rolledBack ? 'deploy rolled back' : kind === 'failure' ? 'deploy failed' : kind === 'recovery' ? 'deploy recovered' : 'deploy succeeded';
   const commit = shortCommit(run.commit);
   return `[${outcome.serverName}] ${verb}: ${subject}${commit ? ` (commit ${commit})` : ''}`;
 }
@@ -147,7 +149,7 @@ function pushSection(lines: string[], heading: string, deployments: Deployment[]
   for (const d of deployments) {
     const was = heading === 'Recovered' && d.previousStatus ? `, was ${d.previousStatus}` : '';
     const action = d.action === 'skip' ? '' : ` ${d.action}`;
-    lines.push(`- ${d.service}:${action} ${d.status}${was} (${oneLine(d.reason)})`);
+    lines.push(`- ${d.service}:${action} ${d.status === 'rolled-back' ? 'rolled back' : d.status}${was} (${oneLine(d.reason)})`);
     if (d.error) lines.push(`  ${formatError(d.error)}`);
   }
 }

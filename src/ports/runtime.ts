@@ -12,6 +12,8 @@ export interface ActionContext {
 export interface DeployResult {
   /** Image id per compose service as running after the action. */
   images: Record<string, string>;
+  /** Names of the containers the action created or recreated, which the health gate waited on. */
+  gated: string[];
 }
 
 export interface UpdateResult {
@@ -19,12 +21,18 @@ export interface UpdateResult {
   imagesAfter: Record<string, string>;
   /** Compose services whose containers were recreated because their image changed. */
   recreated: string[];
+  /** Names of the containers the action created or recreated, which the health gate waited on. */
+  gated: string[];
 }
 
 /**
  * A compose tool plus the engine it drives. Every method checks the engine's real state
  * before it returns: a call that resolves means the containers of every compose service
- * exist, run, and use the current configuration.
+ * exist, run, and use the current configuration, and that each container the call created or
+ * recreated is settled (healthy, or running through the settle window, or a one-shot that
+ * exited 0). A container that is not rejects with `CONTAINER_UNHEALTHY`, `CONTAINER_EXITED` or
+ * `CONTAINER_RESTARTING`, whose `details` carry `output` (its last log lines and probe output)
+ * and `imagesBefore` (image id per compose service before the call, for a rollback).
  */
 export interface Runtime {
   readonly kind: RuntimeKind;

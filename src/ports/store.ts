@@ -4,6 +4,7 @@ import type {
   DeploymentStatus,
   RunOrigin,
   SelfUpdateHandoff,
+  ServicePin,
   RunStatus,
   RunTrigger,
 } from '../domain/types.js';
@@ -21,6 +22,8 @@ export interface RunRecord {
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+  /** rollback-service: the id of the successful deployment whose inputs it deploys again. */
+  target: string | null;
 }
 
 export interface DeploymentRecord {
@@ -39,6 +42,12 @@ export interface DeploymentRecord {
   imagesAfter: Record<string, string> | null;
   /** Set on a self-update handed to a helper container. */
   handoff: SelfUpdateHandoff | null;
+  /**
+   * The inputs of the deployment: on a success, what it put in place (with `files`, the per-file
+   * digests), so a rollback can deploy them again; on a rollback, the inputs that failed (held).
+   */
+  fingerprint: string | null;
+  files: Record<string, string> | null;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
@@ -69,7 +78,7 @@ export interface Page<T> {
 export interface RecoveredWork {
   deployments: number;
   /** Triggers of runs that were executing: each is retried by a new run. */
-  runs: Array<{ trigger: RunTrigger; service: string | null }>;
+  runs: Array<{ trigger: RunTrigger; service: string | null; target?: string | null }>;
   /** Runs accepted but never started: carried out under their own id. */
   queued: RunRecord[];
 }
@@ -88,6 +97,8 @@ export type DeploymentPatch = Partial<
     | 'imagesBefore'
     | 'imagesAfter'
     | 'handoff'
+    | 'fingerprint'
+    | 'files'
     | 'startedAt'
     | 'finishedAt'
   >
@@ -100,7 +111,7 @@ export type DeploymentPatch = Partial<
  */
 export interface Store {
   /** Records a new run in status `queued`. */
-  createRun(input: { trigger: RunTrigger; service: string | null; origin?: RunOrigin }): RunRecord;
+  createRun(input: { trigger: RunTrigger; service: string | null; origin?: RunOrigin; target?: string | null }): RunRecord;
   updateRun(id: string, patch: RunPatch): void;
   getRun(id: string): RunRecord | undefined;
   createDeployment(input: NewDeployment): DeploymentRecord;
@@ -130,8 +141,14 @@ export interface Store {
   /**
    * A success in one transaction: the deployment's final patch and the service's deployed state.
    * A crash between two separate writes would show the service failed and never retry it.
+   * With `pin` the service is pinned to what was deployed (a rollback); without, any pin ends.
    */
-  recordSuccess(deploymentId: string, patch: DeploymentPatch, state: DeployedState): void;
+  recordSuccess(deploymentId: string, patch: DeploymentPatch, state: DeployedState, pin?: ServicePin): void;
+  /** The service's pin (it runs a rollback, not what git says), or undefined. Written by recordSuccess. */
+  getPin(service: string): ServicePin | undefined;
+  listPins(): ServicePin[];
+  /** Unpins a service (it follows git again); false when it was not pinned. */
+  deletePin(service: string): boolean;
   /**
    * Start-up recovery: deployments left `running` or `queued` by a dead process become
    * `interrupted`, runs left `running` become `failed`; runs still `queued` stay queued. Returns how many of each: a run can be left

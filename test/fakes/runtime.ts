@@ -11,12 +11,18 @@ export class FakeRuntime implements Runtime {
   active = 0;
   maxActive = 0;
   private readonly failures = new Set<string>();
+  private readonly gateFailures = new Map<string, 'CONTAINER_UNHEALTHY' | 'CONTAINER_EXITED' | 'CONTAINER_RESTARTING'>();
   private readonly holds = new Map<string, { started: () => void; release: Promise<void> }>();
 
   constructor(readonly kind: RuntimeKind = 'podman') {}
 
   failNext(service: string): void {
     this.failures.add(service);
+  }
+
+  /** The service's next action fails the health gate with `code`, as the compose runtime's gate does. */
+  failGateNext(service: string, code: 'CONTAINER_UNHEALTHY' | 'CONTAINER_EXITED' | 'CONTAINER_RESTARTING' = 'CONTAINER_EXITED'): void {
+    this.gateFailures.set(service, code);
   }
 
   /** Returns `started` (resolves when the action began) and `release` (lets it finish). */
@@ -30,12 +36,12 @@ export class FakeRuntime implements Runtime {
 
   async deploy(service: ServiceSource, ctx: ActionContext): Promise<DeployResult> {
     await this.act('deploy', service, ctx);
-    return { images: { main: `image-of-${service.name}` } };
+    return { images: { main: `image-of-${service.name}` }, gated: [] };
   }
 
   async update(service: ServiceSource, ctx: ActionContext): Promise<UpdateResult> {
     await this.act('update', service, ctx);
-    return { imagesBefore: { main: 'old' }, imagesAfter: { main: 'new' }, recreated: ['main'] };
+    return { imagesBefore: { main: 'old' }, imagesAfter: { main: 'new' }, recreated: ['main'], gated: [] };
   }
 
   private async act(action: 'deploy' | 'update', service: ServiceSource, ctx: ActionContext): Promise<void> {
@@ -51,6 +57,13 @@ export class FakeRuntime implements Runtime {
         this.holds.delete(service.name);
         hold.started();
         await hold.release;
+      }
+      const gate = this.gateFailures.get(service.name);
+      if (gate) {
+        this.gateFailures.delete(service.name);
+        throw new AppError(gate, `container ${service.name}-main-1 failed the gate on purpose`, {
+          details: { output: `${service.name}-main-1: last log line`, imagesBefore: { main: `image-before-${service.name}` } },
+        });
       }
       if (this.failures.delete(service.name)) throw new AppError('COMPOSE_FAILED', `${service.name} failed on purpose`, { details: { output: 'tool said no' } });
     } finally {

@@ -1,7 +1,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { stringify } from 'yaml';
+import { readGitopsExtension } from '../../domain/compose-extension.js';
 import { checkEngineState, imagesByService, type ContainerState, type ExpectedService } from '../../domain/engine-state.js';
+import type { SettleRules } from '../../domain/settle.js';
 import { createRedactor, lineBufferedSink } from '../../domain/redact.js';
 import { CONFIG_HASH_LABEL, serviceConfigHash } from '../../domain/service-config-hash.js';
 import type { RuntimeKind, ServiceSource } from '../../domain/types.js';
@@ -9,6 +11,7 @@ import { AppError, isAppError } from '../../errors.js';
 import type { ActionContext, DeployResult, Runtime, UpdateResult } from '../../ports/runtime.js';
 import { sha256hex } from '../../util/digest.js';
 import type { EngineCli } from '../engine-cli.js';
+import { waitSettled, type HealthGateDeps } from '../health-gate.js';
 import type { ProcessRunner } from '../process-runner.js';
 import { readComposeModel, type ComposeModel, type ComposeServiceModel, type ToolDotenv } from './compose-file.js';
 
@@ -48,7 +51,16 @@ export interface ComposeRuntimeDeps {
   overrideDir: string;
   timeoutMs: number;
   stopTimeoutSeconds: number;
+  /** The health gate's rules: DEPLOY_SETTLE_SECONDS (a compose file's `x-gitops: { settle }` overrides it) and DEPLOY_HEALTH_TIMEOUT_SECONDS. */
+  gate: SettleRules;
+  /** The gate's clock, sleep and poll interval (tests); default: the real ones. */
+  gateTiming?: Omit<HealthGateDeps, 'engine'>;
 }
+
+const realTiming: Omit<HealthGateDeps, 'engine'> = {
+  now: () => performance.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
 
 /** Images that exist only locally are never pulled (`localhost/...`): there is no registry to ask. */
 const isPullable = (reference: string) => !reference.startsWith('localhost/');
@@ -57,7 +69,8 @@ const isPullable = (reference: string) => !reference.startsWith('localhost/');
  * A runtime = a compose tool + the engine CLI that checks its work. Both actions converge the
  * project the same way: make the images present (pull first, so a failed pull touches nothing),
  * label every compose service with the hash of its configuration, let the tool recreate what
- * differs, then check that the engine runs exactly that.
+ * differs, check that the engine runs exactly that, then wait for the containers it created or
+ * recreated to settle (the health gate; untouched containers are not waited on).
  */
 export class ComposeRuntime implements Runtime {
   readonly kind: RuntimeKind;
@@ -66,15 +79,15 @@ export class ComposeRuntime implements Runtime {
   }
 
   async deploy(service: ServiceSource, ctx: ActionContext): Promise<DeployResult> {
-    const { after } = await this.redacted(service, ctx, (model, out) => this.converge(service, model, out, false));
-    return { images: imagesByService(after) };
+    const { after, gated } = await this.redacted(service, ctx, (model, out) => this.converge(service, model, out, false));
+    return { images: imagesByService(after), gated };
   }
 
   async update(service: ServiceSource, ctx: ActionContext): Promise<UpdateResult> {
-    const { before, after } = await this.redacted(service, ctx, (model, out) => this.converge(service, model, out, true));
+    const { before, after, gated } = await this.redacted(service, ctx, (model, out) => this.converge(service, model, out, true));
     const ids = (list: ContainerState[], name: string) => list.filter((c) => c.service === name).map((c) => c.id).sort().join();
     const recreated = [...new Set(after.map((c) => c.service))].filter((name) => ids(before, name) !== ids(after, name)).sort();
-    return { imagesBefore: imagesByService(before), imagesAfter: imagesByService(after), recreated };
+    return { imagesBefore: imagesByService(before), imagesAfter: imagesByService(after), recreated, gated };
   }
 
   /**
@@ -123,8 +136,35 @@ export class ComposeRuntime implements Runtime {
       if (!needsUp) ctx.output('every container already runs its current configuration\n');
     }
     const said = needsUp ? await this.up(tool, service, override, env, ctx) : '';
-    const after = await this.verify(tool, service, expected, ctx, said);
-    return { before, after };
+    const after = await this.verify(tool, service, expected, ctx, said, new Set(before.map((c) => c.id)));
+    const fresh = after.filter((c) => !before.some((b) => b.id === c.id)).sort((a, b) => a.name.localeCompare(b.name));
+    await this.gate(model, fresh, before, ctx);
+    return { before, after, gated: fresh.map((c) => c.name) };
+  }
+
+  /**
+   * The health gate over the containers this action created or recreated. A failure keeps its
+   * catalog code and gains `imagesBefore`, what a rollback puts back.
+   */
+  private async gate(model: ComposeModel, fresh: ContainerState[], before: ContainerState[], ctx: ActionContext): Promise<void> {
+    if (fresh.length === 0) return;
+    const extension = readGitopsExtension(model.shared);
+    if (!extension.ok) throw new AppError('COMPOSE_FILE_INVALID', extension.message);
+    const settleSeconds = extension.extension.settleSeconds;
+    const rules = settleSeconds === undefined ? this.deps.gate : { ...this.deps.gate, settleMs: settleSeconds * 1000 };
+    const checks = fresh.filter((c) => c.healthcheck).map((c) => c.name);
+    ctx.output(
+      `health gate: waiting for ${fresh.map((c) => c.name).join(', ')}` +
+        ` (${checks.length > 0 ? `healthcheck: ${checks.join(', ')}; ` : ''}settle window ${rules.settleMs / 1000} s)\n`,
+    );
+    try {
+      await waitSettled({ engine: this.deps.engine, ...(this.deps.gateTiming ?? realTiming) }, fresh, rules, ctx);
+    } catch (error) {
+      if (isAppError(error) && error.code.startsWith('CONTAINER_')) {
+        throw new AppError(error.code, error.message, { details: { ...error.details, imagesBefore: imagesByService(before) }, cause: error });
+      }
+      throw error;
+    }
   }
 
   private authEnv(): Record<string, string> {
@@ -183,10 +223,11 @@ export class ComposeRuntime implements Runtime {
     }
   }
 
-  /** Reads the engine's real state and fails the deployment unless it matches the compose file. */
-  private async verify(tool: ComposeTool, service: ServiceSource, expected: ExpectedService[], ctx: ActionContext, toolOutput: string) {
+  /** Reads the engine's real state and fails the deployment unless it matches the compose file (the gate judges new containers' state). */
+  private async verify(tool: ComposeTool, service: ServiceSource, expected: ExpectedService[], ctx: ActionContext, toolOutput: string, beforeIds: ReadonlySet<string>) {
     const actual = await this.deps.engine.listProjectContainers(service.projectName);
-    const problems = checkEngineState(expected, actual);
+    // The containers up created are judged by the gate, which waits for them to settle.
+    const problems = checkEngineState(expected, actual, new Set(actual.filter((c) => !beforeIds.has(c.id)).map((c) => c.id)));
     if (problems.length > 0) {
       ctx.output(`state check failed:\n${problems.map((p) => `  ${p}\n`).join('')}`);
       const said = toolOutput ? ` (${tool.name}: ${lastErrorLine(toolOutput)})` : '';

@@ -1,5 +1,6 @@
 import type { RuntimeRegistry } from '../../ports/runtime.js';
 import { EngineCli } from '../engine-cli.js';
+import type { SettleRules } from '../../domain/settle.js';
 import type { ProcessRunner } from '../process-runner.js';
 import { ComposeRuntime } from './compose-runtime.js';
 import { dockerComposeTool, podmanCompose } from './tools.js';
@@ -19,6 +20,8 @@ export function createRuntimes(options: {
   dockerCompose: 'auto' | 'plugin' | 'standalone';
   timeoutMs: number;
   stopTimeoutSeconds: number;
+  /** The health gate's settle window and timeout. */
+  gate: SettleRules;
 }): RuntimeRegistry {
   const engines = options.engines ?? createEngines(options.run, options.timeoutMs);
   const common = {
@@ -28,6 +31,7 @@ export function createRuntimes(options: {
     overrideDir: options.overrideDir,
     timeoutMs: options.timeoutMs,
     stopTimeoutSeconds: options.stopTimeoutSeconds,
+    gate: options.gate,
   };
   return {
     podman: new ComposeRuntime({

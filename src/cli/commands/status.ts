@@ -51,7 +51,9 @@ export function registerStatusCommand(program: Command, ctx: CliContext): void {
 /** Why the service is where it is: its problem, or the last deployment's reason and error. */
 function lastWord(service: ServiceSummary): string {
   if (service.problem) return `${service.problem.code}: ${service.problem.message}`;
+  const pinned = service.pinned ? `pinned to ${shortCommit(service.pinned.commit)} until git changes it; ` : '';
   const last = service.lastDeployment;
+  if (pinned) return `${pinned}${last ? `${last.action} ${last.status}${last.error ? ` ${last.error.code}: ${last.error.message}` : ''}` : ''}`;
   if (!last) return '-';
   const error = last.error ? ` ${last.error.code}: ${last.error.message}` : '';
   return `${last.action} ${last.status}${last.reason ? ` (${last.reason})` : ''}${error}`;

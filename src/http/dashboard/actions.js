@@ -21,6 +21,23 @@ export async function deployService(name, kind) {
   }
 }
 
+/** Rollback and pinning: deploys an earlier successful deployment again (`to`: its id), or unpins. */
+export async function pinAction(name, kind, to) {
+  const question = kind === 'unpin'
+    ? `Let ${name} follow git again? The next run deploys what git says.`
+    : `Roll ${name} back to deployment ${to}? It stays pinned there until git changes it or you unpin it.`;
+  if (!window.confirm(question)) return null;
+  const what = kind === 'unpin' ? `Unpin of ${name}` : `Rollback of ${name}`;
+  try {
+    const answer = await api(`/api/services/${enc(name)}/${kind === 'unpin' ? 'unpin' : 'rollback'}`, { method: 'POST', ...(kind === 'unpin' ? {} : { body: { to } }) });
+    if (answer?.runId) flashQueued(what, answer);
+    return answer;
+  } catch (error) {
+    flashError(what, error);
+    return null;
+  }
+}
+
 /** POST /api/deploy, then opens the run. */
 export async function deployAllChanged(button) {
   if (button) button.disabled = true;
@@ -40,7 +57,8 @@ export function actionButtons(service, small = true) {
   const name = esc(service.name);
   const cls = small ? ' class="small"' : '';
   return `<button type="button"${cls} data-act="deploy" data-name="${name}">Redeploy</button>` +
-    `<button type="button"${cls} data-act="update" data-name="${name}">Update images</button>`;
+    `<button type="button"${cls} data-act="update" data-name="${name}">Update images</button>` +
+    (service.pinned ? `<button type="button"${cls} data-act="unpin" data-name="${name}">Unpin</button>` : '');
 }
 
 /** Click delegation for Redeploy / Update images buttons inside `root`. */
@@ -49,7 +67,10 @@ export function bindActions(root, afterAction) {
     const button = event.target.closest('button[data-act]');
     if (!button || !root.contains(button)) return;
     button.disabled = true;
-    const answer = await deployService(button.dataset.name, button.dataset.act);
+    const act = button.dataset.act;
+    const answer = act === 'rollback' || act === 'unpin'
+      ? await pinAction(button.dataset.name, act, button.dataset.to)
+      : await deployService(button.dataset.name, act);
     button.disabled = false;
     if (answer) afterAction?.(answer);
   });

@@ -93,7 +93,7 @@ export function handleAuthFailure(status, code, message, generation) {
  * gets no complete answer within `timeoutMs` counts as the server being unreachable, so a hung
  * connection cannot stall a poller for ever.
  */
-export async function api(path, { method = 'GET', timeoutMs = REQUEST_TIMEOUT_MS } = {}) {
+export async function api(path, { method = 'GET', timeoutMs = REQUEST_TIMEOUT_MS, body } = {}) {
   const generation = session.generation;
   const signal = AbortSignal.timeout(timeoutMs);
   const unreachable = (error) =>
@@ -104,7 +104,8 @@ export async function api(path, { method = 'GET', timeoutMs = REQUEST_TIMEOUT_MS
       method,
       signal,
       cache: 'no-store',
-      headers: { Authorization: `Bearer ${session.token}`, Accept: 'application/json' },
+      headers: { Authorization: `Bearer ${session.token}`, Accept: 'application/json', ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
   } catch (error) {
     throw unreachable(error);

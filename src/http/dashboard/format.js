@@ -18,7 +18,7 @@ export const BADGE_KINDS = {
   failed: 'bad', problem: 'bad', interrupted: 'bad', 'rolled-back': 'bad',
   'handed-off': 'run',
   running: 'run', deploy: 'run', update: 'run',
-  queued: 'wait', changed: 'wait', 'never-deployed': 'wait',
+  queued: 'wait', changed: 'wait', 'never-deployed': 'wait', pinned: 'wait',
 };
 
 export function badge(status, extraClass = '') {

@@ -28,6 +28,7 @@ export function serviceView(view, name) {
         <span class="actions" id="svc-actions">${actionButtons(s, false)}</span>
       </div>
       ${s.problem ? `<div class="card error-card">${esc(errorText(s.problem))}</div>` : ''}
+      ${s.pinned ? `<div class="card">Pinned to ${shaHtml(s.pinned.commit, 12)} (${s.pinned.reason === 'rolled-back' ? 'rolled back after a failed health gate' : 'rolled back by hand'}): deploy-all leaves it alone until its inputs change in git. Unpin or redeploy it to follow git now.</div>` : ''}
       ${factsHtml([
         ['Runtime', esc(s.runtime)],
         ['Compose file', `<code>${esc(s.composeFile)}</code>`],
@@ -48,8 +49,8 @@ export function serviceView(view, name) {
       </table></div>`}
       <h2>History</h2>
       <div class="table-wrap"><table class="history">
-        <thead><tr><th>When</th><th>Action</th><th>Status</th><th>Reason</th><th>Commit</th><th>Run</th></tr></thead>
-        <tbody>${history.map(historyRowHtml).join('') || '<tr><td colspan="6" class="muted">No deployments yet.</td></tr>'}</tbody>
+        <thead><tr><th>When</th><th>Action</th><th>Status</th><th>Reason</th><th>Commit</th><th>Run</th><th><span class="sr-only">Rollback</span></th></tr></thead>
+        <tbody>${history.map((d) => historyRowHtml(d, s)).join('') || '<tr><td colspan="7" class="muted">No deployments yet.</td></tr>'}</tbody>
       </table></div>
       ${next ? '<p><button type="button" id="history-older">Older</button></p>' : ''}`;
   };
@@ -112,7 +113,12 @@ function fileRowHtml(f, hasDeployed) {
   return `<tr${f.changed ? ' class="changed"' : ''}><td><code>${esc(f.path)}</code></td><td>${marker}</td><td>${digest(f.digest)}</td><td>${digest(f.deployedDigest)}</td></tr>`;
 }
 
-function historyRowHtml(d) {
+/** One deployment; a successful one of a commit can be deployed again (rollback, then pinned). */
+function historyRowHtml(d, service) {
+  const canRollBack = d.status === 'succeeded' && d.commit && !service.self;
+  const rollback = canRollBack
+    ? `<button type="button" class="small" data-act="rollback" data-name="${esc(service.name)}" data-to="${esc(d.id)}" title="Deploy these inputs again and pin the service there">Roll back here</button>`
+    : '';
   return `<tr><td>${timeHtml(d.startedAt ?? d.createdAt)}</td><td>${esc(d.action)}</td><td>${badge(d.status)}</td>` +
-    `<td>${esc(d.reason)}${errorHtml(d.error, 'small')}</td><td>${shaHtml(d.commit)}</td><td>${runLink(d.runId)}</td></tr>`;
+    `<td>${esc(d.reason)}${errorHtml(d.error, 'small')}</td><td>${shaHtml(d.commit)}</td><td>${runLink(d.runId)}</td><td>${rollback}</td></tr>`;
 }
