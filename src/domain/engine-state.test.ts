@@ -27,3 +27,10 @@ test('a missing container, an old configuration, a wrong image and an orphan are
 test('images are reported per compose service', () => {
   assert.deepEqual(imagesByService([container({}), container({ id: 'c2', name: 'p_db_1', service: 'db', imageId: 'img2' })]), { web: 'img1', db: 'img2' });
 });
+
+test('containers the gate judges are not failed by their state here, only by configuration and image', () => {
+  const crashed = container({ state: 'exited', exitCode: 3 });
+  assert.match(checkEngineState([web], [crashed])[0]!, /exited with exit code 3/);
+  assert.deepEqual(checkEngineState([web], [crashed], new Set(['c1'])), []);
+  assert.match(checkEngineState([web], [container({ configHash: 'h0' })], new Set(['c1']))[0]!, /old configuration/);
+});

@@ -141,6 +141,9 @@ export class TestServer {
       WEBHOOK_SECRET: 'e2e-webhook-secret-0123456789',
       API_TOKEN: E2E_API_TOKEN,
       STOP_TIMEOUT_SECONDS: '2',
+      // The health gate's window (default 5 s) would add its length to every deployment of every
+      // suite; suites about the window set their own.
+      DEPLOY_SETTLE_SECONDS: '1',
       LOG_LEVEL: process.env['E2E_LOG_LEVEL'] ?? 'silent',
       ...options.env,
     });
