@@ -145,6 +145,9 @@ async function selfUpdateScenario(t: TestContext, engines: TestEngines, engine: 
   let first: Container;
   let imageBefore: string;
 
+  // Another suite's service of the same name must not be taken for this one's.
+  removeProject(engine.cli, 'web', engine.env as Record<string, string>);
+
   await step('the image builds on this machine and is published to the registry', async () => {
     execFileSync('bash', ['scripts/build-server-image.sh', engine.cli, BUILT_IMAGE], {
       stdio: ['ignore', 'ignore', 'inherit'],
@@ -177,7 +180,10 @@ async function selfUpdateScenario(t: TestContext, engines: TestEngines, engine: 
     const now = server();
     assert.notEqual(now.id, first.id, 'a new container answers');
     assert.equal(exists(first.id), false, 'the old container is gone');
-    assert.equal(cli(['ps', '-aq', '--filter', 'label=io.gitops-deploy-server.self-update']), '', 'the helper removed itself');
+    // The helper records the end, then exits and is removed (--rm): that takes the engine a moment.
+    const helpers = () => cli(['ps', '-aq', '--filter', 'label=io.gitops-deploy-server.self-update']);
+    for (const until = Date.now() + 20_000; helpers() !== '' && Date.now() < until; ) await new Promise((r) => setTimeout(r, 250));
+    assert.equal(helpers(), '', 'the helper removed itself');
     first = now;
   });
 
