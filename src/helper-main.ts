@@ -25,7 +25,7 @@ export async function selfUpdateMain(env: NodeJS.ProcessEnv, deploymentId: strin
     const repository = createGitRepository({ path: config.envRepoPath, run, timeoutMs: config.gitTimeoutMs });
     const catalogFor = (root: string, listing: Parameters<typeof createServiceCatalog>[0]['repository']) =>
       createServiceCatalog({ repoPath: root, servicesDirectory: config.servicesDirectory, defaultRuntime: config.defaultRuntime, repository: listing });
-    const engines = createEngines(run, config.composeTimeoutMs);
+    const engines = createEngines(run, config.composeTimeoutMs, config.childEnv);
     const runtimes = composeRuntimes(config, run, engines);
     logger.info({ deploymentId }, 'self-update helper started');
     return await runSelfUpdate(

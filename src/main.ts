@@ -110,7 +110,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
   const catalogFor = (root: string, listing: Parameters<typeof createServiceCatalog>[0]['repository']) =>
     createServiceCatalog({ repoPath: root, servicesDirectory: config.servicesDirectory, defaultRuntime: config.defaultRuntime, repository: listing });
   const catalog = catalogFor(config.envRepoPath, repository);
-  const engines = createEngines(run, config.composeTimeoutMs);
+  const engines = createEngines(run, config.composeTimeoutMs, config.childEnv);
   const runtimes = overrides.runtimes ?? composeRuntimes(config, run, engines);
   const events = new RunEventBus(store, (error) => logger.error({ err: error }, 'a run event listener failed'));
   const selfUpdater = createSelfUpdater({ engines, helperEnv: helperEnvironment(config) });

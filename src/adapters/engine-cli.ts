@@ -14,7 +14,11 @@ export class EngineCli {
     private readonly cli: 'podman' | 'docker',
     private readonly run: ProcessRunner,
     private readonly timeoutMs: number,
+    /** The engine variables the CLI runs with (DOCKER_HOST: where a Podman API socket behind the docker CLI is). */
+    private readonly engineEnv: Record<string, string | undefined> = {},
   ) {}
+
+  private podmanBehindDocker: Promise<boolean> | undefined;
 
   /** Every container (running or not) labelled with the compose project. */
   async listProjectContainers(project: string): Promise<ContainerState[]> {
@@ -40,10 +44,14 @@ export class EngineCli {
    * Whether the server must run healthchecks itself. Podman schedules them with systemd timers,
    * which never fire without systemd (most hosts the server runs on, and its own container), so
    * a container stays `starting` for good; an extra probe where systemd does run them is harmless.
-   * dockerd runs its own.
+   * dockerd runs its own; the docker CLI pointed at a Podman API socket is asked once.
    */
-  get drivesHealthchecks(): boolean {
-    return this.cli === 'podman';
+  drivesHealthchecks(): Promise<boolean> {
+    if (this.cli === 'podman') return Promise.resolve(true);
+    this.podmanBehindDocker ??= this.exec(['version', '--format', '{{range .Server.Components}}{{.Name}};{{end}}'])
+      .then((result) => /Podman Engine/i.test(result.stdout))
+      .catch(() => false);
+    return this.podmanBehindDocker;
   }
 
   /** The current state of these containers (the gate's snapshot); containers gone meanwhile are left out. */
@@ -61,8 +69,13 @@ export class EngineCli {
 
   /** Runs a container's healthcheck once (`podman healthcheck run`); the engine records the result in `State.Health`. */
   async runHealthcheck(containerId: string, timeoutMs: number): Promise<void> {
+    // The docker CLI has no such command: behind it, a Podman socket is reached with `podman --remote`.
+    const request =
+      this.cli === 'podman'
+        ? { command: 'podman', args: ['healthcheck', 'run', containerId] }
+        : { command: 'podman', args: ['--remote', 'healthcheck', 'run', containerId], env: { CONTAINER_HOST: this.engineEnv['DOCKER_HOST'] || 'unix:///var/run/docker.sock' } };
     // Exit 1 means unhealthy, 125 a container that is not running: both show in the next inspect.
-    await this.run({ command: this.cli, args: ['healthcheck', 'run', containerId], timeoutMs, okExitCodes: [0, 1, 125] }).catch((error: unknown) => {
+    await this.run({ ...request, timeoutMs, okExitCodes: [0, 1, 125] }).catch((error: unknown) => {
       if (isAppError(error) && (error.code === 'PROCESS_FAILED' || error.code === 'PROCESS_TIMEOUT')) return;
       throw error;
     });

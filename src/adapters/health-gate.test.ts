@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ContainerState } from '../domain/engine-state.js';
 import { isAppError } from '../errors.js';
-import { waitSettled, type GateEngine } from './health-gate.js';
+import { probeDuring, waitSettled, type GateEngine } from './health-gate.js';
 
 const container = (over: Partial<ContainerState>): ContainerState => ({
   id: 'c1', name: 'p_web_1', service: 'web', state: 'running', exitCode: 0, imageId: 'img1', configHash: 'h1', restartCount: 0, restartPolicy: 'no', ...over,
@@ -16,14 +16,23 @@ function scriptedEngine(options: { drives?: boolean; at: (ms: number, probes: st
   let now = 0;
   const probes: string[] = [];
   const engine: GateEngine = {
-    drivesHealthchecks: options.drives ?? false,
+    drivesHealthchecks: async () => options.drives ?? false,
     inspectContainers: async (ids) => options.at(now, probes).filter((c) => ids.includes(c.id)),
     runHealthcheck: async (id) => {
       probes.push(`${id}@${now}`);
     },
     logsTail: async () => options.logs ?? '',
   };
-  const deps = { engine, now: () => now, sleep: async (ms: number) => void (now += ms), pollMs: 250 };
+  // Each sleep yields to the event loop (as a real timer does), then moves the fake clock on.
+  const deps = {
+    engine,
+    now: () => now,
+    sleep: async (ms: number) => {
+      await new Promise((resolve) => setImmediate(resolve));
+      now += ms;
+    },
+    pollMs: 250,
+  };
   return { deps, probes, time: () => now };
 }
 
@@ -98,5 +107,27 @@ describe('waitSettled', () => {
     const abort = new AbortController();
     abort.abort();
     await assert.rejects(waitSettled(deps, [container({})], rules, { output: () => {}, signal: abort.signal }), (error: unknown) => isAppError(error) && error.code === 'PROCESS_ABORTED');
+  });
+});
+
+describe('probeDuring', () => {
+  const check = { intervalMs: 1_000, timeoutMs: 1_000, retries: 3, startPeriodMs: 0 };
+  it('probes new containers with a healthcheck while the work runs, an interval after first seen, and stops with it', async () => {
+    const { deps, probes } = scriptedEngine({ drives: true, at: () => [] });
+    const seen = [container({ healthcheck: check, health: { status: 'starting', failingStreak: 0 } }), container({ id: 'old', healthcheck: check }), container({ id: 'plain' })];
+    let finish!: (value: string) => void;
+    const work = new Promise<string>((resolve) => (finish = resolve));
+    const result = probeDuring(deps, async () => seen, new Set(['old']), work);
+    // Let the loop run through 2.5 s of fake time, then end the work.
+    for (let i = 0; i < 1_000 && deps.now() < 2_500; i++) await new Promise((resolve) => setImmediate(resolve));
+    finish('up done');
+    assert.equal(await result, 'up done');
+    assert.deepEqual(probes, ['c1@1000', 'c1@2000']);
+  });
+
+  it('does nothing where the engine runs its own healthchecks, and passes the work\'s failure on', async () => {
+    const { deps, probes } = scriptedEngine({ drives: false, at: () => [] });
+    await assert.rejects(probeDuring(deps, async () => [container({ healthcheck: check })], new Set(), Promise.reject(new Error('up failed'))), /up failed/);
+    assert.deepEqual(probes, []);
   });
 });

@@ -12,7 +12,7 @@ export interface GateEngine {
   /** The last lines a container wrote; empty when they cannot be read. */
   logsTail(containerId: string, lines: number): Promise<string>;
   /** True where the engine does not run healthchecks by itself (Podman without systemd). */
-  readonly drivesHealthchecks: boolean;
+  drivesHealthchecks(): Promise<boolean>;
 }
 
 export interface HealthGateDeps {
@@ -49,6 +49,7 @@ export async function waitSettled(
   const nextProbe = new Map<string, number>();
   const inFlight = new Set<string>();
   const probing = new Set<Promise<void>>();
+  const drives = containers.some((c) => c.healthcheck) && (await deps.engine.drivesHealthchecks());
   try {
     for (;;) {
       if (ctx.signal?.aborted) throw new AppError('PROCESS_ABORTED', 'the health gate was stopped: the server is shutting down');
@@ -65,7 +66,7 @@ export async function waitSettled(
           pending.delete(id);
         } else if (verdict.kind === 'failed') {
           failures.push({ container: container ?? first, verdict });
-        } else if (container?.healthcheck && container.state === 'running' && deps.engine.drivesHealthchecks) {
+        } else if (container?.healthcheck && container.state === 'running' && drives) {
           const { intervalMs, timeoutMs } = container.healthcheck;
           const now = deps.now();
           if (now >= (nextProbe.get(id) ?? start + intervalMs) && !inFlight.has(id)) {
@@ -128,3 +129,50 @@ function tail(text: string, chars: number): string {
 }
 
 const indent = (text: string) => text.split('\n').map((l) => `  ${l}`).join('\n');
+
+/**
+ * Runs the healthchecks of new containers while `work` (the tool's `up`) runs, where the engine
+ * does not: docker-compose waits in `up` for a `depends_on: condition: service_healthy`
+ * dependency, which on Podman would otherwise stay `starting` for good. Each container's first
+ * probe is one interval after it was first seen running; containers in `skip` (those that ran
+ * before the action) are left alone. Resolves or rejects as `work` does.
+ */
+export async function probeDuring<T>(
+  deps: HealthGateDeps,
+  list: () => Promise<ContainerState[]>,
+  skip: ReadonlySet<string>,
+  work: Promise<T>,
+): Promise<T> {
+  let done = false;
+  const finished = work.finally(() => {
+    done = true;
+  });
+  const settledWork = finished.then(
+    () => undefined,
+    () => undefined,
+  );
+  const loop = (async () => {
+    if (!(await deps.engine.drivesHealthchecks().catch(() => false))) return;
+    const due = new Map<string, number>();
+    while (!done) {
+      const containers = await list().catch(() => [] as ContainerState[]);
+      const now = deps.now();
+      const probes: Array<Promise<void>> = [];
+      for (const c of containers) {
+        if (skip.has(c.id) || !c.healthcheck || c.state !== 'running' || c.health?.status === 'healthy') continue;
+        const next = due.get(c.id) ?? now + c.healthcheck.intervalMs;
+        due.set(c.id, next);
+        if (now < next) continue;
+        due.set(c.id, now + c.healthcheck.intervalMs);
+        probes.push(deps.engine.runHealthcheck(c.id, c.healthcheck.timeoutMs + 5_000).catch(() => undefined));
+      }
+      await Promise.all(probes);
+      if (!done) await Promise.race([deps.sleep(deps.pollMs ?? 500), settledWork]);
+    }
+  })();
+  try {
+    return await finished;
+  } finally {
+    await loop;
+  }
+}

@@ -11,7 +11,7 @@ import { AppError, isAppError } from '../../errors.js';
 import type { ActionContext, DeployResult, Runtime, UpdateResult } from '../../ports/runtime.js';
 import { sha256hex } from '../../util/digest.js';
 import type { EngineCli } from '../engine-cli.js';
-import { waitSettled, type HealthGateDeps } from '../health-gate.js';
+import { probeDuring, waitSettled, type HealthGateDeps } from '../health-gate.js';
 import type { ProcessRunner } from '../process-runner.js';
 import { readComposeModel, type ComposeModel, type ComposeServiceModel, type ToolDotenv } from './compose-file.js';
 
@@ -135,8 +135,14 @@ export class ComposeRuntime implements Runtime {
       needsUp = expected.some((e) => !kept.some((c) => c.service === e.name && c.state === 'running'));
       if (!needsUp) ctx.output('every container already runs its current configuration\n');
     }
-    const said = needsUp ? await this.up(tool, service, override, env, ctx) : '';
-    const after = await this.verify(tool, service, expected, ctx, said, new Set(before.map((c) => c.id)));
+    const beforeIds = new Set(before.map((c) => c.id));
+    const gateDeps = { engine, ...(this.deps.gateTiming ?? realTiming) };
+    const list = () => engine.listProjectContainers(service.projectName);
+    // Only a `service_healthy` dependency makes `up` itself wait for a probe.
+    const upWaitsForHealth = model.services.some((s) => waitsForHealthy(s.definition));
+    const upping = needsUp ? this.up(tool, service, override, env, ctx) : Promise.resolve('');
+    const said = upWaitsForHealth ? await probeDuring(gateDeps, list, beforeIds, upping) : await upping;
+    const after = await this.verify(tool, service, expected, ctx, said, beforeIds);
     const fresh = after.filter((c) => !before.some((b) => b.id === c.id)).sort((a, b) => a.name.localeCompare(b.name));
     await this.gate(model, fresh, before, ctx);
     return { before, after, gated: fresh.map((c) => c.name) };
@@ -235,6 +241,13 @@ export class ComposeRuntime implements Runtime {
     }
     return actual;
   }
+}
+
+/** Whether a compose service has a `depends_on` entry with `condition: service_healthy`. */
+function waitsForHealthy(definition: unknown): boolean {
+  const dependsOn = (definition as { depends_on?: unknown } | null)?.depends_on;
+  if (typeof dependsOn !== 'object' || dependsOn === null || Array.isArray(dependsOn)) return false;
+  return Object.values(dependsOn).some((d) => (d as { condition?: unknown } | null)?.condition === 'service_healthy');
 }
 
 /** The same error with every string it carries passed through `redact`. */

@@ -6,8 +6,8 @@ import { ComposeRuntime } from './compose-runtime.js';
 import { dockerComposeTool, podmanCompose } from './tools.js';
 
 /** The engine CLIs, one per runtime kind. */
-export function createEngines(run: ProcessRunner, timeoutMs: number): Record<'podman' | 'docker', EngineCli> {
-  return { podman: new EngineCli('podman', run, timeoutMs), docker: new EngineCli('docker', run, timeoutMs) };
+export function createEngines(run: ProcessRunner, timeoutMs: number, engineEnv: Record<string, string | undefined> = {}): Record<'podman' | 'docker', EngineCli> {
+  return { podman: new EngineCli('podman', run, timeoutMs, engineEnv), docker: new EngineCli('docker', run, timeoutMs, engineEnv) };
 }
 
 /** The registry of runtimes: one per kind, chosen per service by its compose file name. */
