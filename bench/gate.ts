@@ -12,6 +12,7 @@
 // default window: the deployment must fail CONTAINER_EXITED; its duration minus 2 s is how long
 // the gate took to see the crash after it happened (poll interval + one inspect + logs).
 // Needs the test engines (scripts/start-test-engines.sh). Prints figures; never fails on timing.
+import { engineSetups, type EngineSetup } from './bench-engines.js';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,12 +23,6 @@ import { median, ms } from './stats.js';
 
 const ROUNDS = 3;
 const WINDOWS = [0, 1, 5];
-
-interface EngineSetup {
-  engine: 'podman' | 'docker';
-  composeFile: string;
-  env: Record<string, string>;
-}
 
 const sleeper = (image: string) => `services:
   app:
@@ -109,10 +104,7 @@ async function main(): Promise<void> {
     return;
   }
   const wanted = process.argv[2] ?? 'both';
-  const setups: EngineSetup[] = [];
-  if (wanted === 'podman' || wanted === 'both') setups.push({ engine: 'podman', composeFile: 'podman-compose.yml', env: {} });
-  if (wanted === 'docker' || wanted === 'both') setups.push({ engine: 'docker', composeFile: 'docker-compose.yml', env: { DOCKER_HOST: engines.dockerHost } });
-  if (setups.length === 0) throw new Error(`unknown engine ${wanted}: podman, docker or both`);
+  const setups = engineSetups(engines, wanted);
   for (const setup of setups) await benchEngine(setup, engines.busyboxImage);
 }
 

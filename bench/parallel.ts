@@ -10,6 +10,7 @@
 // the run being finished is measured. Each measured run must redeploy all 10 (checked on the
 // run's deployments and on the engine: each container runs and sees the new value).
 // Needs the test engines (scripts/start-test-engines.sh). Prints figures; never fails on timing.
+import { engineSetups, type EngineSetup } from './bench-engines.js';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,13 +24,6 @@ import { median, ms } from './stats.js';
 
 const SERVICES = 10;
 const PARALLELISMS = [1, 4];
-
-interface EngineSetup {
-  engine: 'podman' | 'docker';
-  composeFile: string;
-  /** Environment for the server (which engine the compose tool drives) and for our own checks. */
-  env: Record<string, string>;
-}
 
 function compose(image: string, index: number): string {
   return `services:
@@ -137,10 +131,7 @@ async function main(): Promise<void> {
     return;
   }
   const wanted = process.argv[2] ?? 'both';
-  const setups: EngineSetup[] = [];
-  if (wanted === 'podman' || wanted === 'both') setups.push({ engine: 'podman', composeFile: 'podman-compose.yml', env: {} });
-  if (wanted === 'docker' || wanted === 'both') setups.push({ engine: 'docker', composeFile: 'docker-compose.yml', env: { DOCKER_HOST: engines.dockerHost } });
-  if (setups.length === 0) throw new Error(`unknown engine ${wanted}: podman, docker or both`);
+  const setups = engineSetups(engines, wanted);
   for (const setup of setups) {
     const started = performance.now();
     await benchEngine(setup, engines.busyboxImage);

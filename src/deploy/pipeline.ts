@@ -186,33 +186,13 @@ export class Pipeline {
       if (!target || target.service !== serviceName || target.status !== 'succeeded') {
         return this.failRun(runId, log, new AppError('ROLLBACK_TARGET_NOT_FOUND', `No successful deployment of ${serviceName} has the id ${targetId ?? '(none)'}`), 'rollback target not found');
       }
-      const outcome = await this.repositoryLock.read(async () => {
-        let service: ServiceSource | undefined;
-        try {
-          service = await this.deps.catalog.find(serviceName);
-          this.setRun(runId, { commit: target.commit });
-        } catch (error) {
-          this.failRun(runId, log, error, 'reading the service failed');
-          return 'failed';
-        }
-        if (!service) {
-          this.failRun(runId, log, new AppError('UNKNOWN_SERVICE', `No service directory is named ${serviceName}`), 'service is gone');
-          return 'failed';
-        }
-        this.deps.onServiceRead?.(service);
-        const reason = `rollback to ${target.commit ? target.commit.slice(0, 12) : 'unknown commit'} (deployment ${target.id}) requested`;
-        const deployment = store.createDeployment({ runId, service: service.name, action: 'deploy', status: 'queued', reason, commit: target.commit });
-        this.publishDeployment(deployment.id);
-        await this.execute(deployment, service, target.commit, log, 'rollback', target);
-        return 'done';
-      });
-      if (outcome === 'failed') return 'ended';
-      return this.finish(runId, log);
+      const reason = `rollback to ${target.commit ? target.commit.slice(0, 12) : 'unknown commit'} (deployment ${target.id}) requested`;
+      return this.readAndDeploy(runId, serviceName, log, { commit: async () => target.commit, action: 'deploy', reason, kind: 'rollback', target });
     });
   }
 
   private async oneService(runId: string, serviceName: string, kind: 'deploy' | 'update'): Promise<RunResult> {
-    const { store, clock } = this.deps;
+    const { clock } = this.deps;
     const log = this.deps.logger.child({ runId, trigger: kind === 'update' ? 'redeploy-and-update' : 'deploy-service', service: serviceName });
     return this.guard(runId, log, async () => {
       this.setRun(runId, { status: 'running', startedAt: clock.now().toISOString() });
@@ -235,31 +215,42 @@ export class Pipeline {
         }
         return this.finish(runId, log);
       }
-      // One hold of the read lock from reading the service to recording its deployment: a sync
-      // in between would deploy one tree and record another's fingerprint.
-      const outcome = await this.repositoryLock.read(async () => {
-        let service: ServiceSource | undefined;
-        let commit: string;
-        try {
-          [service, commit] = [await this.deps.catalog.find(serviceName), await this.deps.repository.head()];
-          this.setRun(runId, { commit });
-        } catch (error) {
-          this.failRun(runId, log, error, 'reading the service failed');
-          return 'failed';
-        }
-        if (!service) {
-          this.failRun(runId, log, new AppError('UNKNOWN_SERVICE', `No service directory is named ${serviceName}`), 'service is gone');
-          return 'failed';
-        }
-        this.deps.onServiceRead?.(service);
-        const deployment = store.createDeployment({ runId, service: service.name, action: kind, status: 'queued', reason, commit });
-        this.publishDeployment(deployment.id);
-        await this.execute(deployment, service, commit, log, kind);
-        return 'done';
-      });
-      if (outcome === 'failed') return 'ended';
-      return this.finish(runId, log);
+      return this.readAndDeploy(runId, serviceName, log, { commit: () => this.deps.repository.head(), action: kind, reason, kind });
     });
+  }
+
+  /**
+   * Reads one service and deploys it under one hold of the read lock, from reading the service to
+   * recording its deployment: a sync in between would deploy one tree and record another's
+   * fingerprint. A service that cannot be read, or is gone, fails the run.
+   */
+  private async readAndDeploy(
+    runId: string,
+    serviceName: string,
+    log: Logger,
+    plan: { commit: () => Promise<string | null>; action: 'deploy' | 'update'; reason: string; kind: 'deploy' | 'update' | 'rollback'; target?: DeploymentRecord },
+  ): Promise<RunResult> {
+    const outcome = await this.repositoryLock.read(async () => {
+      let service: ServiceSource | undefined;
+      let commit: string | null;
+      try {
+        [service, commit] = [await this.deps.catalog.find(serviceName), await plan.commit()];
+        this.setRun(runId, { commit });
+      } catch (error) {
+        this.failRun(runId, log, error, 'reading the service failed');
+        return 'failed';
+      }
+      if (!service) {
+        this.failRun(runId, log, new AppError('UNKNOWN_SERVICE', `No service directory is named ${serviceName}`), 'service is gone');
+        return 'failed';
+      }
+      this.deps.onServiceRead?.(service);
+      const deployment = this.deps.store.createDeployment({ runId, service: service.name, action: plan.action, status: 'queued', reason: plan.reason, commit });
+      this.publishDeployment(deployment.id);
+      await this.execute(deployment, service, commit, log, plan.kind, plan.target);
+      return 'done';
+    });
+    return outcome === 'failed' ? 'ended' : this.finish(runId, log);
   }
 
   /** Records a planned deployment as queued, before any of the run's deployments starts. */
