@@ -98,6 +98,16 @@ describe('createServiceCatalog', () => {
     assert.deepEqual(discovered?.untrackedInputs, app.untrackedInputs);
   });
 
+  it('a YAML error quoting an inline secret names the fault without the secret', async () => {
+    write('services/broken/compose.yaml', 'services:\n  app:\n    environment:\n      DB_PASSWORD: hunter2\n     bad: [\n');
+    await commitAll();
+    const broken = await service('broken');
+    assert.equal(broken.problem?.code, 'COMPOSE_FILE_INVALID');
+    assert.match(broken.problem?.message ?? '', /at line 5, column 1/);
+    assert.match(broken.problem?.message ?? '', /DB_PASSWORD: \*\*\*/);
+    assert.ok(!broken.problem?.message.includes('hunter2'));
+  });
+
   it('reads the x-gitops opt-in to image polling; a bad x-gitops is a problem, not silence', async () => {
     assert.equal((await service('app')).pollImages, undefined);
     write('services/polled/compose.yaml', 'x-gitops:\n  poll-images: true\nservices:\n  web:\n    image: nginx\n');

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdir, stat, type Dirent, type Stats } from 'node:fs';
 import { isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
 import { readGitopsExtension } from '../domain/compose-extension.js';
+import { maskSecretAssignments } from '../domain/redact.js';
 import { extractComposeInputs, parseComposeYaml, type EnvFileEntry } from '../domain/compose-inputs.js';
 import { fingerprintOf } from '../domain/fingerprint.js';
 import { COMPOSE_FILE_NAMES, INTERPOLATION_ENV_FILES, composeProjectName, inputFileKey, isValidServiceName, runtimeForComposeFile } from '../domain/service-layout.js';
@@ -168,7 +169,8 @@ export function createServiceCatalog(options: {
     if (parsed === undefined) {
       // The compose file itself cannot be read: nothing more to learn from it.
     } else if (!parsed.ok) {
-      problem ??= { code: 'COMPOSE_FILE_INVALID', message: `${name}/${composeFile}: ${parsed.message}` };
+      // The YAML parser quotes the lines around the fault: a secret written inline must not reach the record.
+      problem ??= { code: 'COMPOSE_FILE_INVALID', message: `${name}/${composeFile}: ${maskSecretAssignments(parsed.message)}` };
     } else {
       for (const entry of parsed.envFiles) {
         const input = inputFor(dir, entry.path);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createRedactor, isSecretKey, lineBufferedSink } from './redact.js';
+import { createRedactor, isSecretKey, lineBufferedSink, maskSecretAssignments } from './redact.js';
 
 test('secret values are replaced wherever they occur, longest first', () => {
   const redact = createRedactor(['s3cr3t-value', 's3cr3t-value-long']);
@@ -56,4 +56,12 @@ test('a secret split across chunks is still redacted', () => {
   sink.flush();
   assert.equal(out.join(''), '-e PW=***\nnext line ***');
   assert.ok(!out.join('').includes('hunter2'));
+});
+
+test('secret assignments in quoted file text are masked; other lines are kept', () => {
+  const quoted = 'at line 5, column 1:\n\n      DB_PASSWORD: hunter2\n      - API_TOKEN=abc\n      "client_secret": x y\n      POSTGRES_DB: postgres\n     bad: [\n^\n';
+  assert.equal(
+    maskSecretAssignments(quoted),
+    'at line 5, column 1:\n\n      DB_PASSWORD: ***\n      - API_TOKEN=***\n      "client_secret": ***\n      POSTGRES_DB: postgres\n     bad: [\n^\n',
+  );
 });

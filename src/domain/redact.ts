@@ -54,6 +54,17 @@ export function isSecretKey(key: string): boolean {
 }
 
 /**
+ * Masks the values of secret-looking keys in lines of `KEY: value` or `KEY=value` (YAML, env
+ * files): for text that quotes a file whose values are not parsed, such as a YAML parser's error
+ * with the lines around the fault.
+ */
+export function maskSecretAssignments(text: string): string {
+  return text.replace(/^(\s*(?:-\s*)?["']?([A-Za-z_][A-Za-z0-9_.-]*)["']?\s*[:=][ \t]*)(\S.*)$/gm, (line, head: string, key: string) =>
+    isSecretKey(key) ? `${head}${MASK}` : line,
+  );
+}
+
+/**
  * Wraps an output sink so redaction sees whole lines (a secret split across two chunks would
  * otherwise slip through). `flush` passes on a last unterminated line.
  */
