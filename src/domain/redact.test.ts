@@ -31,6 +31,8 @@ test('multi-line values: the whole value, each line and the escaped spelling are
   assert.equal(redact(`whole:\n${key}\n`), 'whole:\n***\n');
   assert.equal(redact('log: MIIEvQIBADANBg\nlog: kqhkiG9w0BAQEF\n'), 'log: ***\nlog: ***\n');
   assert.equal(redact(`json: ${JSON.stringify(key)}`), 'json: "***"');
+  // A JSON key file's braces are not secrets of their own.
+  assert.equal(createRedactor(['{\n  "private_key": "k3y-material"\n}'])('{ } "private_key": "k3y-material"'), '{ } ***');
   // Windows line ends and indented lines.
   assert.equal(createRedactor(['line-one\r\n  line-two'])('a line-one b line-two'), 'a *** b ***');
 });

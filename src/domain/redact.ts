@@ -19,7 +19,8 @@ function formsOf(value: string): string[] {
   const forms = [value];
   if (/[\r\n]/.test(value)) {
     forms.push(value.replace(/\r?\n/g, '\\n'));
-    for (const line of value.split(/\r?\n/)) forms.push(line, line.trim());
+    // A line of only punctuation (`{`, `}` of a JSON key file) reveals nothing and would mask everywhere.
+    for (const line of value.split(/\r?\n/)) if (/[\p{L}\p{N}]/u.test(line)) forms.push(line, line.trim());
   }
   return forms.filter((form) => form.trim() !== '');
 }
