@@ -35,6 +35,7 @@ import { createLogger } from './logging.js';
 import { createNotifier } from './notify/notifier.js';
 import { systemClock, type Clock } from './ports/clock.js';
 import type { RuntimeRegistry } from './ports/runtime.js';
+import type { RuntimeKind } from './domain/types.js';
 import { shutDown } from './shutdown.js';
 import { readVersion } from './version.js';
 import { createReplayGuard } from './webhook/replay-guard.js';
@@ -60,7 +61,7 @@ const HANDOFF_CHECK_MS = 2_000;
 const SERVICES_VIEW_TTL_MS = 2_000;
 
 /** The engines as a rollback uses them: pulls with the server's registry credentials, merged afresh. */
-function rollbackEngines(config: Config, engines: ReturnType<typeof createEngines>): Record<'podman' | 'docker', RollbackEngine> {
+function rollbackEngines(config: Config, engines: ReturnType<typeof createEngines>): Record<RuntimeKind, RollbackEngine> {
   const authEnv = () =>
     prepareRegistryAuth({
       envRepoPath: config.envRepoPath,
@@ -73,7 +74,7 @@ function rollbackEngines(config: Config, engines: ReturnType<typeof createEngine
     tag: (imageId, reference) => engine.tag(imageId, reference),
     pull: (reference, output, signal) => engine.pull(reference, authEnv(), output, signal),
   });
-  return { podman: wrap(engines.podman), docker: wrap(engines.docker) };
+  return { podman: wrap(engines.podman), docker: wrap(engines.docker), swarm: wrap(engines.swarm) };
 }
 
 /** Overrides for tests: a fake runtime registry or clock; everything else is real. */
@@ -139,8 +140,9 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
       catalogFor: (root, listing) => catalogFor(root, listing),
       runtimes,
       engines: rollbackEngines(config, engines),
+      // A Swarm stack's images are put back by Swarm's own rollback (the running spec's digests are kept).
       imageReferences: async (service) =>
-        Object.fromEntries((await readComposeModel(service, config.childEnv)).services.flatMap((s) => (s.image ? [[s.name, s.image] as const] : []))),
+        service.runtime === 'swarm' ? {} : Object.fromEntries((await readComposeModel(service, config.childEnv)).services.flatMap((s) => (s.image ? [[s.name, s.image] as const] : []))),
       // Inside the repository (like the self-update helper's tree), so bind mounts resolve on the host.
       treesDir: path.join(config.envRepoPath, '.git', 'gds-rollback'),
     },

@@ -1,4 +1,4 @@
-import type { ServiceSource } from '../domain/types.js';
+import type { RuntimeKind, ServiceSource } from '../domain/types.js';
 import type { RunningImage } from '../deploy/image-poller.js';
 import { readComposeModel } from './compose/compose-file.js';
 import type { EngineCli } from './engine-cli.js';
@@ -10,7 +10,7 @@ import type { EngineCli } from './engine-cli.js';
  * (never deployed) is left out: the next deployment pulls it anyway.
  */
 export function createRunningImages(deps: {
-  engines: Record<'podman' | 'docker', Pick<EngineCli, 'listProjectContainers' | 'repoDigests'>>;
+  engines: Record<RuntimeKind, Pick<EngineCli, 'listProjectContainers' | 'repoDigests'>>;
   processEnv: Record<string, string | undefined>;
 }): (service: ServiceSource) => Promise<RunningImage[]> {
   return async (service) => {

@@ -212,7 +212,7 @@ export function createServiceCatalog(options: {
       name,
       dir,
       composeFile,
-      runtime: runtimeForComposeFile(composeFile, options.defaultRuntime),
+      runtime: (parsed?.ok ? parsed.runtime : undefined) ?? runtimeForComposeFile(composeFile, options.defaultRuntime),
       projectName: composeProjectName(name, sha256hex),
       files,
       fingerprint: fingerprintOf(files, sha256hex),
@@ -279,7 +279,9 @@ function listDirectory(path: string): Promise<Dirent[]> {
   return new Promise((done, fail) => readdir(path, { withFileTypes: true }, (error, entries) => (error ? fail(error) : done(entries))));
 }
 
-type ParsedCompose = { ok: true; envFiles: EnvFileEntry[]; mountedPaths: string[]; fileOnlyPaths: string[]; pollImages: boolean; rollback: boolean } | { ok: false; message: string };
+type ParsedCompose =
+  | { ok: true; envFiles: EnvFileEntry[]; mountedPaths: string[]; fileOnlyPaths: string[]; pollImages: boolean; rollback: boolean; runtime?: RuntimeKind }
+  | { ok: false; message: string };
 
 /** YAML → the compose inputs. */
 function parseCompose(text: string): ParsedCompose {
@@ -289,5 +291,5 @@ function parseCompose(text: string): ParsedCompose {
   if (!result.ok) return result;
   const extension = readGitopsExtension(parsed.document);
   if (!extension.ok) return extension;
-  return { ok: true, envFiles: result.inputs.envFiles, mountedPaths: result.inputs.mountedPaths, fileOnlyPaths: result.inputs.fileOnlyPaths, pollImages: extension.extension.pollImages, rollback: extension.extension.rollback };
+  return { ok: true, envFiles: result.inputs.envFiles, mountedPaths: result.inputs.mountedPaths, fileOnlyPaths: result.inputs.fileOnlyPaths, pollImages: extension.extension.pollImages, rollback: extension.extension.rollback, ...(extension.extension.runtime ? { runtime: extension.extension.runtime } : {}) };
 }

@@ -1,3 +1,5 @@
+import type { RuntimeKind } from './types.js';
+
 /**
  * The server's own settings in a compose file, under the extension field `x-gitops` (compose
  * tools ignore `x-` keys, so the file stays a valid compose file for every tool):
@@ -6,6 +8,7 @@
  *     poll-images: true   # check the registry for moved tags of this service's images
  *     rollback: false     # a deployment that fails the health gate stays failed (no automatic rollback)
  *     settle: 10          # seconds a container without a healthcheck must keep running (DEPLOY_SETTLE_SECONDS)
+ *     runtime: swarm      # deploy as a Docker Swarm stack whatever the file's name (podman | docker | swarm)
  *
  * Pure: reads the parsed YAML document.
  */
@@ -15,6 +18,8 @@ export interface GitopsExtension {
   rollback: boolean;
   /** The health gate's settle window for this service, in seconds; absent: DEPLOY_SETTLE_SECONDS. */
   settleSeconds?: number;
+  /** The runtime this file is deployed with, overriding the file name's (absent: by name). */
+  runtime?: RuntimeKind;
 }
 
 /** The longest settle window a compose file may ask for (an hour, DEPLOY_SETTLE_SECONDS's bound too). */
@@ -22,7 +27,8 @@ export const MAX_SETTLE_SECONDS = 3_600;
 
 export type GitopsExtensionResult = { ok: true; extension: GitopsExtension } | { ok: false; message: string };
 
-const KNOWN_KEYS = new Set(['poll-images', 'rollback', 'settle']);
+const KNOWN_KEYS = new Set(['poll-images', 'rollback', 'settle', 'runtime']);
+const RUNTIMES: readonly RuntimeKind[] = ['podman', 'docker', 'swarm'];
 
 export function readGitopsExtension(document: unknown): GitopsExtensionResult {
   const raw = (document as Record<string, unknown> | null)?.['x-gitops'];
@@ -40,5 +46,15 @@ export function readGitopsExtension(document: unknown): GitopsExtensionResult {
   if (settle !== undefined && !(Number.isInteger(settle) && (settle as number) >= 0 && (settle as number) <= MAX_SETTLE_SECONDS)) {
     return { ok: false, message: `x-gitops.settle must be a whole number of seconds from 0 to ${MAX_SETTLE_SECONDS}` };
   }
-  return { ok: true, extension: { pollImages: poll === true, rollback: rollback !== false, ...(settle !== undefined ? { settleSeconds: settle as number } : {}) } };
+  const runtime = entries['runtime'];
+  if (runtime !== undefined && !RUNTIMES.includes(runtime as RuntimeKind)) return { ok: false, message: `x-gitops.runtime must be one of ${RUNTIMES.join(', ')}` };
+  return {
+    ok: true,
+    extension: {
+      pollImages: poll === true,
+      rollback: rollback !== false,
+      ...(settle !== undefined ? { settleSeconds: settle as number } : {}),
+      ...(runtime !== undefined ? { runtime: runtime as RuntimeKind } : {}),
+    },
+  };
 }

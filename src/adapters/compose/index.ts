@@ -4,15 +4,20 @@ import type { SettleRules } from '../../domain/settle.js';
 import type { ProcessRunner } from '../process-runner.js';
 import { ComposeRuntime } from './compose-runtime.js';
 import { dockerComposeTool, podmanCompose } from './tools.js';
+import type { RuntimeKind } from '../../domain/types.js';
+import { AppError } from '../../errors.js';
+import { SwarmCli } from '../swarm/swarm-cli.js';
+import { SwarmRuntime } from '../swarm/swarm-runtime.js';
 
-/** The engine CLIs, one per runtime kind. */
-export function createEngines(run: ProcessRunner, timeoutMs: number, engineEnv: Record<string, string | undefined> = {}): Record<'podman' | 'docker', EngineCli> {
-  return { podman: new EngineCli('podman', run, timeoutMs, engineEnv), docker: new EngineCli('docker', run, timeoutMs, engineEnv) };
+/** The engine CLIs, one per runtime kind (a Swarm stack runs on the docker engine). */
+export function createEngines(run: ProcessRunner, timeoutMs: number, engineEnv: Record<string, string | undefined> = {}): Record<RuntimeKind, EngineCli> {
+  const docker = new EngineCli('docker', run, timeoutMs, engineEnv);
+  return { podman: new EngineCli('podman', run, timeoutMs, engineEnv), docker, swarm: docker };
 }
 
 /** The registry of runtimes: one per kind, chosen per service by its compose file name. */
 export function createRuntimes(options: {
-  engines?: Record<'podman' | 'docker', EngineCli>;
+  engines?: Record<RuntimeKind, EngineCli>;
   run: ProcessRunner;
   authEnv: () => Record<string, string>;
   /** Registry credential strings to mask in output (registry-auth.ts registryCredentialValues). */
@@ -24,6 +29,10 @@ export function createRuntimes(options: {
   stopTimeoutSeconds: number;
   /** The health gate's settle window and timeout. */
   gate: SettleRules;
+  /** Swarm stacks: the digest a registry serves for a tag (an update pins it); without it an update fails. */
+  registryDigest?: (reference: string) => Promise<string>;
+  /** ROLLBACK_ON_FAILURE, which Swarm stacks render as `update_config.failure_action` (default true). */
+  rollbackOnFailure?: boolean;
 }): RuntimeRegistry {
   const engines = options.engines ?? createEngines(options.run, options.timeoutMs);
   const common = {
@@ -48,6 +57,17 @@ export function createRuntimes(options: {
       kind: 'docker',
       tool: dockerComposeTool({ preference: options.dockerCompose, run: options.run }),
       engine: engines.docker,
+    }),
+    swarm: new SwarmRuntime({
+      cli: new SwarmCli(options.run, options.timeoutMs),
+      authEnv: options.authEnv,
+      ...(options.registrySecrets ? { registrySecrets: options.registrySecrets } : {}),
+      processEnv: options.processEnv,
+      digest: options.registryDigest ?? (async (reference) => {
+        throw new AppError('PULL_FAILED', `no registry client to resolve ${reference}`);
+      }),
+      rollbackOnFailure: options.rollbackOnFailure ?? true,
+      gate: options.gate,
     }),
   };
 }
