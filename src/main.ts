@@ -303,6 +303,8 @@ function helperEnvironment(config: Config): Record<string, string> {
     DEPLOY_SERVER_NAME: config.deployServerName,
     DEFAULT_RUNTIME: config.defaultRuntime,
     DOCKER_COMPOSE: config.dockerCompose,
+    PODMAN_COMPOSE_COMMAND: config.podmanComposeCommand,
+    DOCKER_COMPOSE_COMMAND: config.dockerComposeCommand,
     COMPOSE_TIMEOUT_SECONDS: String(config.composeTimeoutMs / 1000),
     STOP_TIMEOUT_SECONDS: String(config.stopTimeoutSeconds),
     GIT_TIMEOUT_SECONDS: String(config.gitTimeoutMs / 1000),
