@@ -214,6 +214,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
         store,
         selfService: config.deployServerName,
         scratchDir: path.join(config.dataDir, 'plan-preview'),
+        toolOf: async (kind) => runtimes[kind].describeTool?.(),
       }),
   });
   // The first snapshot, before anything can hold the repository lock.
