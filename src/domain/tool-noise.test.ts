@@ -41,6 +41,44 @@ test('podman-compose 1.0.3: "already in use" lines of kept containers and their 
   assert.ok(out.endsWith('(podman-compose 1.0.3: 2 "already in use" lines for kept containers folded: pc103exp_a_1, pc103exp_b_1)\n'), out);
 });
 
+// As the server's deployment output had it (1.0.3 in tool-generations.test.ts): podman's error reached
+// the pipe before Python flushed its own buffered prints of the same `podman run`.
+const UP_103_ERROR_FIRST = `Error: creating container storage: the container name "tg_sleeper_1" is already in use by 2c40. You have to remove that container to be able to reuse that name: that name is already in use
+['podman', 'network', 'exists', 'tg_default']
+podman run --name=tg_web_1 -d --label com.docker.compose.service=web localhost/busybox:test sleep 3600
+exit code: 0
+['podman', 'network', 'exists', 'tg_default']
+podman run --name=tg_sleeper_1 -d --label com.docker.compose.service=sleeper localhost/busybox:test sleep 3600
+exit code: 125
+podman start tg_sleeper_1
+exit code: 0
+`;
+
+test('the exit code 125 of a kept container folds whether its error came before, between or after', () => {
+  const expected = `['podman', 'network', 'exists', 'tg_default']
+podman run --name=tg_web_1 -d --label com.docker.compose.service=web localhost/busybox:test sleep 3600
+exit code: 0
+['podman', 'network', 'exists', 'tg_default']
+podman run --name=tg_sleeper_1 -d --label com.docker.compose.service=sleeper localhost/busybox:test sleep 3600
+podman start tg_sleeper_1
+exit code: 0
+(podman-compose 1.0.3: 1 "already in use" lines for kept containers folded: tg_sleeper_1)
+`;
+  assert.equal(fold(UP_103_ERROR_FIRST), expected);
+  const lines = UP_103_ERROR_FIRST.split('\n');
+  const error = lines.shift()!;
+  const after = [...lines.slice(0, 6), error, ...lines.slice(6)].join('\n');
+  assert.equal(fold(after), expected, 'error after exit code 125');
+  const between = [...lines.slice(0, 5), error, ...lines.slice(5)].join('\n');
+  assert.equal(fold(between), expected, 'error between run and exit code');
+});
+
+test('an exit code 125 with no noise for its container is shown, once the next line says so', () => {
+  const text = 'podman run --name=x_1 -d img\nexit code: 125\npodman start x_1\n';
+  assert.equal(fold(text), text);
+  assert.equal(fold('podman run --name=x_1 -d img\nexit code: 125'), 'podman run --name=x_1 -d img\nexit code: 125\n');
+});
+
 test('output split anywhere (as a pipe delivers it) folds the same', () => {
   for (const chunk of [1, 7, 64]) assert.equal(fold(UP_103_KEPT, undefined, chunk), fold(UP_103_KEPT));
 });

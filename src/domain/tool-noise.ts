@@ -13,8 +13,10 @@ export interface NoiseRule {
   tool?: string;
   /** One noise line; group 1 is the container's name. */
   line: RegExp;
-  /** A line right after a noise line that belongs to it (podman-compose 1.0.3's `exit code: 125`). */
+  /** A line that belongs to a noise line (podman-compose 1.0.3's `exit code: 125`): right after it, or after `command`. */
   follower?: RegExp;
+  /** The tool's print of the command whose failure the noise line is; group 1 is the container's name. */
+  command?: RegExp;
 }
 
 /**
@@ -26,6 +28,7 @@ const ALREADY_IN_USE: NoiseRule = {
   label: '"already in use" lines for kept containers',
   line: /^Error: creating container storage: the container name "([^"]+)" is already in use by [0-9a-f]+\..*that name is already in use$/,
   follower: /^exit code: 125$/,
+  command: /^podman (?:run|create) --name=(\S+) /,
 };
 
 /**
@@ -51,44 +54,83 @@ export interface NoiseFolder {
   end(): string;
 }
 
-/** A line-buffering filter over a tool's streamed output (chunks split lines anywhere). */
+/**
+ * A line-buffering filter over a tool's streamed output (chunks split lines anywhere). The
+ * follower of a noise line is matched by order or by container name: podman-compose 1.0.3's own
+ * prints (`podman run --name=X`, `exit code: 125`) are buffered by Python while podman's error
+ * goes straight to the pipe, so the error may arrive before, between or after them.
+ */
 export function createNoiseFolder(rules: readonly NoiseRule[]): NoiseFolder {
   let pending = '';
-  let follower: RegExp | undefined;
   const folded = new Map<NoiseRule, { lines: number; names: string[] }>();
-  const keep = (line: string): boolean => {
-    const bare = line.replace(/\r$/, '');
-    if (follower?.test(bare)) {
-      follower = undefined;
-      return false;
-    }
-    follower = undefined;
+  const noisy = new Set<string>();
+  let afterNoise = false;
+  let lastCommand: string | undefined;
+  let held: { line: string; name: string } | undefined;
+
+  const noiseOf = (line: string) => {
     for (const rule of rules) {
-      const m = rule.line.exec(bare);
-      if (!m) continue;
-      const seen = folded.get(rule) ?? { lines: 0, names: [] };
-      seen.lines++;
-      if (!seen.names.includes(m[1] ?? '')) seen.names.push(m[1] ?? '');
-      folded.set(rule, seen);
-      follower = rule.follower;
-      return false;
+      const m = rule.line.exec(line);
+      if (m) return { rule, name: m[1] ?? '' };
     }
-    return true;
+    return undefined;
   };
-  const filter = (lines: string[]) => lines.filter(keep).map((l) => `${l}\n`).join('');
+  const isFollower = (line: string) => rules.some((r) => r.follower?.test(line));
+  const commandOf = (line: string) => rules.map((r) => r.command?.exec(line)?.[1]).find((name) => name !== undefined);
+
+  /** The lines to show for one line of output (possibly a held one before it). */
+  const take = (raw: string): string[] => {
+    const line = raw.replace(/\r$/, '');
+    const out: string[] = [];
+    const noise = noiseOf(line);
+    if (held) {
+      if (noise?.name !== held.name) out.push(held.line);
+      held = undefined;
+    }
+    if (noise) {
+      const seen = folded.get(noise.rule) ?? { lines: 0, names: [] };
+      seen.lines++;
+      if (!seen.names.includes(noise.name)) seen.names.push(noise.name);
+      folded.set(noise.rule, seen);
+      noisy.add(noise.name);
+      afterNoise = true;
+      return out;
+    }
+    if (isFollower(line)) {
+      const command = lastCommand;
+      lastCommand = undefined;
+      if (afterNoise || (command !== undefined && noisy.has(command))) {
+        afterNoise = false;
+        return out;
+      }
+      // Its error may still come: hold the line until the next one says.
+      if (command !== undefined) held = { line: raw, name: command };
+      else out.push(raw);
+      return out;
+    }
+    afterNoise = false;
+    lastCommand = commandOf(line);
+    out.push(raw);
+    return out;
+  };
+  const lines = (list: string[]) => list.flatMap(take).map((l) => `${l}\n`).join('');
+
   return {
     write(chunk) {
       if (rules.length === 0) return chunk;
       pending += chunk;
       const end = pending.lastIndexOf('\n');
       if (end < 0) return '';
-      const lines = pending.slice(0, end).split('\n');
+      const complete = pending.slice(0, end).split('\n');
       pending = pending.slice(end + 1);
-      return filter(lines);
+      return lines(complete);
     },
     end() {
-      const rest = pending && keep(pending) ? pending + (pending.endsWith('\n') ? '' : '\n') : '';
+      const last = pending;
       pending = '';
+      let rest = last ? lines([last]) : '';
+      if (held) rest += `${held.line}\n`;
+      held = undefined;
       const summaries = [...folded].map(([rule, seen]) => `(${rule.tool ? `${rule.tool}: ` : ''}${seen.lines} ${rule.label} folded: ${seen.names.join(', ')})\n`);
       folded.clear();
       return rest + summaries.join('');
