@@ -28,10 +28,14 @@ export function registerPlanCommand(program: Command, ctx: CliContext): void {
       out.print(`remote head ${shortCommit(plan.commit)}${moving}`);
       const rows = [...plan.services]
         .sort((a, b) => DECISION_ORDER.indexOf(a.decision) - DECISION_ORDER.indexOf(b.decision) || a.service.localeCompare(b.service))
-        .map((s) => [s.service, out.status(s.decision), s.tool ?? '-', s.reason || '-']);
-      if (rows.length > 0) out.table(['SERVICE', 'DECISION', 'TOOL', 'REASON'], rows);
+        .map((s) => [s.service, out.status(s.decision), s.reason || '-']);
+      if (rows.length > 0) out.table(['SERVICE', 'DECISION', 'REASON'], rows);
       const counts = DECISION_ORDER.map((decision) => `${plan.counts[decision] ?? 0} ${decision === 'deploy' ? 'to deploy' : decision}`);
       out.print(counts.join(', '));
+      // Which compose tool and version runs which services (`--json` has it per service).
+      const byTool = new Map<string, string[]>();
+      for (const s of plan.services) if (s.tool) byTool.set(s.tool, [...(byTool.get(s.tool) ?? []), s.service]);
+      for (const [tool, names] of byTool) out.print(`${tool}: ${names.sort().join(', ')}`);
       return ExitCode.ok;
     }),
   );
