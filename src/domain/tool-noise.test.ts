@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createNoiseFolder, noiseRulesFor } from './tool-noise.js';
+import { createNoiseFolder, noiseRulesFor, withoutNoise } from './tool-noise.js';
 
 // Captured from `podman-compose -p pc103exp up -d` (1.0.3, Podman 4.3.1) with both containers kept.
 const UP_103_KEPT = `['podman', '--version', '']
@@ -99,4 +99,12 @@ test('Docker Compose output passes through untouched; an unfinished last line is
   const text = ' Container dk-app-web-1  Recreate\n Container dk-app-web-1  Recreated\nno newline';
   assert.equal(fold(text, { name: 'docker compose', version: '2.26.1-4' }), `${text}`);
   assert.equal(fold('podman start a_1', { name: 'podman-compose', version: '1.3.0' }), 'podman start a_1\n');
+});
+
+test('withoutNoise leaves the telling error line last (the state check quotes it)', () => {
+  const rules = noiseRulesFor({ name: 'podman-compose', version: '1.0.3' });
+  const text = `Error: short-name "x" did not resolve\n${UP_103_KEPT}`;
+  const kept = withoutNoise(text, rules);
+  assert.ok(!kept.includes('already in use') && !kept.includes('folded'), kept);
+  assert.equal(kept.split('\n').filter((l) => l.startsWith('Error:')).at(-1), 'Error: short-name "x" did not resolve');
 });

@@ -137,3 +137,12 @@ export function createNoiseFolder(rules: readonly NoiseRule[]): NoiseFolder {
     },
   };
 }
+
+/** A whole output without its noise lines and without the summary (for picking the telling error line). */
+export function withoutNoise(text: string, rules: readonly NoiseRule[]): string {
+  if (rules.length === 0) return text;
+  const folder = createNoiseFolder(rules);
+  const kept = folder.write(text.endsWith('\n') ? text : `${text}\n`);
+  folder.end();
+  return kept;
+}

@@ -13,7 +13,7 @@ import { sha256hex } from '../../util/digest.js';
 import type { EngineCli } from '../engine-cli.js';
 import { probeDuring, waitSettled, type HealthGateDeps } from '../health-gate.js';
 import type { ProcessRunner } from '../process-runner.js';
-import { createNoiseFolder, noiseRulesFor } from '../../domain/tool-noise.js';
+import { createNoiseFolder, noiseRulesFor, withoutNoise } from '../../domain/tool-noise.js';
 import { readComposeModel, type ComposeModel, type ComposeServiceModel, type ToolDotenv } from './compose-file.js';
 
 /** How one compose tool is invoked. */
@@ -247,7 +247,8 @@ export class ComposeRuntime implements Runtime {
     };
     try {
       const result = await this.deps.run({ command, args, cwd: service.dir, env, timeoutMs: this.deps.timeoutMs, onOutput, signal: ctx.signal });
-      return result.output;
+      // Without the noise: a failed state check quotes the tool's last error line, never one of those.
+      return withoutNoise(result.output, noiseRulesFor(tool));
     } catch (error) {
       if (isAppError(error) && error.code === 'PROCESS_FAILED') {
         throw new AppError('COMPOSE_FAILED', `${tool.name} up failed: ${lastErrorLine(String(error.details?.['output'] ?? ''))}`, { details: error.details, cause: error });
