@@ -40,6 +40,8 @@ export interface Runtime {
   deploy(service: ServiceSource, ctx: ActionContext): Promise<DeployResult>;
   /** Pulls the service's images and recreates only the containers whose image changed. */
   update(service: ServiceSource, ctx: ActionContext): Promise<UpdateResult>;
+  /** The compose tool and version that runs this runtime's services (`podman-compose 1.3.0`), for the plan and doctor. */
+  describeTool?(): Promise<string>;
 }
 
 /** One runtime per kind, chosen per service by its `runtime` field. */
