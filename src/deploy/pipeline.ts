@@ -129,7 +129,10 @@ export class Pipeline {
         try {
           services = await this.deps.catalog.discover();
         } catch (error) {
-          this.failRun(runId, log, error, 'reading the services failed; nothing deployed');
+          // No services directory at all (every service removed in one push, a wrong
+          // GITOPS_SERVICES_DIRECTORY): nothing is pruned, but the guard's code says it best.
+          const refused = await this.pruneStage(runId, commit, [], store.listDeployedStates(), log, true).catch(() => undefined);
+          this.failRun(runId, log, refused ?? error, 'reading the services failed; nothing deployed');
           return undefined;
         }
         this.deps.onDiscovered?.(commit, services);
@@ -446,7 +449,7 @@ export class Pipeline {
   }
 
   /** The prune stage (deploy/prune.ts); PRUNE_REFUSED when its guard refuses. */
-  private pruneStage(runId: string, commit: string, services: ServiceSource[], deployed: DeployedState[], log: Logger): Promise<AppError | undefined> {
+  private pruneStage(runId: string, commit: string, services: ServiceSource[], deployed: DeployedState[], log: Logger, guardOnly = false): Promise<AppError | undefined> {
     if (!this.deps.prune) return Promise.resolve(undefined);
     const { store, repository, runtimes, clock, selfService } = this.deps;
     return pruneRemoved(
@@ -456,7 +459,7 @@ export class Pipeline {
         outputSink: (id, deploymentId, service) => this.deps.events.outputSink(id, deploymentId, service),
         publishDeployment: (id, extra) => this.publishDeployment(id, extra),
       },
-      { runId, commit, services, deployed, log },
+      { runId, commit, services, deployed, log, guardOnly },
     );
   }
 

@@ -159,6 +159,26 @@ describe('the prune guard', () => {
     }
   });
 
+  test('every service removed in one push (no services directory left to read) fails with PRUNE_REFUSED too', async () => {
+    const emptied = fourServices();
+    const ctx = setup(emptied);
+    try {
+      await ctx.deployAll();
+      emptied.remove('services');
+      emptied.push('remove every service');
+      const { run, deployments } = await ctx.deployAll();
+      assert.equal(run.status, 'failed');
+      assert.equal(run.errorCode, 'PRUNE_REFUSED');
+      assert.match(run.error ?? '', /4 of 4 deployed services/);
+      assert.deepEqual(deployments, []);
+      assert.equal(ctx.runtime.downs.length, 0);
+      assert.equal(ctx.store.listDeployedStates().length, 4);
+    } finally {
+      ctx.dispose();
+      emptied.dispose();
+    }
+  });
+
   test('the operator override: PRUNE_MAX_FRACTION=1', async () => {
     const ctx = setup(repo, { maxFraction: 1 });
     try {

@@ -45,7 +45,15 @@ const INTERRUPTED = 'The server stopped while the prune was running';
  */
 export async function pruneRemoved(
   deps: PruneDeps,
-  input: { runId: string; commit: string; services: readonly ServiceSource[]; deployed: readonly DeployedState[]; log: Logger },
+  input: {
+    runId: string;
+    commit: string;
+    services: readonly ServiceSource[];
+    deployed: readonly DeployedState[];
+    log: Logger;
+    /** Only ask the guard, touch nothing (the services directory could not be read at all). */
+    guardOnly?: boolean;
+  },
 ): Promise<AppError | undefined> {
   const { log } = input;
   const candidates = pruneCandidates(input.deployed, new Set(input.services.map((s) => s.name)), deps.selfService);
@@ -60,6 +68,7 @@ export async function pruneRemoved(
     const { count, deployed, message } = decision.refused;
     return new AppError('PRUNE_REFUSED', message, { details: { services: candidates.map((s) => s.service).sort(), count, deployed } });
   }
+  if (input.guardOnly) return undefined;
   await Promise.all(decision.prune.map((state) => pruneOne(deps, input.runId, input.commit, state, state.compose!, log)));
   return undefined;
 }
