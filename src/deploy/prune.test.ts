@@ -16,7 +16,9 @@ import { describeGoneServices } from '../http/views.js';
 import { systemClock } from '../ports/clock.js';
 import { Pipeline } from './pipeline.js';
 import type { PruneSettings } from './prune.js';
+import { buildNotification } from '../notify/outcome.js';
 import { RunEventBus } from './run-events.js';
+import { runOutcome } from './run-outcome.js';
 
 const compose = (name: string) => `services:\n  ${name}:\n    image: localhost/busybox:test\n    env_file: .env\n`;
 
@@ -154,6 +156,10 @@ describe('the prune guard', () => {
       assert.equal(ctx.store.listDeployedStates().length, 4);
       const listed = describeGoneServices(new Set(['delta']), ctx.store.listDeployedStates(), ctx.store.lastDeployments());
       assert.deepEqual(listed.map((s) => [s.name, s.state]), [['alpha', 'orphaned'], ['beta', 'orphaned'], ['gamma', 'orphaned']]);
+      // The run end notification carries the code (a failure, not a silent no-op).
+      const notification = buildNotification(runOutcome(ctx.store, run.id, { serverName: 'gds', publicUrl: undefined })!, { onSuccess: false });
+      assert.equal(notification?.kind, 'failure');
+      assert.match(notification!.text, /Run error: PRUNE_REFUSED: 3 of 4 deployed services/);
     } finally {
       ctx.dispose();
     }
@@ -192,6 +198,8 @@ describe('the prune guard', () => {
       assert.equal(run.status, 'succeeded');
       // The prune goes first: a renamed service's new directory may want the old one's ports.
       assert.deepEqual(deployments.map((d) => [d.service, d.action, d.status]), [['delta', 'prune', 'succeeded'], ['epsilon', 'deploy', 'succeeded']]);
+      const notification = buildNotification(runOutcome(ctx.store, run.id, { serverName: 'gds', publicUrl: undefined })!, { onSuccess: true });
+      assert.match(notification!.text, /- delta: prune succeeded \(services\/delta removed in git/);
     } finally {
       ctx.dispose();
     }
