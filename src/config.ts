@@ -61,6 +61,8 @@ export interface Config extends WebhookSettings {
   notify: NotifySettings;
   /** ROLLBACK_ON_FAILURE: a health-gate failure puts the last good deployment back (per-service opt-out: `x-gitops: { rollback: false }`). */
   rollbackOnFailure: boolean;
+  /** PRUNE (take down services removed in git; false: list them `orphaned`) and PRUNE_MAX_FRACTION (the guard). */
+  prune: { enabled: boolean; maxFraction: number };
   /** Acceptable but unwise settings, logged at start-up. */
   warnings: string[];
 }
@@ -152,6 +154,13 @@ const envSchema = z.object({
   CHILD_ENV_PASS: z.string().optional(),
   // Rollback (issue 12): a deployment that fails the health gate goes back to the last good one.
   ROLLBACK_ON_FAILURE: z.enum(['true', 'false'], 'ROLLBACK_ON_FAILURE must be true or false').default('true').transform((v) => v === 'true'),
+  // Pruning (issue 9): services whose directory is removed in git are taken down, with a guard.
+  PRUNE: z.enum(['true', 'false'], 'PRUNE must be true or false').default('true').transform((v) => v === 'true'),
+  PRUNE_MAX_FRACTION: z
+    .string()
+    .regex(/^(0(\.\d+)?|1(\.0*)?|\.\d+)$/, 'PRUNE_MAX_FRACTION must be a number from 0 to 1 (1 turns the guard off)')
+    .default('0.5')
+    .transform(Number),
 });
 
 /** Every variable the server reads itself: never given to git or the compose tools. */
@@ -279,6 +288,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs, option
     childEnvPass: childEnvPass.names,
     notify: notify.settings,
     rollbackOnFailure: e.ROLLBACK_ON_FAILURE,
+    prune: { enabled: e.PRUNE, maxFraction: e.PRUNE_MAX_FRACTION },
     ...webhook.settings,
     warnings,
   };

@@ -30,7 +30,7 @@ import { ensureExampleRepository } from './example/example-repository.js';
 import { createAuthFailureLimiter, DEFAULT_MAX_TRACKED_ADDRESSES } from './http/auth-failure-limiter.js';
 import { OpenStreams } from './http/open-streams.js';
 import { buildServer } from './http/server.js';
-import { describeServices } from './http/views.js';
+import { describeGoneServices, describeServices } from './http/views.js';
 import { createLogger } from './logging.js';
 import { createNotifier } from './notify/notifier.js';
 import { systemClock, type Clock } from './ports/clock.js';
@@ -134,6 +134,8 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
     handoffTimeoutMs,
     // Rollback after a health-gate failure (issue 12).
     rollbackOnFailure: config.rollbackOnFailure,
+    // Pruning of services removed in git (issue 9).
+    prune: { servicesDirectory: config.servicesDirectory, ...config.prune },
     rollback: {
       repository,
       catalogFor: (root, listing) => catalogFor(root, listing),
@@ -156,7 +158,9 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
       const counts: Record<string, number> = {};
       const snapshot = view.peek();
       if (!snapshot) return counts;
-      for (const s of describeServices(snapshot.services, store.listDeployedStates(), store.lastDeployments(), config.deployServerName, store.listPins())) {
+      const [deployed, last] = [store.listDeployedStates(), store.lastDeployments()];
+      const orphans = describeGoneServices(new Set(snapshot.services.map((s) => s.name)), deployed, last);
+      for (const s of [...describeServices(snapshot.services, deployed, last, config.deployServerName, store.listPins()), ...orphans]) {
         counts[s.state] = (counts[s.state] ?? 0) + 1;
       }
       return counts;

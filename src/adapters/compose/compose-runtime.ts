@@ -6,7 +6,7 @@ import { checkEngineState, imagesByService, type ContainerState, type ExpectedSe
 import type { SettleRules } from '../../domain/settle.js';
 import { createRedactor, lineBufferedSink } from '../../domain/redact.js';
 import { CONFIG_HASH_LABEL, serviceConfigHash } from '../../domain/service-config-hash.js';
-import type { RuntimeKind, ServiceSource } from '../../domain/types.js';
+import type { DeployedCompose, RuntimeKind, ServiceSource } from '../../domain/types.js';
 import { AppError, isAppError, toAppError } from '../../errors.js';
 import type { ActionContext, DeployResult, Runtime, UpdateResult } from '../../ports/runtime.js';
 import { sha256hex } from '../../util/digest.js';
@@ -14,6 +14,7 @@ import type { EngineCli } from '../engine-cli.js';
 import { probeDuring, waitSettled, type HealthGateDeps } from '../health-gate.js';
 import type { ProcessRunner } from '../process-runner.js';
 import { createNoiseFolder, noiseRulesFor, withoutNoise } from '../../domain/tool-noise.js';
+import { composeDown } from './compose-down.js';
 import { readComposeModel, type ComposeModel, type ComposeServiceModel, type ToolDotenv } from './compose-file.js';
 
 /** How one compose tool is invoked. */
@@ -108,6 +109,12 @@ export class ComposeRuntime implements Runtime {
     const ids = (list: ContainerState[], name: string) => list.filter((c) => c.service === name).map((c) => c.id).sort().join();
     const recreated = [...new Set(after.map((c) => c.service))].filter((name) => ids(before, name) !== ids(after, name)).sort();
     return { imagesBefore: imagesByService(before), imagesAfter: imagesByService(after), recreated, gated };
+  }
+
+  /** Pruning: see compose-down.ts (the stored compose file, written under the override directory). */
+  down(target: DeployedCompose & { service: string }, ctx: ActionContext): Promise<void> {
+    const { tool, engine, run, timeoutMs, stopTimeoutSeconds } = this.deps;
+    return composeDown({ tool, engine, run, timeoutMs, stopTimeoutSeconds, workDir: path.join(this.deps.overrideDir, 'down') }, target, ctx);
   }
 
   /**
