@@ -4,6 +4,7 @@ import { isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
 import { readGitopsExtension } from '../domain/compose-extension.js';
 import { extractComposeInputs, parseComposeYaml, type EnvFileEntry } from '../domain/compose-inputs.js';
 import { fingerprintOf } from '../domain/fingerprint.js';
+import { matchesGlob } from '../domain/glob.js';
 import { COMPOSE_FILE_NAMES, INTERPOLATION_ENV_FILES, composeProjectName, inputFileKey, isValidServiceName, runtimeForComposeFile } from '../domain/service-layout.js';
 import { MISSING_DIGEST, type FileDigests, type RuntimeKind, type ServiceSource } from '../domain/types.js';
 import { AppError } from '../errors.js';
@@ -99,7 +100,22 @@ export function createServiceCatalog(options: {
     return { key, absolute: isAbsolute(written) ? resolve(written) : resolve(dir, key) };
   }
 
-  async function describe(name: string, tracked: readonly string[]): Promise<ServiceSource | undefined> {
+  /**
+   * Whether git tracks an input: inside the service directory from its listing, elsewhere in the
+   * repository from one listing of the whole tree (asked once per discover, only when needed);
+   * a path outside the repository never is.
+   */
+  function trackedCheck(dir: string, tracked: ReadonlySet<string>, repoTracked: () => Promise<ReadonlySet<string>>) {
+    return async (input: Input): Promise<boolean> => {
+      const inService = relative(dir, input.absolute).split(sep).join('/');
+      if (!inService.startsWith('../') && !isAbsolute(inService)) return tracked.has(inService);
+      const inRepo = relative(repoPath, input.absolute).split(sep).join('/');
+      if (inRepo.startsWith('../') || isAbsolute(inRepo)) return false;
+      return (await repoTracked()).has(inRepo);
+    };
+  }
+
+  async function describe(name: string, tracked: readonly string[], repoTracked: () => Promise<ReadonlySet<string>>): Promise<ServiceSource | undefined> {
     const dir = join(servicesRoot, name);
     let entries: Dirent[];
     try {
@@ -130,6 +146,11 @@ export function createServiceCatalog(options: {
     for (const file of INTERPOLATION_ENV_FILES) if (present.has(file)) add({ key: file, absolute: join(dir, file) });
 
     const requiredEnvFiles = new Set<string>();
+    // Env files are configuration whatever x-gitops.ignore says; a required one must still be checked.
+    const envFileKeys = new Set<string>(INTERPOLATION_ENV_FILES.filter((file) => present.has(file)));
+    // Inputs left out of the fingerprint: files containers write (read-write bind mounts of untracked files) and x-gitops.ignore.
+    const excluded = new Map<string, Input>();
+    const isTracked = trackedCheck(dir, new Set(tracked), repoTracked);
     const composeRead = await limit(() => readInputFile(join(dir, composeFile), readLimit));
     if (composeRead.kind === 'missing') return undefined; // removed while we looked: not a service any more
     let composeDigest = INVALID_DIGEST;
@@ -152,20 +173,33 @@ export function createServiceCatalog(options: {
       for (const entry of parsed.envFiles) {
         const input = inputFor(dir, entry.path);
         add(input);
+        envFileKeys.add(input.key);
         if (entry.required) requiredEnvFiles.add(input.key);
       }
       // Bind sources count only when they are files: a mounted directory is covered by its tracked
       // files, and a mounted socket or device (`/var/run/docker.sock`, `/dev/dri`) is no input at all.
       // configs/secrets files and `extends.file` must be regular files.
       const fileOnly = new Set(parsed.fileOnlyPaths.map((path) => inputFor(dir, path).key));
+      const writable = new Set(parsed.writableMountPaths.map((path) => inputFor(dir, path).key));
       const mounted = parsed.mountedPaths.map((path) => inputFor(dir, path)).filter((input) => !inputs.has(input.key));
       const kinds = await Promise.all(mounted.map((input) => statPath(input.absolute)));
+      const data = await Promise.all(mounted.map(async (input) => writable.has(input.key) && !(await isTracked(input))));
       mounted.forEach((input, index) => {
         const info = kinds[index];
-        if (info?.isFile()) add(input);
+        // A file the container may write and git does not hold is the container's data, not configuration.
+        if (info?.isFile() && data[index]) excluded.set(input.key, input);
+        else if (info?.isFile()) add(input);
         else if (info && fileOnly.has(input.key)) invalid.push(`${input.key} ${describeKind(info)}`);
       });
+      for (const [key, input] of inputs) {
+        if (key === composeFile || envFileKeys.has(key)) continue;
+        if (parsed.ignore.some((glob) => matchesGlob(key, glob))) {
+          inputs.delete(key);
+          excluded.set(key, input);
+        }
+      }
     }
+    const untracked = await Promise.all([...inputs.values(), ...excluded.values()].map(async (input) => ((await isTracked(input)) ? [] : [input.key])));
 
     const files: FileDigests = {};
     const keys = [...inputs.keys()];
@@ -193,10 +227,17 @@ export function createServiceCatalog(options: {
       files,
       fingerprint: fingerprintOf(files, sha256hex),
       requiredEnvFiles: [...requiredEnvFiles].sort(),
+      untrackedInputs: [...new Set(untracked.flat())].sort(),
       ...(parsed?.ok && parsed.pollImages ? { pollImages: true as const } : {}),
       ...(parsed?.ok && !parsed.rollback ? { noRollback: true as const } : {}),
       ...(problem ? { problem } : {}),
     };
+  }
+
+  /** The whole repository's tracked files, listed at most once per discover and only when asked. */
+  function lazyRepoListing(): () => Promise<ReadonlySet<string>> {
+    let listing: Promise<ReadonlySet<string>> | undefined;
+    return () => (listing ??= options.repository.listTrackedFiles('.').then((files) => new Set(files)));
   }
 
   /** The directory of a service name, or undefined for a name that is not a plain directory name. */
@@ -235,7 +276,8 @@ export function createServiceCatalog(options: {
       }
       const names = entries.filter((entry) => entry.isDirectory() && isValidServiceName(entry.name)).map((entry) => entry.name);
       const tracked = await trackedPromise;
-      const services = await Promise.all(names.map((name) => describe(name, tracked.get(name) ?? [])));
+      const repoTracked = lazyRepoListing();
+      const services = await Promise.all(names.map((name) => describe(name, tracked.get(name) ?? [], repoTracked)));
       return services.filter((service): service is ServiceSource => service !== undefined).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     },
 
@@ -244,7 +286,7 @@ export function createServiceCatalog(options: {
       if (dir === undefined) return undefined;
       const prefix = servicesRelative === '.' ? name : `${servicesRelative}/${name}`;
       const tracked = await trackedByService(prefix);
-      return describe(name, tracked.get(name) ?? []);
+      return describe(name, tracked.get(name) ?? [], lazyRepoListing());
     },
   };
 }
@@ -253,7 +295,9 @@ function listDirectory(path: string): Promise<Dirent[]> {
   return new Promise((done, fail) => readdir(path, { withFileTypes: true }, (error, entries) => (error ? fail(error) : done(entries))));
 }
 
-type ParsedCompose = { ok: true; envFiles: EnvFileEntry[]; mountedPaths: string[]; fileOnlyPaths: string[]; pollImages: boolean; rollback: boolean } | { ok: false; message: string };
+type ParsedCompose =
+  | { ok: true; envFiles: EnvFileEntry[]; mountedPaths: string[]; fileOnlyPaths: string[]; writableMountPaths: string[]; pollImages: boolean; rollback: boolean; ignore: string[] }
+  | { ok: false; message: string };
 
 /** YAML → the compose inputs. */
 function parseCompose(text: string): ParsedCompose {
@@ -263,5 +307,7 @@ function parseCompose(text: string): ParsedCompose {
   if (!result.ok) return result;
   const extension = readGitopsExtension(parsed.document);
   if (!extension.ok) return extension;
-  return { ok: true, envFiles: result.inputs.envFiles, mountedPaths: result.inputs.mountedPaths, fileOnlyPaths: result.inputs.fileOnlyPaths, pollImages: extension.extension.pollImages, rollback: extension.extension.rollback };
+  const { envFiles, mountedPaths, fileOnlyPaths, writableMountPaths } = result.inputs;
+  const { pollImages, rollback, ignore } = extension.extension;
+  return { ok: true, envFiles, mountedPaths, fileOnlyPaths, writableMountPaths, pollImages, rollback, ignore };
 }

@@ -24,6 +24,11 @@ export interface ServiceSource {
   fingerprint: string;
   /** Env files compose reads for this service that must exist (relative paths, as in `files`). */
   requiredEnvFiles: string[];
+  /**
+   * Inputs git does not track (keys as in `files`, plus data files left out of it): secrets and
+   * host-specific files, whose values are kept out of stored output.
+   */
+  untrackedInputs: string[];
   /** Opted in to image polling (`x-gitops: { poll-images: true }`): moved tags are pulled without a webhook. */
   pollImages?: true;
   /** Opted out of automatic rollback (`x-gitops: { rollback: false }`): a gate failure stays a failure. */
