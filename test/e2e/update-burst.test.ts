@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import type { TestEngines } from './engines/engines.js';
 import { EnvRepo, TestServer, deploymentOf, projectContainers, removeProject, requireEngines, sh, stepper, summary, uid } from './harness.js';
 
@@ -19,17 +19,33 @@ const ENGINES: ReadonlyArray<{ engine: Engine; composeFile: string }> = [
 ];
 const WINDOW_SECONDS = 3;
 
-/** Builds an image whose /version says `version` (in Podman) and pushes it to `reference` in the open registry. */
-function buildAndPush(engines: TestEngines, local: string, reference: string, version: string): void {
-  const dir = mkdtempSync(path.join(tmpdir(), 'gds-e2e-burst-'));
-  try {
-    writeFileSync(path.join(dir, 'Containerfile'), `FROM ${engines.busyboxImage}\nRUN echo ${version} > /version\n`);
-    sh('podman', ['build', '--quiet', '--tag', `${local}:${version}`, dir]);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+const LOCAL = `localhost/gds-e2e-burst-${uid()}`;
+const built = new Set<string>();
+
+/** Pushes an image whose /version says `version` to `reference` in the open registry (built in Podman once for both engines). */
+function push(engines: TestEngines, reference: string, version: string): void {
+  if (!built.has(version)) {
+    const dir = mkdtempSync(path.join(tmpdir(), 'gds-e2e-burst-'));
+    try {
+      writeFileSync(path.join(dir, 'Containerfile'), `FROM ${engines.busyboxImage}\nRUN echo ${version} > /version\n`);
+      sh('podman', ['build', '--quiet', '--tag', `${LOCAL}:${version}`, dir]);
+      built.add(version);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
-  sh('podman', ['push', '--quiet', '--tls-verify=false', `${local}:${version}`, `docker://${reference}`]);
+  sh('podman', ['push', '--quiet', '--tls-verify=false', `${LOCAL}:${version}`, `docker://${reference}`]);
 }
+
+after(() => {
+  for (const version of built) {
+    try {
+      sh('podman', ['rmi', '--force', `${LOCAL}:${version}`]);
+    } catch {
+      // already gone
+    }
+  }
+});
 
 const pulls = (output: string, reference: string) => output.split('\n').filter((line) => line.trim() === `pulling ${reference}`).length;
 
@@ -39,7 +55,6 @@ for (const { engine, composeFile } of ENGINES) {
     if (!engines) return;
     const id = uid();
     const service = `burst-${engine}-${id}`;
-    const local = `localhost/gds-e2e-burst-${engine}-${id}`;
     const reference = `${engines.registryOpen}/gds-e2e-burst-${engine}-${id}:latest`;
     const env: Record<string, string> = engine === 'docker' ? { DOCKER_HOST: engines.dockerHost } : {};
     const repo = new EnvRepo();
@@ -47,12 +62,10 @@ for (const { engine, composeFile } of ENGINES) {
     t.after(async () => {
       await server?.close();
       removeProject(engine, service, env);
-      for (const [cli, image, cliEnv] of [[engine, reference, env], ['podman', `${local}:v1`, {}], ['podman', `${local}:v2`, {}]] as const) {
-        try {
-          sh(cli, ['rmi', '--force', image], { env: cliEnv });
-        } catch {
-          // already gone
-        }
+      try {
+        sh(engine, ['rmi', '--force', reference], { env });
+      } catch {
+        // already gone
       }
       server?.dispose();
       repo.dispose();
@@ -69,7 +82,7 @@ for (const { engine, composeFile } of ENGINES) {
       ((await server!.get('/api/runs?limit=100')) as { runs: Array<{ id: string; trigger: string; service: string | null }> }).runs.filter((r) => r.trigger === 'redeploy-and-update' && r.service === service);
 
     await step('1. the service deploys v1', async () => {
-      buildAndPush(engines, local, reference, 'v1');
+      push(engines, reference, 'v1');
       repo.write(`services/${service}/${composeFile}`, `services:\n  app:\n    image: ${reference}\n    init: true\n    command: ["sleep", "3600"]\n`);
       repo.push('a service on a registry tag');
       server = await TestServer.start({ checkout: repo.checkout, env: { ...env, UPDATE_DEBOUNCE_SECONDS: String(WINDOW_SECONDS) } });
@@ -79,7 +92,7 @@ for (const { engine, composeFile } of ENGINES) {
     });
 
     await step('2. v2 is published with a burst of five webhooks: one run, one pull, one recreate', async () => {
-      buildAndPush(engines, local, reference, 'v2');
+      push(engines, reference, 'v2');
       const before = container();
       const sent = Date.now();
       const answers = [];
