@@ -116,7 +116,8 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
   const events = new RunEventBus(store, (error) => logger.error({ err: error }, 'a run event listener failed'));
   const selfUpdater = createSelfUpdater({ engines, helperEnv: helperEnvironment(config) });
 
-  const dispatcher = createDispatcher({ store, events, clock, logger, executor: () => pipeline, updateDebounce: createUpdateDebounce({ windowMs: config.updateDebounceMs }) });
+  const updateDebounce = createUpdateDebounce({ windowMs: config.updateDebounceMs });
+  const dispatcher = createDispatcher({ store, events, clock, logger, executor: () => pipeline, updateDebounce });
   let view: ReturnType<typeof createServicesView>;
   const pipeline: Pipeline = new Pipeline({
     store,
@@ -258,7 +259,8 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
         logger,
         graceMs: config.shutdownGraceMs,
         http: { drain: () => void (draining = true), close: () => app.close() },
-        queue: dispatcher.queue,
+        // A run waiting out its update window must not hold the drain: the window ends with the queue.
+        queue: { close: () => (dispatcher.queue.close(), updateDebounce.close()), idle: () => dispatcher.queue.idle() },
         pipeline,
         streams,
         background: { stop: () => (poller?.stop(), imagePoller?.stop(), handoffs.stop(), observers.stop()) },

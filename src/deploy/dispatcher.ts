@@ -85,6 +85,8 @@ export function createDispatcher(deps: {
       if (job.trigger === 'redeploy-and-update') {
         const window = await deps.updateDebounce?.settled(runId);
         if (window) deps.logger.info({ runId, service: job.service, deliveries: window.joined }, 'update window closed; one run for its deliveries');
+        // The server began stopping during the window: the run stays queued for the next instance, like any run not started.
+        if (window && queue.isClosed) return;
       }
       recordLostEnds();
       const executor = deps.executor();

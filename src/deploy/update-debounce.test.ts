@@ -50,6 +50,19 @@ describe('createUpdateDebounce', () => {
     assert.equal(debounce.trigger('app', 'webhook', enqueue).coalesced, false);
   });
 
+  it('ends every window at close and opens none after it', async () => {
+    const timers = manualTimers();
+    const debounce = createUpdateDebounce({ windowMs: 600_000, setTimer: timers.setTimer });
+    const first = debounce.trigger('app', 'webhook', enqueue);
+    const waiting = debounce.settled(first.runId);
+    debounce.close();
+    assert.deepEqual(await waiting, { joined: 1 });
+    assert.ok(timers.pending[0]?.cancelled, 'its timer is cancelled');
+    const later = debounce.trigger('app', 'webhook', enqueue);
+    assert.equal(later.coalesced, false);
+    assert.equal(await debounce.settled(later.runId), undefined);
+  });
+
   it('holds nothing for operators, polls, a zero window, or a trigger the lane coalesced', async () => {
     const timers = manualTimers();
     const debounce = createUpdateDebounce({ windowMs: 10_000, setTimer: timers.setTimer });
@@ -99,6 +112,14 @@ describe('the dispatcher with an update window', () => {
       await dispatcher.queue.idle();
       assert.deepEqual(started, [answers[0]!.runId]);
       assert.equal(store.listRuns({ limit: 10 }).items.length, 1);
+
+      // A shutdown during a window: the run is not started, it stays queued for the next instance.
+      const during = dispatcher.triggers.redeployAndUpdate('app', 'webhook');
+      dispatcher.queue.close();
+      timers.fireAll();
+      await dispatcher.queue.idle();
+      assert.deepEqual(started, [answers[0]!.runId]);
+      assert.equal(store.getRun(during.runId)?.status, 'queued');
     } finally {
       store.close();
       rmSync(dir, { recursive: true, force: true });

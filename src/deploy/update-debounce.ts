@@ -21,6 +21,8 @@ export interface UpdateDebounce {
   trigger(service: string, origin: RunOrigin, enqueue: () => EnqueueResult): EnqueueResult;
   /** Resolves when the window of `runId` has ended (at once when it has none); its triggers then start new runs. */
   settled(runId: string): Promise<{ joined: number } | undefined>;
+  /** Ends every window now and opens no more (shutdown: a run must not keep the drain waiting). */
+  close(): void;
 }
 
 interface Window {
@@ -39,6 +41,8 @@ export function createUpdateDebounce(options: { windowMs: number; setTimer?: Set
   const setTimer = options.setTimer ?? realTimer;
   const open = new Map<string, Window>();
   const byRun = new Map<string, Window>();
+  const ends = new Set<() => void>();
+  let closed = false;
 
   return {
     trigger(service, origin, enqueue) {
@@ -49,15 +53,19 @@ export function createUpdateDebounce(options: { windowMs: number; setTimer?: Set
       }
       const result = enqueue();
       // A trigger that joined a run already waiting in the lane needs no window of its own.
-      if (options.windowMs <= 0 || origin !== 'webhook' || result.coalesced) return result;
-      let end!: () => void;
-      const opened: Window = { runId: result.runId, joined: 1, ended: new Promise<void>((resolve) => (end = resolve)) };
+      if (closed || options.windowMs <= 0 || origin !== 'webhook' || result.coalesced) return result;
+      let resolveEnded!: () => void;
+      const opened: Window = { runId: result.runId, joined: 1, ended: new Promise<void>((resolve) => (resolveEnded = resolve)) };
+      const end = () => {
+        if (open.get(service) === opened) open.delete(service);
+        ends.delete(end);
+        resolveEnded();
+      };
       open.set(service, opened);
       byRun.set(result.runId, opened);
-      setTimer(() => {
-        if (open.get(service) === opened) open.delete(service);
-        end();
-      }, options.windowMs);
+      ends.add(end);
+      const timer = setTimer(end, options.windowMs);
+      opened.ended.then(() => timer.cancel(), () => undefined);
       return result;
     },
 
@@ -67,6 +75,11 @@ export function createUpdateDebounce(options: { windowMs: number; setTimer?: Set
       await window.ended;
       byRun.delete(runId);
       return { joined: window.joined };
+    },
+
+    close() {
+      closed = true;
+      for (const end of [...ends]) end();
     },
   };
 }
