@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdir, stat, type Dirent, type Stats } from 'node:fs';
 import { isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
 import { readGitopsExtension } from '../domain/compose-extension.js';
+import { maskSecretAssignments } from '../domain/redact.js';
 import { extractComposeInputs, parseComposeYaml, type EnvFileEntry } from '../domain/compose-inputs.js';
 import { fingerprintOf } from '../domain/fingerprint.js';
 import { matchesGlob } from '../domain/glob.js';
@@ -101,21 +102,29 @@ export function createServiceCatalog(options: {
   }
 
   /**
-   * Whether git tracks an input: inside the service directory from its listing, elsewhere in the
-   * repository from one listing of the whole tree (asked once per discover, only when needed);
-   * a path outside the repository never is.
+   * Keys of `files` git does not track. Inside the service directory the listing says; a file
+   * elsewhere in the checkout (`../../secrets/app.env`) is asked of git once per discovery; one
+   * outside the checkout is never tracked. A failing question counts as untracked (masked).
    */
-  function trackedCheck(dir: string, tracked: ReadonlySet<string>, repoTracked: () => Promise<ReadonlySet<string>>) {
-    return async (input: Input): Promise<boolean> => {
-      const inService = relative(dir, input.absolute).split(sep).join('/');
-      if (!inService.startsWith('../') && !isAbsolute(inService)) return tracked.has(inService);
-      const inRepo = relative(repoPath, input.absolute).split(sep).join('/');
-      if (inRepo.startsWith('../') || isAbsolute(inRepo)) return false;
-      return (await repoTracked()).has(inRepo);
-    };
+  async function untrackedOf(dir: string, keys: string[], tracked: ReadonlySet<string>, outside: Map<string, Promise<boolean>>): Promise<string[]> {
+    const answers = await Promise.all(keys.map((key) => isTrackedKey(dir, key, tracked, outside)));
+    return keys.filter((_, index) => !answers[index]).sort();
   }
 
-  async function describe(name: string, tracked: readonly string[], repoTracked: () => Promise<ReadonlySet<string>>): Promise<ServiceSource | undefined> {
+  /** Whether git tracks one input (its key as in `files`); see untrackedOf. */
+  function isTrackedKey(dir: string, key: string, tracked: ReadonlySet<string>, outside: Map<string, Promise<boolean>>): Promise<boolean> {
+    if (!key.startsWith('../') && key !== '..' && !isAbsolute(key)) return Promise.resolve(tracked.has(key));
+    const inRepo = relative(repoPath, resolve(dir, key)).split(sep).join('/');
+    if (inRepo.startsWith('../') || inRepo === '..' || isAbsolute(inRepo)) return Promise.resolve(false);
+    let answer = outside.get(inRepo);
+    if (!answer) {
+      answer = options.repository.listTrackedFiles(inRepo).then((list) => list.includes(inRepo), () => false);
+      outside.set(inRepo, answer);
+    }
+    return answer;
+  }
+
+  async function describe(name: string, tracked: readonly string[], outside: Map<string, Promise<boolean>> = new Map()): Promise<ServiceSource | undefined> {
     const dir = join(servicesRoot, name);
     let entries: Dirent[];
     try {
@@ -150,7 +159,8 @@ export function createServiceCatalog(options: {
     const envFileKeys = new Set<string>(INTERPOLATION_ENV_FILES.filter((file) => present.has(file)));
     // Inputs left out of the fingerprint: files containers write (read-write bind mounts of untracked files) and x-gitops.ignore.
     const excluded = new Map<string, Input>();
-    const isTracked = trackedCheck(dir, new Set(tracked), repoTracked);
+    const trackedSet = new Set(tracked);
+    const isTracked = (input: Input) => isTrackedKey(dir, input.key, trackedSet, outside);
     const composeRead = await limit(() => readInputFile(join(dir, composeFile), readLimit));
     if (composeRead.kind === 'missing') return undefined; // removed while we looked: not a service any more
     let composeDigest = INVALID_DIGEST;
@@ -168,7 +178,8 @@ export function createServiceCatalog(options: {
     if (parsed === undefined) {
       // The compose file itself cannot be read: nothing more to learn from it.
     } else if (!parsed.ok) {
-      problem ??= { code: 'COMPOSE_FILE_INVALID', message: `${name}/${composeFile}: ${parsed.message}` };
+      // The YAML parser quotes the lines around the fault: a secret written inline must not reach the record.
+      problem ??= { code: 'COMPOSE_FILE_INVALID', message: `${name}/${composeFile}: ${maskSecretAssignments(parsed.message)}` };
     } else {
       for (const entry of parsed.envFiles) {
         const input = inputFor(dir, entry.path);
@@ -199,7 +210,6 @@ export function createServiceCatalog(options: {
         }
       }
     }
-    const untracked = await Promise.all([...inputs.values(), ...excluded.values()].map(async (input) => ((await isTracked(input)) ? [] : [input.key])));
 
     const files: FileDigests = {};
     const keys = [...inputs.keys()];
@@ -213,6 +223,8 @@ export function createServiceCatalog(options: {
         if (key !== composeFile) invalid.push(`${key} ${digest.reason}`);
       }
     });
+    // Data files left out of `files` are untracked too (redaction masks what they hold).
+    const untrackedInputs = await untrackedOf(dir, [...new Set([...keys, ...excluded.keys()])], trackedSet, outside);
     if (invalid.length > 0) {
       // Takes precedence: a service with an unreadable input must not be deployed as if it were fine.
       problem = { code: 'INPUT_FILE_INVALID', message: `${name}: ${invalid.sort().join('; ')}` };
@@ -227,17 +239,11 @@ export function createServiceCatalog(options: {
       files,
       fingerprint: fingerprintOf(files, sha256hex),
       requiredEnvFiles: [...requiredEnvFiles].sort(),
-      untrackedInputs: [...new Set(untracked.flat())].sort(),
+      untrackedInputs,
       ...(parsed?.ok && parsed.pollImages ? { pollImages: true as const } : {}),
       ...(parsed?.ok && !parsed.rollback ? { noRollback: true as const } : {}),
       ...(problem ? { problem } : {}),
     };
-  }
-
-  /** The whole repository's tracked files, listed at most once per discover and only when asked. */
-  function lazyRepoListing(): () => Promise<ReadonlySet<string>> {
-    let listing: Promise<ReadonlySet<string>> | undefined;
-    return () => (listing ??= options.repository.listTrackedFiles('.').then((files) => new Set(files)));
   }
 
   /** The directory of a service name, or undefined for a name that is not a plain directory name. */
@@ -276,8 +282,8 @@ export function createServiceCatalog(options: {
       }
       const names = entries.filter((entry) => entry.isDirectory() && isValidServiceName(entry.name)).map((entry) => entry.name);
       const tracked = await trackedPromise;
-      const repoTracked = lazyRepoListing();
-      const services = await Promise.all(names.map((name) => describe(name, tracked.get(name) ?? [], repoTracked)));
+      const outside = new Map<string, Promise<boolean>>();
+      const services = await Promise.all(names.map((name) => describe(name, tracked.get(name) ?? [], outside)));
       return services.filter((service): service is ServiceSource => service !== undefined).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     },
 
@@ -286,7 +292,7 @@ export function createServiceCatalog(options: {
       if (dir === undefined) return undefined;
       const prefix = servicesRelative === '.' ? name : `${servicesRelative}/${name}`;
       const tracked = await trackedByService(prefix);
-      return describe(name, tracked.get(name) ?? [], lazyRepoListing());
+      return describe(name, tracked.get(name) ?? []);
     },
   };
 }

@@ -25,10 +25,11 @@ export interface ServiceSource {
   /** Env files compose reads for this service that must exist (relative paths, as in `files`). */
   requiredEnvFiles: string[];
   /**
-   * Inputs git does not track (keys as in `files`, plus data files left out of it): secrets and
-   * host-specific files, whose values are kept out of stored output.
+   * Keys of `files` that git does not track (git-ignored secrets, files outside the repository),
+   * plus the data files left out of `files` (read-write mounts of untracked files, x-gitops.ignore):
+   * their values are secrets to redaction. Absent (older callers, tests): every file counts as tracked.
    */
-  untrackedInputs: string[];
+  untrackedInputs?: string[];
   /** Opted in to image polling (`x-gitops: { poll-images: true }`): moved tags are pulled without a webhook. */
   pollImages?: true;
   /** Opted out of automatic rollback (`x-gitops: { rollback: false }`): a gate failure stays a failure. */
