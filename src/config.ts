@@ -38,6 +38,8 @@ export interface Config extends WebhookSettings {
   composeTimeoutMs: number;
   /** Seconds a container gets to stop before it is killed, when one must be replaced. */
   stopTimeoutSeconds: number;
+  /** UPDATE_DEBOUNCE_SECONDS: package webhooks for one service within this window become one update (0: off). */
+  updateDebounceMs: number;
   /** Health gate: how long a new container without a healthcheck must keep running (DEPLOY_SETTLE_SECONDS). */
   deploySettleMs: number;
   /** Health gate: the longest a deployment waits for its containers to settle (DEPLOY_HEALTH_TIMEOUT_SECONDS). */
@@ -139,6 +141,7 @@ const envSchema = z.object({
   DEPLOY_PARALLELISM: intInRange('DEPLOY_PARALLELISM', 1, 64).default(4),
   COMPOSE_TIMEOUT_SECONDS: intInRange('COMPOSE_TIMEOUT_SECONDS', 1, 86_400).default(900),
   STOP_TIMEOUT_SECONDS: intInRange('STOP_TIMEOUT_SECONDS', 0, 3_600).default(10),
+  UPDATE_DEBOUNCE_SECONDS: intInRange('UPDATE_DEBOUNCE_SECONDS', 0, 600).default(10),
   // Health gate (README "Health-gated deployments"): the default window is defended there with its measurement.
   DEPLOY_SETTLE_SECONDS: intInRange('DEPLOY_SETTLE_SECONDS', 0, 3_600).default(5),
   DEPLOY_HEALTH_TIMEOUT_SECONDS: intInRange('DEPLOY_HEALTH_TIMEOUT_SECONDS', 1, 86_400).default(300),
@@ -274,6 +277,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs, option
     parallelism: e.DEPLOY_PARALLELISM,
     composeTimeoutMs: e.COMPOSE_TIMEOUT_SECONDS * 1000,
     stopTimeoutSeconds: e.STOP_TIMEOUT_SECONDS,
+    updateDebounceMs: e.UPDATE_DEBOUNCE_SECONDS * 1000,
     deploySettleMs: e.DEPLOY_SETTLE_SECONDS * 1000,
     deployHealthTimeoutMs: e.DEPLOY_HEALTH_TIMEOUT_SECONDS * 1000,
     gitTimeoutMs: e.GIT_TIMEOUT_SECONDS * 1000,

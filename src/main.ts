@@ -13,6 +13,7 @@ import { openSqliteStore } from './adapters/sqlite-store.js';
 import { composeRuntimes } from './compose-runtimes.js';
 import type { Config } from './config.js';
 import { createDispatcher } from './deploy/dispatcher.js';
+import { createUpdateDebounce } from './deploy/update-debounce.js';
 import { createHandoffWatcher } from './deploy/handoff-watcher.js';
 import { createImageServices } from './deploy/image-services.js';
 import { Pipeline } from './deploy/pipeline.js';
@@ -115,7 +116,8 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
   const events = new RunEventBus(store, (error) => logger.error({ err: error }, 'a run event listener failed'));
   const selfUpdater = createSelfUpdater({ engines, helperEnv: helperEnvironment(config) });
 
-  const dispatcher = createDispatcher({ store, events, clock, logger, executor: () => pipeline });
+  const updateDebounce = createUpdateDebounce({ windowMs: config.updateDebounceMs });
+  const dispatcher = createDispatcher({ store, events, clock, logger, executor: () => pipeline, updateDebounce });
   let view: ReturnType<typeof createServicesView>;
   const pipeline: Pipeline = new Pipeline({
     store,
@@ -262,7 +264,8 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
         logger,
         graceMs: config.shutdownGraceMs,
         http: { drain: () => void (draining = true), close: () => app.close() },
-        queue: dispatcher.queue,
+        // A run waiting out its update window must not hold the drain: the window ends with the queue.
+        queue: { close: () => (dispatcher.queue.close(), updateDebounce.close()), idle: () => dispatcher.queue.idle() },
         pipeline,
         streams,
         background: { stop: () => (poller?.stop(), imagePoller?.stop(), handoffs.stop(), observers.stop()) },

@@ -25,7 +25,8 @@ export interface ServiceSource {
   /** Env files compose reads for this service that must exist (relative paths, as in `files`). */
   requiredEnvFiles: string[];
   /**
-   * Keys of `files` that git does not track (git-ignored secrets, files outside the repository):
+   * Keys of `files` that git does not track (git-ignored secrets, files outside the repository),
+   * plus the data files left out of `files` (read-write mounts of untracked files, x-gitops.ignore):
    * their values are secrets to redaction. Absent (older callers, tests): every file counts as tracked.
    */
   untrackedInputs?: string[];
