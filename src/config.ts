@@ -57,6 +57,11 @@ export interface Config extends WebhookSettings {
   notify: NotifySettings;
   /** ROLLBACK_ON_FAILURE: a health-gate failure puts the last good deployment back (per-service opt-out: `x-gitops: { rollback: false }`). */
   rollbackOnFailure: boolean;
+  /** DRIFT_CHECK_SECONDS: how often engine state is compared with what was deployed; undefined: off (0). */
+  driftCheckMs: number | undefined;
+  /** SELF_HEAL: a drifted service is deployed again (origin `heal`), within SELF_HEAL_MAX_PER_HOUR. */
+  selfHeal: boolean;
+  selfHealMaxPerHour: number;
   /** Acceptable but unwise settings, logged at start-up. */
   warnings: string[];
 }
@@ -145,6 +150,10 @@ const envSchema = z.object({
   CHILD_ENV_PASS: z.string().optional(),
   // Rollback (issue 12): a deployment that fails the health gate goes back to the last good one.
   ROLLBACK_ON_FAILURE: z.enum(['true', 'false'], 'ROLLBACK_ON_FAILURE must be true or false').default('true').transform((v) => v === 'true'),
+  // Drift (issue 9): engine state against what was deployed, and self-heal with a flap limit.
+  DRIFT_CHECK_SECONDS: intInRange('DRIFT_CHECK_SECONDS', 0, 86_400).default(300),
+  SELF_HEAL: z.enum(['true', 'false'], 'SELF_HEAL must be true or false').default('false').transform((v) => v === 'true'),
+  SELF_HEAL_MAX_PER_HOUR: intInRange('SELF_HEAL_MAX_PER_HOUR', 1, 60).default(3),
 });
 
 /** Every variable the server reads itself: never given to git or the compose tools. */
@@ -270,6 +279,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs, option
     childEnvPass: childEnvPass.names,
     notify: notify.settings,
     rollbackOnFailure: e.ROLLBACK_ON_FAILURE,
+    driftCheckMs: e.DRIFT_CHECK_SECONDS === 0 ? undefined : e.DRIFT_CHECK_SECONDS * 1000,
+    selfHeal: e.SELF_HEAL,
+    selfHealMaxPerHour: e.SELF_HEAL_MAX_PER_HOUR,
     ...webhook.settings,
     warnings,
   };

@@ -20,6 +20,8 @@ import { previewPlan } from './deploy/plan-preview.js';
 import type { RollbackEngine } from './deploy/rollback.js';
 import { createRemotePoller } from './deploy/remote-poller.js';
 import { createImagePoller } from './deploy/image-poller.js';
+import { createDriftWatch } from './deploy/drift-watch.js';
+import { buildDriftNotification } from './notify/drift-message.js';
 import { createRegistryDigests } from './adapters/registry-digest.js';
 import { prepareRegistryAuth } from './adapters/registry-auth.js';
 import { createRunningImages } from './adapters/running-images.js';
@@ -156,7 +158,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
       const counts: Record<string, number> = {};
       const snapshot = view.peek();
       if (!snapshot) return counts;
-      for (const s of describeServices(snapshot.services, store.listDeployedStates(), store.lastDeployments(), config.deployServerName, store.listPins())) {
+      for (const s of describeServices(snapshot.services, store.listDeployedStates(), store.lastDeployments(), config.deployServerName, store.listPins(), drift.drift())) {
         counts[s.state] = (counts[s.state] ?? 0) + 1;
       }
       return counts;
@@ -164,6 +166,27 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
   });
   const notifier = createNotifier({ settings: config.notify, logger });
   const observers = observeRuns({ store, events, metrics, notifier, serverName: config.deployServerName, publicUrl: config.publicUrl, logger });
+  // Drift (DRIFT_CHECK_SECONDS, SELF_HEAL): engine state against what was deployed, after every run too.
+  const drift = createDriftWatch({
+    services: async () => (await view.services()).services,
+    store,
+    containers: (service) => engines[service.runtime].listProjectContainers(service.projectName),
+    selfService: config.deployServerName,
+    ...(config.selfHeal ? {
+      heal: {
+        maxPerHour: config.selfHealMaxPerHour,
+        deployService: (service: string) => dispatcher.triggers.deployService(service, 'heal'),
+        busy: (service: string) => dispatcher.queue.busy(`deploy:${service}`),
+      },
+    } : {}),
+    notify: (notice) => notifier.send?.(buildDriftNotification(notice, { serverName: config.deployServerName, publicUrl: config.publicUrl })),
+    onHeal: (service) => metrics.driftHeal?.(service),
+    intervalMs: config.driftCheckMs,
+    logger: logger.child({ component: 'drift-watch' }),
+  });
+  const stopDriftAfterRuns = events.observe((event) => {
+    if (event.type === 'end') drift.afterRun();
+  });
   const handoffs = createHandoffWatcher({ store, events, selfUpdater, clock, logger, onForeignRunEnd: observers.onForeignRunEnd });
   handoffs.start(HANDOFF_CHECK_MS);
 
@@ -203,6 +226,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
     streams,
     draining: () => draining,
     services: () => view.services(),
+    drift: () => drift.drift(),
     triggers: dispatcher.triggers,
     rollbackService: (service, target, origin) => dispatcher.rollbackService(service, target, origin),
     previewPlan: () =>
@@ -245,6 +269,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
     intervalMs: config.imagePollIntervalMs, logger: logger.child({ component: 'image-poller' }),
   });
   imagePoller?.start();
+  drift.start();
 
   let closing: Promise<void> | undefined;
   return {
@@ -260,7 +285,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
         queue: dispatcher.queue,
         pipeline,
         streams,
-        background: { stop: () => (poller?.stop(), imagePoller?.stop(), handoffs.stop(), observers.stop()) },
+        background: { stop: () => (poller?.stop(), imagePoller?.stop(), drift.stop(), stopDriftAfterRuns(), handoffs.stop(), observers.stop()) },
         notifier,
         store,
       })),

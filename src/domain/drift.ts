@@ -81,3 +81,17 @@ export function healVerdict(heals: readonly number[], now: number, maxPerHour: n
 export function recentHeals(heals: readonly number[], now: number): number[] {
   return heals.filter((at) => now - at < HOUR_MS);
 }
+
+/** A service's current drift episode, as views show it. */
+export interface ServiceDrift {
+  /** detectDrift's findings at the newest check. */
+  reasons: string[];
+  /** When the episode began (the first check that found it). */
+  since: string;
+  /** Why it is not healed: the flap limit (`held: healed 3 times in the last hour`), a pin; null when healing or self-heal is off. */
+  held: string | null;
+  /** Heals of this service within the last hour. */
+  healsLastHour: number;
+  /** The run of the newest heal of this episode, if one was queued. */
+  healRunId: string | null;
+}

@@ -3,8 +3,10 @@ import { FAILED_DEPLOYMENT_STATUSES, type DeployedState, type DeploymentStatus, 
 /**
  * `rolled-back`: its newest deployment failed the health gate and the last good one runs again
  * (it is pinned there); `pinned`: rolled back by hand, it runs an earlier deployment, not git.
+ * `drifted`: the engine no longer runs what was deployed (a container stopped, removed or
+ * replaced by hand; see domain/drift.ts).
  */
-export type ServiceState = 'in-sync' | 'changed' | 'never-deployed' | 'failed' | 'rolled-back' | 'pinned' | 'problem' | 'self';
+export type ServiceState = 'in-sync' | 'changed' | 'never-deployed' | 'failed' | 'rolled-back' | 'pinned' | 'problem' | 'self' | 'drifted';
 
 /** One word for where a service stands, for tables and the `gds_services` metric. */
 export function serviceState(
@@ -14,9 +16,13 @@ export function serviceState(
   last: { status: DeploymentStatus } | undefined,
   selfService: string,
   pin?: ServicePin,
+  /** The drift check found that what runs is not what was deployed. */
+  drifted = false,
 ): ServiceState {
   if (service.problem) return 'problem';
   if (service.name === selfService && !deployed) return 'self';
+  // Before rolled-back and pinned: what runs is neither git's nor the pin's any more.
+  if (drifted && deployed) return 'drifted';
   if (last?.status === 'rolled-back' && pin) return 'rolled-back';
   if (last && FAILED_DEPLOYMENT_STATUSES.has(last.status)) return 'failed';
   if (pin) return 'pinned';
