@@ -6,8 +6,8 @@ export interface ApiErrorInfo {
   message: string;
 }
 
-export type ServiceState = 'in-sync' | 'changed' | 'never-deployed' | 'failed' | 'rolled-back' | 'pinned' | 'problem' | 'self';
-export const SERVICE_STATES: readonly ServiceState[] = ['in-sync', 'changed', 'never-deployed', 'failed', 'rolled-back', 'pinned', 'problem', 'self'];
+export type ServiceState = 'in-sync' | 'changed' | 'never-deployed' | 'failed' | 'rolled-back' | 'pinned' | 'problem' | 'self' | 'drifted';
+export const SERVICE_STATES: readonly ServiceState[] = ['in-sync', 'changed', 'never-deployed', 'failed', 'rolled-back', 'pinned', 'problem', 'self', 'drifted'];
 
 export interface LastDeployment {
   id: string;
@@ -33,6 +33,8 @@ export interface ServiceSummary {
   problem: ApiErrorInfo | null;
   /** Set while the service runs a rollback instead of git. */
   pinned?: { commit: string | null; reason: 'rolled-back' | 'manual'; deploymentId: string; since: string } | null;
+  /** Set while the engine does not run what was deployed (state `drifted`). */
+  drift?: { reasons: string[]; since: string; held: string | null; healsLastHour: number; healRunId: string | null } | null;
   lastDeployment: LastDeployment | null;
 }
 
