@@ -170,7 +170,8 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
   const drift = createDriftWatch({
     services: async () => (await view.services()).services,
     store,
-    containers: (service) => engines[service.runtime].listProjectContainers(service.projectName),
+    // The engine of the runtime that deployed the service (a runtime that cannot say is not checked).
+    containers: (service) => runtimes[service.runtime].containers?.(service) ?? Promise.resolve(undefined),
     selfService: config.deployServerName,
     ...(config.selfHeal ? {
       heal: {
@@ -184,7 +185,8 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
     intervalMs: config.driftCheckMs,
     logger: logger.child({ component: 'drift-watch' }),
   });
-  const stopDriftAfterRuns = events.observe((event) => {
+  // DRIFT_CHECK_SECONDS=0 turns the check off altogether, after runs too.
+  const stopDriftAfterRuns = config.driftCheckMs === undefined ? () => undefined : events.observe((event) => {
     if (event.type === 'end') drift.afterRun();
   });
   const handoffs = createHandoffWatcher({ store, events, selfUpdater, clock, logger, onForeignRunEnd: observers.onForeignRunEnd });

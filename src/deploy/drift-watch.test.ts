@@ -203,4 +203,25 @@ describe('createDriftWatch', () => {
     assert.equal(new Set(calls).size, 10);
     assert.equal(peak, 3);
   });
+
+  it('leaves a service alone when its runtime cannot list containers, and checks nothing once stopped', async () => {
+    const t = setup();
+    t.engine.set('app', []);
+    const silent = createDriftWatch({
+      services: async () => [source('app')],
+      store: { getDeployedState: () => ({ service: 'app', fingerprint: 'f', files: {}, commit: null, deployedAt: 't', images: { web: IMG } }), listServiceDeployments: () => ({ items: [], next: null }), getPin: () => undefined },
+      containers: async () => undefined,
+      selfService: 'x',
+      notify: () => assert.fail('nothing to notify'),
+      intervalMs: undefined,
+      logger: pino({ level: 'silent' }),
+    });
+    await silent.check();
+    assert.equal(silent.drift().size, 0);
+    t.watch.stop();
+    await t.watch.check();
+    t.watch.afterRun();
+    assert.deepEqual(t.asked, []);
+    assert.equal(t.watch.drift().size, 0);
+  });
 });

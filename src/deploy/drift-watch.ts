@@ -23,8 +23,8 @@ export interface DriftWatchDeps {
   /** The services of the checkout (the views' snapshot: no discovery per check). */
   services(): Promise<ServiceSource[]>;
   store: Pick<Store, 'getDeployedState' | 'listServiceDeployments' | 'getPin'>;
-  /** The project's containers as the engine reports them (one engine call per service). */
-  containers(service: ServiceSource): Promise<ContainerState[]>;
+  /** The project's containers as the engine reports them (one engine call per service); undefined: not known, not checked. */
+  containers(service: ServiceSource): Promise<ContainerState[] | undefined>;
   /** DEPLOY_SERVER_NAME: the server's own container is never judged (or healed) by itself. */
   selfService: string;
   /** SELF_HEAL: queue a redeploy of the service (origin `heal`); undefined: drift is only shown and notified. */
@@ -79,6 +79,8 @@ export function createDriftWatch(deps: DriftWatchDeps) {
   const failing = new Map<string, string>();
   let checking: Promise<void> | undefined;
   let again = false;
+  /** After stop (shutdown) no check starts, and one under way records nothing more. */
+  let stopped = false;
 
   const newest = (service: string): DeploymentRecord | undefined => deps.store.listServiceDeployments(service, { limit: 1 }).items[0];
   const judged = (d: DeploymentRecord | undefined) => !d || !(OPEN_STATUSES.has(d.status) || (FAILED_DEPLOYMENT_STATUSES.has(d.status) && d.status !== 'rolled-back'));
@@ -89,6 +91,7 @@ export function createDriftWatch(deps: DriftWatchDeps) {
   };
 
   async function checkService(service: ServiceSource): Promise<void> {
+    if (stopped) return;
     const deployed = deps.store.getDeployedState(service.name);
     const before = newest(service.name);
     if (!deployed) return end(service.name, 'no deployed state');
@@ -97,9 +100,10 @@ export function createDriftWatch(deps: DriftWatchDeps) {
       if (before && !OPEN_STATUSES.has(before.status)) end(service.name, `its newest deployment ${before.status}`);
       return;
     }
-    let containers: ContainerState[];
+    let containers: ContainerState[] | undefined;
     try {
       containers = await deps.containers(service);
+      if (!containers) return;
       failing.delete(service.name);
     } catch (error) {
       const message = (error as Error).message;
@@ -107,6 +111,7 @@ export function createDriftWatch(deps: DriftWatchDeps) {
       failing.set(service.name, message);
       return;
     }
+    if (stopped) return;
     // A deployment that started (or ended) during the engine call makes this reading stale.
     const after = newest(service.name);
     if (after?.id !== before?.id || after?.status !== before?.status || deps.store.getDeployedState(service.name)?.deployedAt !== deployed.deployedAt) return;
@@ -179,6 +184,7 @@ export function createDriftWatch(deps: DriftWatchDeps) {
 
   /** One check at a time; a request during a check runs one more after it (runs end in bursts). */
   function check(): Promise<void> {
+    if (stopped) return Promise.resolve();
     if (checking) {
       again = true;
       return checking;
@@ -202,7 +208,10 @@ export function createDriftWatch(deps: DriftWatchDeps) {
   return {
     /** Checks every interval (first after one interval) until `stop`. */
     start: () => loop?.start(),
-    stop: () => loop?.stop(),
+    stop: () => {
+      stopped = true;
+      loop?.stop();
+    },
     /** A run ended: what it deployed (or left alone) is checked now. */
     afterRun: () => void check(),
     /** One full check (tests, and the after-run hook). */

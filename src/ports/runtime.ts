@@ -1,3 +1,4 @@
+import type { ContainerState } from '../domain/engine-state.js';
 import type { RuntimeKind, ServiceSource } from '../domain/types.js';
 
 /** Streams the compose tool's output while a deployment runs. */
@@ -40,6 +41,8 @@ export interface Runtime {
   deploy(service: ServiceSource, ctx: ActionContext): Promise<DeployResult>;
   /** Pulls the service's images and recreates only the containers whose image changed. */
   update(service: ServiceSource, ctx: ActionContext): Promise<UpdateResult>;
+  /** The service's containers as its engine runs them now (the drift check); without it the service is not checked. */
+  containers?(service: ServiceSource): Promise<ContainerState[]>;
 }
 
 /** One runtime per kind, chosen per service by its `runtime` field. */

@@ -90,6 +90,11 @@ export class ComposeRuntime implements Runtime {
     return { imagesBefore: imagesByService(before), imagesAfter: imagesByService(after), recreated, gated };
   }
 
+  /** The project's containers on this runtime's engine (the drift check: one engine call). */
+  containers(service: ServiceSource): Promise<ContainerState[]> {
+    return this.deps.engine.listProjectContainers(service.projectName);
+  }
+
   /**
    * Reads the compose model and runs `work` with an output sink and errors from which every
    * env file value is removed: the output and errors are stored and served by the API.
