@@ -25,6 +25,7 @@ function setup(options: { services?: ServiceSource[]; heal?: boolean; maxPerHour
   const states = new Map<string, DeployedState>(services.map((s) => [s.name, { service: s.name, fingerprint: 'f', files: {}, commit: 'c0ffee1234567890', deployedAt: 't1', images: { web: IMG } }]));
   const newest = new Map<string, DeploymentRecord>(services.map((s) => [s.name, deployment(s.name, 'succeeded')]));
   const pins = new Map<string, ServicePin>();
+  const baselines = new Map<string, { deployedAt: string; configHashes: Record<string, string> }>();
   const engine = new Map<string, ContainerState[]>(services.map((s) => [s.name, [running(s.name)]]));
   const asked: string[] = [];
   const notices: DriftNotice[] = [];
@@ -39,6 +40,8 @@ function setup(options: { services?: ServiceSource[]; heal?: boolean; maxPerHour
       getDeployedState: (name) => states.get(name),
       listServiceDeployments: (name) => ({ items: newest.has(name) ? [newest.get(name)!] : [], next: null }),
       getPin: (name) => pins.get(name),
+      getDriftBaseline: (name) => baselines.get(name),
+      saveDriftBaseline: (name, deployedAt, configHashes) => void baselines.set(name, { deployedAt, configHashes }),
     },
     containers: async (service) => {
       asked.push(service.name);
@@ -53,7 +56,7 @@ function setup(options: { services?: ServiceSource[]; heal?: boolean; maxPerHour
     now: () => clock,
   });
   return {
-    watch, states, newest, pins, engine, asked, notices, healed, busy,
+    watch, states, newest, pins, baselines, engine, asked, notices, healed, busy,
     advance: (ms: number) => (clock += ms),
     setDuringCall: (fn: (() => void) | undefined) => (duringCall = fn),
   };
@@ -87,6 +90,7 @@ describe('createDriftWatch', () => {
   it('compares configuration labels with those seen at the first check after the deployment', async () => {
     const t = setup();
     await t.watch.check(); // baseline: h1
+    assert.deepEqual(t.baselines.get('app'), { deployedAt: 't1', configHashes: { web: 'h1' } }, 'kept in the store, for the next instance too');
     t.engine.set('app', [running('app', { configHash: 'h-by-hand' })]);
     await t.watch.check();
     assert.match(t.watch.drift().get('app')!.reasons[0]!, /configuration of web differs from deployed/);
@@ -183,6 +187,8 @@ describe('createDriftWatch', () => {
         getDeployedState: (name) => ({ service: name, fingerprint: 'f', files: {}, commit: null, deployedAt: 't', images: {} }),
         listServiceDeployments: () => ({ items: [], next: null }),
         getPin: () => undefined,
+        getDriftBaseline: () => undefined,
+        saveDriftBaseline: () => undefined,
       },
       containers: async (s) => {
         calls.push(s.name);
@@ -209,7 +215,7 @@ describe('createDriftWatch', () => {
     t.engine.set('app', []);
     const silent = createDriftWatch({
       services: async () => [source('app')],
-      store: { getDeployedState: () => ({ service: 'app', fingerprint: 'f', files: {}, commit: null, deployedAt: 't', images: { web: IMG } }), listServiceDeployments: () => ({ items: [], next: null }), getPin: () => undefined },
+      store: { getDeployedState: () => ({ service: 'app', fingerprint: 'f', files: {}, commit: null, deployedAt: 't', images: { web: IMG } }), listServiceDeployments: () => ({ items: [], next: null }), getPin: () => undefined, getDriftBaseline: () => undefined, saveDriftBaseline: () => undefined },
       containers: async () => undefined,
       selfService: 'x',
       notify: () => assert.fail('nothing to notify'),

@@ -22,7 +22,7 @@ export interface DriftNotice {
 export interface DriftWatchDeps {
   /** The services of the checkout (the views' snapshot: no discovery per check). */
   services(): Promise<ServiceSource[]>;
-  store: Pick<Store, 'getDeployedState' | 'listServiceDeployments' | 'getPin'>;
+  store: Pick<Store, 'getDeployedState' | 'listServiceDeployments' | 'getPin' | 'getDriftBaseline' | 'saveDriftBaseline'>;
   /** The project's containers as the engine reports them (one engine call per service); undefined: not known, not checked. */
   containers(service: ServiceSource): Promise<ContainerState[] | undefined>;
   /** DEPLOY_SERVER_NAME: the server's own container is never judged (or healed) by itself. */
@@ -65,15 +65,14 @@ interface Episode extends ServiceDrift {
  * that finds it to the first that finds none) is notified once; with self-heal the service is
  * redeployed (origin `heal`) unless the flap limit holds it, which is notified once too.
  *
- * State is in memory: the configuration labels are compared with those the first check after
- * a deployment saw (the deployment's own state check had just matched them), and a restart
- * begins afresh (an episode still going on is notified again, the flap count starts at 0).
+ * The configuration labels are compared with those the first clean check after a deployment saw
+ * (the deployment's own state check had just matched them), kept in the store so a restart
+ * still compares them. Episodes and heal times are in memory: after a restart an episode still
+ * going on is notified again, and the flap count starts at 0.
  */
 export function createDriftWatch(deps: DriftWatchDeps) {
   const now = deps.now ?? Date.now;
   const slots = new Semaphore(deps.concurrency ?? 4);
-  /** Configuration hash labels per service, keyed to the deployment they were seen after. */
-  const baselines = new Map<string, { deployedAt: string; hashes: Record<string, string> }>();
   const episodes = new Map<string, Episode>();
   const heals = new Map<string, number[]>();
   const failing = new Map<string, string>();
@@ -116,11 +115,11 @@ export function createDriftWatch(deps: DriftWatchDeps) {
     const after = newest(service.name);
     if (after?.id !== before?.id || after?.status !== before?.status || deps.store.getDeployedState(service.name)?.deployedAt !== deployed.deployedAt) return;
 
-    const baseline = baselines.get(service.name);
-    const hashes = baseline?.deployedAt === deployed.deployedAt ? baseline.hashes : undefined;
+    const baseline = deps.store.getDriftBaseline(service.name);
+    const hashes = baseline?.deployedAt === deployed.deployedAt ? baseline.configHashes : undefined;
     const reasons = detectDrift({ images: deployed.images, configHashes: hashes }, containers);
     if (reasons.length === 0) {
-      if (!hashes) baselines.set(service.name, { deployedAt: deployed.deployedAt, hashes: configHashesOf(containers) });
+      if (!hashes) deps.store.saveDriftBaseline(service.name, deployed.deployedAt, configHashesOf(containers));
       return end(service.name, 'the engine runs what was deployed');
     }
 
