@@ -134,7 +134,8 @@ export class ComposeRuntime implements Runtime {
     if (!tool.recreatesChanged) {
       const wanted = new Map(expected.map((e) => [e.name, e.configHash] as const));
       // Containers of changed compose services, and of services gone from the file (orphans).
-      const stale = before.filter((c) => wanted.get(c.service) !== c.configHash);
+      // `has` first: a stray started by hand carries no label, and undefined would equal undefined.
+      const stale = before.filter((c) => !wanted.has(c.service) || wanted.get(c.service) !== c.configHash);
       await engine.removeContainers(stale.map((c) => c.id), this.deps.stopTimeoutSeconds, ctx.output, ctx.signal);
       const kept = before.filter((c) => !stale.includes(c));
       needsUp = expected.some((e) => !kept.some((c) => c.service === e.name && c.state === 'running'));
