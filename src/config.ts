@@ -46,6 +46,10 @@ export interface Config extends WebhookSettings {
   maxBodyBytes: number;
   /** `docker compose` (v2 plugin), `docker-compose` (standalone), or auto-detected. */
   dockerCompose: 'auto' | 'plugin' | 'standalone';
+  /** PODMAN_COMPOSE_COMMAND: the podman-compose to run (a name on PATH or a path); its version is detected. */
+  podmanComposeCommand: string;
+  /** DOCKER_COMPOSE_COMMAND: the standalone Docker Compose (`docker-compose` 1.29, or Compose v2's binary). */
+  dockerComposeCommand: string;
   logLevel: string;
   ghcrUser: string | undefined;
   registryAuthFile: string | undefined;
@@ -144,6 +148,9 @@ const envSchema = z.object({
   GIT_TIMEOUT_SECONDS: intInRange('GIT_TIMEOUT_SECONDS', 1, 3_600).default(120),
   MAX_BODY_BYTES: intInRange('MAX_BODY_BYTES', 1, 64 * 1024 * 1024).default(1024 * 1024),
   DOCKER_COMPOSE: z.enum(['auto', 'plugin', 'standalone'], 'DOCKER_COMPOSE must be auto, plugin or standalone').default('auto'),
+  // Tool selection (issue 9): a second tool generation side by side, e.g. under /opt/gds-tools.
+  PODMAN_COMPOSE_COMMAND: z.string().trim().min(1, 'PODMAN_COMPOSE_COMMAND must not be empty').default('podman-compose'),
+  DOCKER_COMPOSE_COMMAND: z.string().trim().min(1, 'DOCKER_COMPOSE_COMMAND must not be empty').default('docker-compose'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'LOG_LEVEL must be a pino level').default('info'),
   GHCR_USER: z.string().min(1).optional(),
   REGISTRY_AUTH_FILE: z.string().min(1).optional(),
@@ -272,6 +279,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs, option
     gitTimeoutMs: e.GIT_TIMEOUT_SECONDS * 1000,
     maxBodyBytes: e.MAX_BODY_BYTES,
     dockerCompose: e.DOCKER_COMPOSE,
+    podmanComposeCommand: e.PODMAN_COMPOSE_COMMAND,
+    dockerComposeCommand: e.DOCKER_COMPOSE_COMMAND,
     logLevel: e.LOG_LEVEL,
     ghcrUser: e.GHCR_USER,
     registryAuthFile: e.REGISTRY_AUTH_FILE ? path.resolve(e.REGISTRY_AUTH_FILE) : undefined,

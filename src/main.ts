@@ -240,6 +240,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
         store,
         selfService: config.deployServerName,
         scratchDir: path.join(config.dataDir, 'plan-preview'),
+        toolOf: async (kind) => runtimes[kind].describeTool?.(),
       }),
   });
   // The first snapshot, before anything can hold the repository lock.
@@ -330,6 +331,8 @@ function helperEnvironment(config: Config): Record<string, string> {
     DEPLOY_SERVER_NAME: config.deployServerName,
     DEFAULT_RUNTIME: config.defaultRuntime,
     DOCKER_COMPOSE: config.dockerCompose,
+    PODMAN_COMPOSE_COMMAND: config.podmanComposeCommand,
+    DOCKER_COMPOSE_COMMAND: config.dockerComposeCommand,
     COMPOSE_TIMEOUT_SECONDS: String(config.composeTimeoutMs / 1000),
     STOP_TIMEOUT_SECONDS: String(config.stopTimeoutSeconds),
     GIT_TIMEOUT_SECONDS: String(config.gitTimeoutMs / 1000),

@@ -109,7 +109,7 @@ export interface RunDetail {
 export interface PlanAnswer {
   commit: string;
   currentCommit: string | null;
-  services: Array<{ service: string; decision: 'deploy' | 'unchanged' | 'self' | 'problem'; reason: string; changedFiles?: string[] }>;
+  services: Array<{ service: string; decision: 'deploy' | 'unchanged' | 'self' | 'problem'; reason: string; changedFiles?: string[]; tool?: string }>;
   counts: Record<string, number>;
 }
 

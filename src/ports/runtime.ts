@@ -43,6 +43,8 @@ export interface Runtime {
   update(service: ServiceSource, ctx: ActionContext): Promise<UpdateResult>;
   /** The service's containers as its engine runs them now (the drift check); without it the service is not checked. */
   containers?(service: ServiceSource): Promise<ContainerState[]>;
+  /** The compose tool and version that runs this runtime's services (`podman-compose 1.3.0`), for the plan and doctor. */
+  describeTool?(): Promise<string>;
 }
 
 /** One runtime per kind, chosen per service by its `runtime` field. */
