@@ -65,6 +65,11 @@ export interface Config extends WebhookSettings {
   rollbackOnFailure: boolean;
   /** PRUNE (take down services removed in git; false: list them `orphaned`) and PRUNE_MAX_FRACTION (the guard). */
   prune: { enabled: boolean; maxFraction: number };
+  /** DRIFT_CHECK_SECONDS: how often engine state is compared with what was deployed; undefined: off (0). */
+  driftCheckMs: number | undefined;
+  /** SELF_HEAL: a drifted service is deployed again (origin `heal`), within SELF_HEAL_MAX_PER_HOUR. */
+  selfHeal: boolean;
+  selfHealMaxPerHour: number;
   /** Acceptable but unwise settings, logged at start-up. */
   warnings: string[];
 }
@@ -164,6 +169,10 @@ const envSchema = z.object({
     .regex(/^(0(\.\d+)?|1(\.0*)?|\.\d+)$/, 'PRUNE_MAX_FRACTION must be a number from 0 to 1 (1 turns the guard off)')
     .default('0.5')
     .transform(Number),
+  // Drift (issue 9): engine state against what was deployed, and self-heal with a flap limit.
+  DRIFT_CHECK_SECONDS: intInRange('DRIFT_CHECK_SECONDS', 0, 86_400).default(300),
+  SELF_HEAL: z.enum(['true', 'false'], 'SELF_HEAL must be true or false').default('false').transform((v) => v === 'true'),
+  SELF_HEAL_MAX_PER_HOUR: intInRange('SELF_HEAL_MAX_PER_HOUR', 1, 60).default(3),
 });
 
 /** Every variable the server reads itself: never given to git or the compose tools. */
@@ -293,6 +302,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs, option
     notify: notify.settings,
     rollbackOnFailure: e.ROLLBACK_ON_FAILURE,
     prune: { enabled: e.PRUNE, maxFraction: e.PRUNE_MAX_FRACTION },
+    driftCheckMs: e.DRIFT_CHECK_SECONDS === 0 ? undefined : e.DRIFT_CHECK_SECONDS * 1000,
+    selfHeal: e.SELF_HEAL,
+    selfHealMaxPerHour: e.SELF_HEAL_MAX_PER_HOUR,
     ...webhook.settings,
     warnings,
   };

@@ -21,6 +21,8 @@ import { previewPlan } from './deploy/plan-preview.js';
 import type { RollbackEngine } from './deploy/rollback.js';
 import { createRemotePoller } from './deploy/remote-poller.js';
 import { createImagePoller } from './deploy/image-poller.js';
+import { createDriftWatch } from './deploy/drift-watch.js';
+import { buildDriftNotification } from './notify/drift-message.js';
 import { createRegistryDigests } from './adapters/registry-digest.js';
 import { prepareRegistryAuth } from './adapters/registry-auth.js';
 import { createRunningImages } from './adapters/running-images.js';
@@ -162,7 +164,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
       if (!snapshot) return counts;
       const [deployed, last] = [store.listDeployedStates(), store.lastDeployments()];
       const orphans = describeGoneServices(new Set(snapshot.services.map((s) => s.name)), deployed, last);
-      for (const s of [...describeServices(snapshot.services, deployed, last, config.deployServerName, store.listPins()), ...orphans]) {
+      for (const s of [...describeServices(snapshot.services, deployed, last, config.deployServerName, store.listPins(), drift.drift()), ...orphans]) {
         counts[s.state] = (counts[s.state] ?? 0) + 1;
       }
       return counts;
@@ -170,6 +172,29 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
   });
   const notifier = createNotifier({ settings: config.notify, logger });
   const observers = observeRuns({ store, events, metrics, notifier, serverName: config.deployServerName, publicUrl: config.publicUrl, logger });
+  // Drift (DRIFT_CHECK_SECONDS, SELF_HEAL): engine state against what was deployed, after every run too.
+  const drift = createDriftWatch({
+    services: async () => (await view.services()).services,
+    store,
+    // The engine of the runtime that deployed the service (a runtime that cannot say is not checked).
+    containers: (service) => runtimes[service.runtime].containers?.(service) ?? Promise.resolve(undefined),
+    selfService: config.deployServerName,
+    ...(config.selfHeal ? {
+      heal: {
+        maxPerHour: config.selfHealMaxPerHour,
+        deployService: (service: string) => dispatcher.triggers.deployService(service, 'heal'),
+        busy: (service: string) => dispatcher.queue.busy(`deploy:${service}`),
+      },
+    } : {}),
+    notify: (notice) => notifier.send?.(buildDriftNotification(notice, { serverName: config.deployServerName, publicUrl: config.publicUrl })),
+    onHeal: (service) => metrics.driftHeal?.(service),
+    intervalMs: config.driftCheckMs,
+    logger: logger.child({ component: 'drift-watch' }),
+  });
+  // DRIFT_CHECK_SECONDS=0 turns the check off altogether, after runs too.
+  const stopDriftAfterRuns = config.driftCheckMs === undefined ? () => undefined : events.observe((event) => {
+    if (event.type === 'end') drift.afterRun();
+  });
   const handoffs = createHandoffWatcher({ store, events, selfUpdater, clock, logger, onForeignRunEnd: observers.onForeignRunEnd });
   handoffs.start(HANDOFF_CHECK_MS);
 
@@ -209,6 +234,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
     streams,
     draining: () => draining,
     services: () => view.services(),
+    drift: () => drift.drift(),
     triggers: dispatcher.triggers,
     rollbackService: (service, target, origin) => dispatcher.rollbackService(service, target, origin),
     previewPlan: () =>
@@ -252,6 +278,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
     intervalMs: config.imagePollIntervalMs, logger: logger.child({ component: 'image-poller' }),
   });
   imagePoller?.start();
+  drift.start();
 
   let closing: Promise<void> | undefined;
   return {
@@ -268,7 +295,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
         queue: { close: () => (dispatcher.queue.close(), updateDebounce.close()), idle: () => dispatcher.queue.idle() },
         pipeline,
         streams,
-        background: { stop: () => (poller?.stop(), imagePoller?.stop(), handoffs.stop(), observers.stop()) },
+        background: { stop: () => (poller?.stop(), imagePoller?.stop(), drift.stop(), stopDriftAfterRuns(), handoffs.stop(), observers.stop()) },
         notifier,
         store,
       })),

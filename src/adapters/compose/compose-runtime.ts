@@ -120,6 +120,11 @@ export class ComposeRuntime implements Runtime {
     return composeDown({ tool, engine, run, timeoutMs, stopTimeoutSeconds, workDir: path.join(this.deps.overrideDir, 'down') }, target, ctx);
   }
 
+  /** The project's containers on this runtime's engine (the drift check: one engine call). */
+  containers(service: ServiceSource): Promise<ContainerState[]> {
+    return this.deps.engine.listProjectContainers(service.projectName);
+  }
+
   /**
    * Reads the compose model and runs `work` with an output sink and errors from which every
    * secret (the model's secret values, the registry credentials) is removed: this is the one
@@ -167,7 +172,8 @@ export class ComposeRuntime implements Runtime {
     if (!tool.recreatesChanged) {
       const wanted = new Map(expected.map((e) => [e.name, e.configHash] as const));
       // Containers of changed compose services, and of services gone from the file (orphans).
-      const stale = before.filter((c) => wanted.get(c.service) !== c.configHash);
+      // `has` first: a stray started by hand carries no label, and undefined would equal undefined.
+      const stale = before.filter((c) => !wanted.has(c.service) || wanted.get(c.service) !== c.configHash);
       await engine.removeContainers(stale.map((c) => c.id), this.deps.stopTimeoutSeconds, ctx.output, ctx.signal);
       const kept = before.filter((c) => !stale.includes(c));
       needsUp = expected.some((e) => !kept.some((c) => c.service === e.name && c.state === 'running'));
