@@ -1,3 +1,4 @@
+import { globProblem } from './glob.js';
 import type { RuntimeKind } from './types.js';
 
 /**
@@ -8,6 +9,7 @@ import type { RuntimeKind } from './types.js';
  *     poll-images: true   # check the registry for moved tags of this service's images
  *     rollback: false     # a deployment that fails the health gate stays failed (no automatic rollback)
  *     settle: 10          # seconds a container without a healthcheck must keep running (DEPLOY_SETTLE_SECONDS)
+ *     ignore: [data/**]   # inputs (globs relative to the service directory) that never cause a redeploy
  *     runtime: swarm      # deploy as a Docker Swarm stack whatever the file's name (podman | docker | swarm)
  *
  * Pure: reads the parsed YAML document.
@@ -18,6 +20,8 @@ export interface GitopsExtension {
   rollback: boolean;
   /** The health gate's settle window for this service, in seconds; absent: DEPLOY_SETTLE_SECONDS. */
   settleSeconds?: number;
+  /** Globs (domain/glob.ts) of input files left out of the fingerprint and the configuration hash. */
+  ignore: string[];
   /** The runtime this file is deployed with, overriding the file name's (absent: by name). */
   runtime?: RuntimeKind;
 }
@@ -27,12 +31,12 @@ export const MAX_SETTLE_SECONDS = 3_600;
 
 export type GitopsExtensionResult = { ok: true; extension: GitopsExtension } | { ok: false; message: string };
 
-const KNOWN_KEYS = new Set(['poll-images', 'rollback', 'settle', 'runtime']);
+const KNOWN_KEYS = new Set(['poll-images', 'rollback', 'settle', 'ignore', 'runtime']);
 const RUNTIMES: readonly RuntimeKind[] = ['podman', 'docker', 'swarm'];
 
 export function readGitopsExtension(document: unknown): GitopsExtensionResult {
   const raw = (document as Record<string, unknown> | null)?.['x-gitops'];
-  if (raw === undefined || raw === null) return { ok: true, extension: { pollImages: false, rollback: true } };
+  if (raw === undefined || raw === null) return { ok: true, extension: { pollImages: false, rollback: true, ignore: [] } };
   if (typeof raw !== 'object' || Array.isArray(raw)) return { ok: false, message: 'x-gitops must be a mapping' };
   const entries = raw as Record<string, unknown>;
   // A misspelt key would silently do nothing: say so instead.
@@ -46,6 +50,12 @@ export function readGitopsExtension(document: unknown): GitopsExtensionResult {
   if (settle !== undefined && !(Number.isInteger(settle) && (settle as number) >= 0 && (settle as number) <= MAX_SETTLE_SECONDS)) {
     return { ok: false, message: `x-gitops.settle must be a whole number of seconds from 0 to ${MAX_SETTLE_SECONDS}` };
   }
+  const ignore = entries['ignore'] ?? [];
+  if (!Array.isArray(ignore) || !ignore.every((glob) => typeof glob === 'string')) return { ok: false, message: 'x-gitops.ignore must be a list of globs (strings)' };
+  for (const glob of ignore as string[]) {
+    const problem = globProblem(glob);
+    if (problem) return { ok: false, message: `x-gitops.ignore: the glob "${glob}" ${problem}` };
+  }
   const runtime = entries['runtime'];
   if (runtime !== undefined && !RUNTIMES.includes(runtime as RuntimeKind)) return { ok: false, message: `x-gitops.runtime must be one of ${RUNTIMES.join(', ')}` };
   return {
@@ -54,6 +64,7 @@ export function readGitopsExtension(document: unknown): GitopsExtensionResult {
       pollImages: poll === true,
       rollback: rollback !== false,
       ...(settle !== undefined ? { settleSeconds: settle as number } : {}),
+      ignore: ignore as string[],
       ...(runtime !== undefined ? { runtime: runtime as RuntimeKind } : {}),
     },
   };

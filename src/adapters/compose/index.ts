@@ -2,10 +2,10 @@ import type { RuntimeRegistry } from '../../ports/runtime.js';
 import { EngineCli } from '../engine-cli.js';
 import type { SettleRules } from '../../domain/settle.js';
 import type { ProcessRunner } from '../process-runner.js';
+import { createRegistryDigests } from '../registry-digest.js';
 import { ComposeRuntime } from './compose-runtime.js';
-import { dockerComposeTool, podmanCompose } from './tools.js';
+import { dockerComposeTool, podmanComposeTool } from './tools.js';
 import type { RuntimeKind } from '../../domain/types.js';
-import { AppError } from '../../errors.js';
 import { SwarmCli } from '../swarm/swarm-cli.js';
 import { SwarmRuntime } from '../swarm/swarm-runtime.js';
 
@@ -25,12 +25,16 @@ export function createRuntimes(options: {
   processEnv: Record<string, string | undefined>;
   overrideDir: string;
   dockerCompose: 'auto' | 'plugin' | 'standalone';
+  /** The podman-compose command (PODMAN_COMPOSE_COMMAND); its version is detected once. */
+  podmanComposeCommand?: string;
+  /** The standalone Docker Compose command (DOCKER_COMPOSE_COMMAND): 1.29 or Compose v2's binary. */
+  dockerComposeCommand?: string;
   timeoutMs: number;
   stopTimeoutSeconds: number;
   /** The health gate's settle window and timeout. */
   gate: SettleRules;
-  /** Swarm stacks: the digest a registry serves for a tag (an update pins it); without it an update fails. */
-  registryDigest?: (reference: string) => Promise<string>;
+  /** How an update asks the registry for a tag's digest; default: a manifest HEAD with the pull's credentials. */
+  registryDigest?: (reference: string, authEnv: Record<string, string>) => Promise<string>;
   /** ROLLBACK_ON_FAILURE, which Swarm stacks render as `update_config.failure_action` (default true). */
   rollbackOnFailure?: boolean;
 }): RuntimeRegistry {
@@ -44,18 +48,19 @@ export function createRuntimes(options: {
     timeoutMs: options.timeoutMs,
     stopTimeoutSeconds: options.stopTimeoutSeconds,
     gate: options.gate,
+    registryDigest: options.registryDigest ?? ((reference: string, authEnv: Record<string, string>) => createRegistryDigests({ authEnv: () => authEnv }).digest(reference)),
   };
   return {
     podman: new ComposeRuntime({
       ...common,
       kind: 'podman',
-      tool: async () => podmanCompose,
+      tool: podmanComposeTool({ command: options.podmanComposeCommand, run: options.run }),
       engine: engines.podman,
     }),
     docker: new ComposeRuntime({
       ...common,
       kind: 'docker',
-      tool: dockerComposeTool({ preference: options.dockerCompose, run: options.run }),
+      tool: dockerComposeTool({ preference: options.dockerCompose, standaloneCommand: options.dockerComposeCommand, run: options.run }),
       engine: engines.docker,
     }),
     swarm: new SwarmRuntime({
@@ -63,9 +68,7 @@ export function createRuntimes(options: {
       authEnv: options.authEnv,
       ...(options.registrySecrets ? { registrySecrets: options.registrySecrets } : {}),
       processEnv: options.processEnv,
-      digest: options.registryDigest ?? (async (reference) => {
-        throw new AppError('PULL_FAILED', `no registry client to resolve ${reference}`);
-      }),
+      digest: (reference) => common.registryDigest(reference, options.authEnv()),
       rollbackOnFailure: options.rollbackOnFailure ?? true,
       gate: options.gate,
     }),
