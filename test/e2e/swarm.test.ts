@@ -98,7 +98,7 @@ configs:
 `;
 }
 
-test('Swarm stacks on a single-node Swarm: deploy, a config change rolls one service, an image update, a failing update rolled back by Swarm', { timeout: 240_000 }, async (t) => {
+test('Swarm stacks on a single-node Swarm: deploy, a config change rolls one service, an image update, a failing update rolled back by Swarm, pruning', { timeout: 240_000 }, async (t) => {
   const engines = requireEngines(t);
   if (!engines) return;
   const repository = `gds-e2e-swarm-${id}`;
@@ -131,6 +131,8 @@ test('Swarm stacks on a single-node Swarm: deploy, a config change rolls one ser
   buildAndPush(engines, workerRef, 'w1');
   repo.write(`services/${SERVICE}/docker-stack.yml`, stackFile(webRef, workerRef));
   repo.write(`services/${SERVICE}/web.conf`, 'greeting=one\n');
+  // Keeps the services directory when the stack's own is removed (the last step).
+  repo.write('services/.keep', '');
   repo.push('a two-service stack');
   server = await TestServer.start({ checkout: repo.checkout, env: { DOCKER_HOST: engines.dockerHost, DEPLOY_HEALTH_TIMEOUT_SECONDS: '90' } });
   const step = stepper(t);
@@ -206,5 +208,17 @@ test('Swarm stacks on a single-node Swarm: deploy, a config change rolls one ser
     const args = docker(engines, ['service', 'inspect', '--format', '{{json .Spec.TaskTemplate.ContainerSpec.Args}}', `${STACK}_web`]);
     assert.match(args, /exec sleep 3600/, 'the previous spec runs');
     assert.deepEqual(runningTasks(engines, 'worker').map((t) => t.id), tasks.worker.map((t) => t.id), 'worker kept its task');
+  });
+
+  await step('removing the directory in git prunes the stack: docker stack rm, no service, network or config left', async () => {
+    repo.remove(`services/${SERVICE}`);
+    repo.push('remove the stack');
+    const run = await server!.deployAll();
+    const prune = deploymentOf(run, SERVICE);
+    assert.equal(prune.action, 'prune', summary(run));
+    assert.equal(prune.status, 'succeeded', summary(run));
+    assert.equal(docker(engines, ['service', 'ls', '--quiet', '--filter', `label=com.docker.stack.namespace=${STACK}`]), '');
+    assert.equal(docker(engines, ['network', 'ls', '--quiet', '--filter', `label=com.docker.stack.namespace=${STACK}`]), '');
+    assert.deepEqual(stackConfigs(engines), []);
   });
 });

@@ -63,6 +63,22 @@ export class SwarmCli {
     }
   }
 
+  /** `docker stack rm <stack>`: services, networks, configs and secrets of the stack go (volumes stay). */
+  async removeStack(stack: string, output: (chunk: string) => void, signal?: AbortSignal): Promise<void> {
+    const args = ['stack', 'rm', stack];
+    output(`$ docker ${args.join(' ')}\n`);
+    try {
+      await this.run({ command: 'docker', args, timeoutMs: this.timeoutMs, onOutput: output, ...(signal ? { signal } : {}) });
+    } catch (error) {
+      throw toolFailure(error, 'docker stack rm');
+    }
+  }
+
+  /** Names of the stack's networks (`docker stack rm` removes them only once their tasks are gone). */
+  async networks(stack: string): Promise<string[]> {
+    return lines((await this.exec(['network', 'ls', '--filter', `label=${STACK_LABEL}=${stack}`, '--format', '{{.Name}}'])).stdout);
+  }
+
   /** Names of the stack's configs or secrets. */
   async objects(kind: 'config' | 'secret', stack: string): Promise<string[]> {
     return lines((await this.exec([kind, 'ls', '--filter', `label=${STACK_LABEL}=${stack}`, '--format', '{{.Name}}'])).stdout);

@@ -26,6 +26,7 @@ function fakeSwarm(script: Array<(svc: SwarmServiceInspect) => { service?: Parti
   let svc: SwarmServiceInspect | undefined;
   let tasks: SwarmTaskInspect[] = [];
   let polls = 0;
+  let networkAsks = 0;
   const configs = new Set([`app_web_conf_${'0'.repeat(12)}`, 'operator-config']);
   const removed: string[] = [];
   const newSpec = (image: string) => {
@@ -64,6 +65,11 @@ function fakeSwarm(script: Array<(svc: SwarmServiceInspect) => { service?: Parti
       return ok('');
     }
     if (a[0] === 'secret' && a[1] === 'ls') return ok('');
+    if (a[0] === 'stack' && a[1] === 'rm') {
+      svc = undefined;
+      return ok('Removing service app_web\n');
+    }
+    if (a[0] === 'network' && a[1] === 'ls') return ok(networkAsks++ < 1 ? 'app_default\n' : '');
     throw new Error(`unexpected docker ${a.join(' ')}`);
   };
   return { run, calls, removed, configs, state: () => svc };
@@ -162,4 +168,17 @@ test('update: a moved tag is pinned with docker service update --image ref@diges
   await runtime.deploy(service, { output: () => undefined });
   const rendered = parse(swarm.calls.find((c) => c.args[1] === 'deploy')!.input!) as { services: { web: { image: string } } };
   assert.equal(rendered.services.web.image, `${REF}@${DIGEST_2}`);
+});
+
+test('down (pruning a removed stack): docker stack rm, then waits until its services and networks are gone', async (t) => {
+  const swarm = fakeSwarm([(svc) => running(svc)]);
+  const { runtime, service, dispose } = setup(swarm.run);
+  t.after(dispose);
+  await runtime.deploy(service, { output: () => undefined });
+  swarm.calls.length = 0;
+  const output: string[] = [];
+  await runtime.down({ service: 'app', runtime: 'swarm', projectName: 'app', composeFile: 'docker-stack.yml', text: '' }, { output: (c) => output.push(c) });
+  assert.deepEqual(swarm.calls[0]!.args, ['stack', 'rm', 'app']);
+  assert.equal(swarm.calls.filter((c) => c.args[0] === 'network').length, 2, 'asked again until the network was gone');
+  assert.match(output.join(''), /the stack app is gone/);
 });

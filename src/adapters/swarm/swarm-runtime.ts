@@ -6,7 +6,7 @@ import { createRedactor, lineBufferedSink } from '../../domain/redact.js';
 import type { SettleRules } from '../../domain/settle.js';
 import { serviceVerdict, stackServiceKey, type ServiceBaseline, type SwarmServiceInspect, type ServiceVerdict } from '../../domain/swarm-converge.js';
 import { digestOf, isContentAddressedName, renderStack, withoutDigest } from '../../domain/swarm-stack.js';
-import type { ServiceSource } from '../../domain/types.js';
+import type { DeployedCompose, ServiceSource } from '../../domain/types.js';
 import { AppError, toAppError } from '../../errors.js';
 import type { ActionContext, DeployResult, Runtime, UpdateResult } from '../../ports/runtime.js';
 import { readComposeModel } from '../compose/compose-file.js';
@@ -14,7 +14,7 @@ import { readInputFile } from '../safe-read.js';
 import type { SwarmCli } from './swarm-cli.js';
 
 export interface SwarmRuntimeDeps {
-  cli: Pick<SwarmCli, 'deploy' | 'updateImage' | 'services' | 'tasks' | 'objects' | 'removeObject'>;
+  cli: Pick<SwarmCli, 'deploy' | 'updateImage' | 'services' | 'tasks' | 'objects' | 'removeObject' | 'removeStack' | 'networks'>;
   /** Registry credentials (DOCKER_CONFIG) for `--with-registry-auth`, read afresh per action. */
   authEnv: () => Record<string, string>;
   registrySecrets?: () => string[];
@@ -84,6 +84,24 @@ export class SwarmRuntime implements Runtime {
       const { images, touched } = await this.converge(service, before, settleMs, out, ctx.signal);
       return { imagesBefore, imagesAfter: images, recreated: updated.sort(), gated: touched };
     });
+  }
+
+  /**
+   * Pruning a removed stack: `docker stack rm`, then waits (bounded by the health timeout) until
+   * Swarm has no service or network of it left; `docker stack rm` returns before they are gone.
+   */
+  async down(target: DeployedCompose & { service: string }, ctx: ActionContext): Promise<void> {
+    const { now, sleep, pollMs } = { ...realTiming, ...this.deps.timing };
+    const stack = target.projectName;
+    await this.deps.cli.removeStack(stack, ctx.output, ctx.signal);
+    const deadline = now() + this.deps.gate.healthTimeoutMs;
+    for (;;) {
+      const left = [...(await this.deps.cli.services(stack)).map((s) => s.Spec.Name), ...(await this.deps.cli.networks(stack))];
+      if (left.length === 0) break;
+      if (now() >= deadline) throw new AppError('COMPOSE_FAILED', `docker stack rm ${stack}: still there after ${this.deps.gate.healthTimeoutMs / 1000} s: ${left.join(', ')}`);
+      await sleep(pollMs);
+    }
+    ctx.output(`the stack ${stack} is gone (volumes kept)\n`);
   }
 
   /** Renders the stack file and hands it to `docker stack deploy`. */
