@@ -50,17 +50,22 @@ export class SwarmCli {
   }
 
   /** Every task of these services (the history Swarm keeps included), inspected. */
-  async tasks(serviceIds: readonly string[]): Promise<SwarmTaskInspect[]> {
+  async tasks(serviceIds: readonly string[], retry = true): Promise<SwarmTaskInspect[]> {
     if (serviceIds.length === 0) return [];
-    const ids = lines((await this.exec(['service', 'ps', '--quiet', '--no-trunc', ...serviceIds])).stdout);
-    if (ids.length === 0) return [];
+    const ids = new Set(lines((await this.exec(['service', 'ps', '--quiet', '--no-trunc', ...serviceIds])).stdout));
+    if (ids.size === 0) return [];
     try {
-      return JSON.parse((await this.exec(['inspect', '--type', 'task', ...new Set(ids)])).stdout) as SwarmTaskInspect[];
+      return JSON.parse((await this.exec(['inspect', '--type', 'task', ...ids])).stdout) as SwarmTaskInspect[];
     } catch (error) {
       // A task removed between the two calls (history trimmed): ask once more.
-      if (isAppError(error) && error.code === 'PROCESS_FAILED') return JSON.parse((await this.exec(['inspect', '--type', 'task', ...lines((await this.exec(['service', 'ps', '--quiet', '--no-trunc', ...serviceIds])).stdout)])).stdout) as SwarmTaskInspect[];
+      if (retry && isAppError(error) && error.code === 'PROCESS_FAILED') return this.tasks(serviceIds, false);
       throw error;
     }
+  }
+
+  /** The docker CLI's version, for the plan and doctor (`docker stack` has no version of its own). */
+  async clientVersion(): Promise<string> {
+    return (await this.exec(['version', '--format', '{{.Client.Version}}'])).stdout.trim() || 'unknown';
   }
 
   /** `docker stack rm <stack>`: services, networks, configs and secrets of the stack go (volumes stay). */

@@ -65,6 +65,7 @@ function fakeSwarm(script: Array<(svc: SwarmServiceInspect) => { service?: Parti
       return ok('');
     }
     if (a[0] === 'secret' && a[1] === 'ls') return ok('');
+    if (a[0] === 'version') return ok('28.2.2\n');
     if (a[0] === 'stack' && a[1] === 'rm') {
       svc = undefined;
       return ok('Removing service app_web\n');
@@ -181,4 +182,13 @@ test('down (pruning a removed stack): docker stack rm, then waits until its serv
   assert.deepEqual(swarm.calls[0]!.args, ['stack', 'rm', 'app']);
   assert.equal(swarm.calls.filter((c) => c.args[0] === 'network').length, 2, 'asked again until the network was gone');
   assert.match(output.join(''), /the stack app is gone/);
+});
+
+test('describeTool names docker stack with the CLI version, asked once', async (t) => {
+  const swarm = fakeSwarm([(svc) => running(svc)]);
+  const { runtime, dispose } = setup(swarm.run);
+  t.after(dispose);
+  assert.equal(await runtime.describeTool(), 'docker stack (docker CLI 28.2.2)');
+  await runtime.describeTool();
+  assert.equal(swarm.calls.filter((c) => c.args[0] === 'version').length, 1);
 });

@@ -14,7 +14,7 @@ import { readInputFile } from '../safe-read.js';
 import type { SwarmCli } from './swarm-cli.js';
 
 export interface SwarmRuntimeDeps {
-  cli: Pick<SwarmCli, 'deploy' | 'updateImage' | 'services' | 'tasks' | 'objects' | 'removeObject' | 'removeStack' | 'networks'>;
+  cli: Pick<SwarmCli, 'deploy' | 'updateImage' | 'services' | 'tasks' | 'objects' | 'removeObject' | 'removeStack' | 'networks' | 'clientVersion'>;
   /** Registry credentials (DOCKER_CONFIG) for `--with-registry-auth`, read afresh per action. */
   authEnv: () => Record<string, string>;
   registrySecrets?: () => string[];
@@ -44,6 +44,13 @@ const realTiming = { now: () => performance.now(), sleep: (ms: number) => new Pr
 export class SwarmRuntime implements Runtime {
   readonly kind = 'swarm' as const;
   constructor(private readonly deps: SwarmRuntimeDeps) {}
+  private version: Promise<string> | undefined;
+
+  /** `docker stack (docker CLI 28.2.2)`, asked once. */
+  describeTool(): Promise<string> {
+    this.version ??= this.deps.cli.clientVersion().catch(() => 'unknown');
+    return this.version.then((v) => `docker stack (docker CLI ${v})`);
+  }
 
   async deploy(service: ServiceSource, ctx: ActionContext): Promise<DeployResult> {
     return this.redacted(service, ctx, async (out) => {
