@@ -26,6 +26,7 @@ import { buildDriftNotification } from './notify/drift-message.js';
 import { createRegistryDigests } from './adapters/registry-digest.js';
 import { prepareRegistryAuth } from './adapters/registry-auth.js';
 import { createRunningImages } from './adapters/running-images.js';
+import { SwarmCli } from './adapters/swarm/swarm-cli.js';
 import { RunEventBus } from './deploy/run-events.js';
 import { observeRuns } from './deploy/run-observers.js';
 import { createServicesView } from './deploy/services-view.js';
@@ -269,7 +270,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
   // Image polling for services that opt in (x-gitops: { poll-images: true }); idle when none does.
   const imagePoller = config.imagePollIntervalMs === undefined ? undefined : createImagePoller({
     services: async () => (await view.services()).services,
-    runningImages: createRunningImages({ engines, processEnv: config.childEnv }),
+    runningImages: createRunningImages({ engines, processEnv: config.childEnv, swarm: new SwarmCli(run, config.composeTimeoutMs) }),
     registryDigest: createRegistryDigests({
       authEnv: () => prepareRegistryAuth({
         envRepoPath: config.envRepoPath, ghcrUser: config.ghcrUser, registryAuthFile: config.registryAuthFile,
