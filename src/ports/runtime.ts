@@ -40,6 +40,11 @@ export interface Runtime {
   deploy(service: ServiceSource, ctx: ActionContext): Promise<DeployResult>;
   /** Pulls the service's images and recreates only the containers whose image changed. */
   update(service: ServiceSource, ctx: ActionContext): Promise<UpdateResult>;
+  /**
+   * A construct of the service's compose file that this runtime's tool version cannot run as
+   * written (`COMPOSE_UNSUPPORTED`), or undefined. Touches nothing; the catalog reports it.
+   */
+  checkCompose?(service: ServiceSource): Promise<{ code: 'COMPOSE_UNSUPPORTED'; message: string } | undefined>;
 }
 
 /** One runtime per kind, chosen per service by its `runtime` field. */

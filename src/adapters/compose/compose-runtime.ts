@@ -5,7 +5,7 @@ import { readGitopsExtension } from '../../domain/compose-extension.js';
 import { checkEngineState, imagesByService, type ContainerState, type ExpectedService } from '../../domain/engine-state.js';
 import type { SettleRules } from '../../domain/settle.js';
 import { createRedactor, lineBufferedSink } from '../../domain/redact.js';
-import { CONFIG_HASH_LABEL, serviceConfigHash } from '../../domain/service-config-hash.js';
+import { CONFIG_HASH_LABEL, referencedVariables, serviceConfigHash } from '../../domain/service-config-hash.js';
 import type { RuntimeKind, ServiceSource } from '../../domain/types.js';
 import { AppError, isAppError } from '../../errors.js';
 import type { ActionContext, DeployResult, Runtime, UpdateResult } from '../../ports/runtime.js';
@@ -13,12 +13,15 @@ import { sha256hex } from '../../util/digest.js';
 import type { EngineCli } from '../engine-cli.js';
 import { probeDuring, waitSettled, type HealthGateDeps } from '../health-gate.js';
 import type { ProcessRunner } from '../process-runner.js';
-import { readComposeModel, type ComposeModel, type ComposeServiceModel, type ToolDotenv } from './compose-file.js';
+import { checkCompat, type CompatProblem } from '../../domain/compose-compat.js';
+import { interpolationEnv, readComposeModel, type ComposeModel, type ComposeServiceModel, type ToolDotenv } from './compose-file.js';
 
 /** How one compose tool is invoked. */
 export interface ComposeTool {
   /** Name for messages: `podman-compose`, `docker compose`, `docker-compose`. */
   name: string;
+  /** As the tool reports it (`1.0.3`, `1.29.2`, `2.26.1`): which Compose Spec constructs it runs depends on it (domain/compose-compat.ts). */
+  version: string;
   /** argv that brings a project up detached from the given compose files, run in the service directory. */
   up(project: string, composeFiles: readonly string[]): { command: string; args: string[] };
   /**
@@ -95,8 +98,11 @@ export class ComposeRuntime implements Runtime {
    * env file value is removed: the output and errors are stored and served by the API.
    */
   private async redacted<T>(service: ServiceSource, ctx: ActionContext, work: (model: ComposeModel, ctx: ActionContext) => Promise<T>): Promise<T> {
-    const { envFileWins, dotenv } = await this.deps.tool();
-    const model = await readComposeModel(service, this.deps.processEnv, { envFileWins, dotenv });
+    const tool = await this.deps.tool();
+    const model = await readComposeModel(service, this.deps.processEnv, { dotenv: tool.dotenv });
+    // The catalog refused such a file already; this catches one that changed since, before anything is touched.
+    const problem = compatProblem(model, tool);
+    if (problem) throw new AppError(problem.code, `${service.name}: ${problem.message}`);
     const redact = createRedactor(model.envValues);
     const sink = lineBufferedSink(ctx.output, redact);
     try {
@@ -140,7 +146,7 @@ export class ComposeRuntime implements Runtime {
     const list = () => engine.listProjectContainers(service.projectName);
     // Only a `service_healthy` dependency makes `up` itself wait for a probe.
     const upWaitsForHealth = model.services.some((s) => waitsForHealthy(s.definition));
-    const upping = needsUp ? this.up(tool, service, override, env, ctx) : Promise.resolve('');
+    const upping = needsUp ? this.up(tool, service, model, override, env, ctx) : Promise.resolve('');
     const said = upWaitsForHealth ? await probeDuring(gateDeps, list, beforeIds, upping) : await upping;
     const after = await this.verify(tool, service, expected, ctx, said, beforeIds);
     const fresh = after.filter((c) => !before.some((b) => b.id === c.id)).sort((a, b) => a.name.localeCompare(b.name));
@@ -214,10 +220,24 @@ export class ComposeRuntime implements Runtime {
     return file;
   }
 
-  /** Runs the tool's `up`; returns its output, which may tell why the state check then fails. */
-  private async up(tool: ComposeTool, service: ServiceSource, override: string, env: Record<string, string>, ctx: ActionContext): Promise<string> {
+  /**
+   * The problem with running this service's compose file with this runtime's tool, or undefined:
+   * what the catalog reports before any plan or deployment (see domain/compose-compat.ts).
+   */
+  async checkCompose(service: ServiceSource): Promise<CompatProblem | undefined> {
+    const tool = await this.deps.tool();
+    return compatProblem(await readComposeModel(service, this.deps.processEnv, { dotenv: tool.dotenv }), tool);
+  }
+
+  /**
+   * Runs the tool's `up`; returns its output, which may tell why the state check then fails.
+   * The interpolation variables go in the tool's environment, where every tool but
+   * podman-compose 1.0 lets them beat its own `.env` reading (the compat check covers 1.0).
+   */
+  private async up(tool: ComposeTool, service: ServiceSource, model: ComposeModel, override: string, auth: Record<string, string>, ctx: ActionContext): Promise<string> {
     const { command, args } = tool.up(service.projectName, [service.composeFile, override]);
     ctx.output(`$ ${[command, ...args].join(' ')}\n`);
+    const env = { ...interpolationEnv(model.variables), ...auth };
     try {
       const result = await this.deps.run({ command, args, cwd: service.dir, env, timeoutMs: this.deps.timeoutMs, onOutput: ctx.output, signal: ctx.signal });
       return result.output;
@@ -241,6 +261,15 @@ export class ComposeRuntime implements Runtime {
     }
     return actual;
   }
+}
+
+/** The compat check over a compose model: the document, and the interpolation facts podman-compose 1.0 needs. */
+function compatProblem(model: ComposeModel, tool: ComposeTool): CompatProblem | undefined {
+  return checkCompat(model.document, tool, {
+    referenced: referencedVariables(JSON.stringify(model.document)),
+    dotenv: model.interpolationFiles['.env'] ?? {},
+    podmanComposeEnv: model.interpolationFiles['podman-compose.env'] ?? {},
+  });
 }
 
 /** Whether a compose service has a `depends_on` entry with `condition: service_healthy`. */

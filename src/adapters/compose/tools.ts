@@ -8,6 +8,7 @@ import type { ComposeTool } from './compose-runtime.js';
  */
 export const podmanCompose: ComposeTool = {
   name: 'podman-compose',
+  version: '1.0.3',
   up: (project, files) => ({ command: 'podman-compose', args: ['-p', project, ...files.flatMap((f) => ['-f', f]), 'up', '-d'] }),
   recreatesChanged: false,
   envFileWins: true,
@@ -17,6 +18,7 @@ export const podmanCompose: ComposeTool = {
 /** Docker Compose v2 reads `.env` and `env_file` with compose-go's dotenv parser. */
 const dockerComposePlugin: ComposeTool = {
   name: 'docker compose',
+  version: '2',
   up: (project, files) => ({ command: 'docker', args: ['compose', '-p', project, ...files.flatMap((f) => ['-f', f]), 'up', '-d', '--remove-orphans'] }),
   recreatesChanged: true,
   envFileWins: false,
@@ -29,6 +31,7 @@ const dockerComposePlugin: ComposeTool = {
  */
 const dockerComposeStandalone: ComposeTool = {
   name: 'docker-compose',
+  version: '1.29.2',
   up: (project, files) => ({ command: 'docker-compose', args: ['-p', project, ...files.flatMap((f) => ['-f', f]), 'up', '-d', '--remove-orphans'] }),
   recreatesChanged: true,
   envFileWins: false,
