@@ -1,0 +1,238 @@
+// End to end: compose files as people write them, per compose tool (podman-compose 1.0.3 on
+// Podman, docker-compose 1.29 and Compose v2 on the private dockerd). Each construct either
+// deploys, asserted on what runs, or fails with COMPOSE_UNSUPPORTED naming the construct and the
+// tool version before anything is touched; and a HOST_PORT changed in podman-compose.env moves
+// the published port with every tool.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { ComposeRuntime, type ComposeTool } from '../../src/adapters/compose/compose-runtime.js';
+import { createEngines } from '../../src/adapters/compose/index.js';
+import { dockerComposeTool } from '../../src/adapters/compose/tools.js';
+import { createProcessRunner } from '../../src/adapters/process-runner.js';
+import type { RuntimeRegistry } from '../../src/ports/runtime.js';
+import type { TestEngines } from './engines/engines.js';
+import { EnvRepo, TestServer, containerEnv, deploymentOf, freePort, projectContainers, removeProject, requireEngines, sh, uid, waitForHttp } from './harness.js';
+
+const IMAGE = 'localhost/busybox:test';
+/** Compose v2, extracted side by side by scripts/install-system-deps.sh (the system's docker-compose stays 1.29). */
+const COMPOSE_V2 = process.env['GDS_COMPOSE_V2'] ?? '/opt/gds-tools/compose-v2/usr/libexec/docker/cli-plugins/docker-compose';
+
+type Construct = 'longenv' | 'included' | 'named' | 'profiled';
+
+interface ToolCase {
+  label: string;
+  engine: 'podman' | 'docker';
+  /** What the problem names. */
+  says: string;
+  refused: Construct[];
+  serverEnv: (engines: TestEngines) => Record<string, string>;
+  engineEnv: (engines: TestEngines) => Record<string, string>;
+  runtimes?: (engines: TestEngines, dir: string) => Promise<RuntimeRegistry>;
+}
+
+/** The server's runtimes with Compose v2 run as its binary (Debian 12's docker CLI has no plugin). */
+async function composeV2Runtimes(engines: TestEngines, dir: string): Promise<RuntimeRegistry> {
+  const env = { DOCKER_HOST: engines.dockerHost };
+  const run = createProcessRunner({ baseEnv: { PATH: process.env['PATH'], HOME: process.env['HOME'], ...env } });
+  const engine = createEngines(run, 120_000, env);
+  const plugin = await dockerComposeTool({ preference: 'plugin', run })();
+  const tool: ComposeTool = {
+    ...plugin,
+    version: sh(COMPOSE_V2, ['version', '--short']),
+    up: (project, files) => ({ command: COMPOSE_V2, args: ['-p', project, ...files.flatMap((f) => ['-f', f]), 'up', '-d', '--remove-orphans'] }),
+  };
+  const docker = new ComposeRuntime({
+    kind: 'docker',
+    tool: async () => tool,
+    engine: engine.docker,
+    run,
+    authEnv: () => ({}),
+    processEnv: { PATH: process.env['PATH'], HOME: process.env['HOME'], ...env },
+    overrideDir: path.join(dir, 'overrides'),
+    timeoutMs: 120_000,
+    stopTimeoutSeconds: 2,
+    gate: { settleMs: 1000, healthTimeoutMs: 60_000 },
+  });
+  return { docker, podman: docker };
+}
+
+const TOOLS: ToolCase[] = [
+  {
+    label: 'podman-compose 1.0.3 on Podman',
+    engine: 'podman',
+    says: 'podman-compose 1.0.3',
+    refused: ['longenv', 'included', 'profiled'],
+    serverEnv: () => ({ DEFAULT_RUNTIME: 'podman' }),
+    engineEnv: () => ({}),
+  },
+  {
+    label: 'docker-compose 1.29 on dockerd',
+    engine: 'docker',
+    says: 'docker-compose 1.29.2',
+    refused: ['longenv', 'included', 'named'],
+    serverEnv: (e) => ({ DEFAULT_RUNTIME: 'docker', DOCKER_COMPOSE: 'standalone', DOCKER_HOST: e.dockerHost }),
+    engineEnv: (e) => ({ DOCKER_HOST: e.dockerHost }),
+  },
+  {
+    label: 'Compose v2 on dockerd',
+    engine: 'docker',
+    says: 'docker compose 2',
+    refused: [],
+    serverEnv: (e) => ({ DEFAULT_RUNTIME: 'docker', DOCKER_HOST: e.dockerHost }),
+    engineEnv: (e) => ({ DOCKER_HOST: e.dockerHost }),
+    runtimes: composeV2Runtimes,
+  },
+];
+
+const sleeper = `    image: ${IMAGE}\n    init: true\n    command: ["sleep", "3600"]\n`;
+
+/** The service directories: one per construct a tool may refuse, one with the constructs every tool runs, one whose port moves. */
+type Dirs = Record<Construct | 'port' | 'common', string>;
+
+function writeServices(repo: EnvRepo, id: string, port: number): Dirs {
+  const dirs: Dirs = { port: `port-${id}`, common: `common-${id}`, longenv: `longenv-${id}`, included: `included-${id}`, named: `named-${id}`, profiled: `profiled-${id}` };
+  repo.write(`services/${dirs.port}/compose.yaml`, `services:
+  web:
+    image: ${IMAGE}
+    init: true
+    command: ["sh", "-c", "mkdir -p /www && echo port-\${HOST_PORT} > /www/index.html && exec httpd -f -p 8080 -h /www"]
+    ports: ["127.0.0.1:\${HOST_PORT}:8080"]
+`);
+  repo.write(`services/${dirs.port}/podman-compose.env`, `HOST_PORT=${port}\n`);
+  repo.write(`services/${dirs.port}/.env`, `UNRELATED=1\n`);
+  repo.write(`services/${dirs.common}/compose.yaml`, `version: "3.8"
+services:
+  base:
+${sleeper}    environment: { FROM_BASE: "base" }
+  app:
+    extends: { service: base }
+    container_name: app-${dirs.common}
+    env_file: ../../shared/outside.env
+    environment: { FROM_DOTENV: "\${DOTVAR}" }
+    volumes: ["data:/data"]
+    networks: [front, back]
+    depends_on:
+      base: { condition: service_started }
+volumes: { data: {} }
+networks: { front: {}, back: {} }
+`);
+  repo.write(`services/${dirs.common}/.env`, 'DOTVAR=from-dotenv\n');
+  repo.write('shared/outside.env', 'OUTSIDE=from-outside\n');
+  repo.write(`services/${dirs.longenv}/compose.yaml`, `services:
+  app:
+${sleeper}    env_file:
+      - path: ./app.env
+        required: true
+      - path: ./missing.env
+        required: false
+`);
+  repo.write(`services/${dirs.longenv}/app.env`, 'LONG=yes\n');
+  repo.write(`services/${dirs.included}/compose.yaml`, `include: [more.yaml]\nservices:\n  app:\n${sleeper}`);
+  repo.write(`services/${dirs.included}/more.yaml`, `services:\n  extra:\n${sleeper}`);
+  repo.write(`services/${dirs.named}/compose.yaml`, `name: ignored-${id}\nservices:\n  app:\n${sleeper}`);
+  repo.write(`services/${dirs.profiled}/compose.yaml`, `services:\n  app:\n${sleeper}  debug:\n${sleeper}    profiles: [debug]\n`);
+  return dirs;
+}
+
+const PROBLEM_NAMES: Record<Construct, string> = { longenv: 'long-syntax env_file', included: 'include', named: 'top-level name', profiled: 'profiles' };
+
+/** Whether something answers on the port (connection refused: nothing). */
+async function answers(port: number): Promise<boolean> {
+  try {
+    await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(2000) });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+for (const tool of TOOLS) {
+  test(`compose constructs and podman-compose.env interpolation: ${tool.label}`, { timeout: 170_000 }, async (t) => {
+    const engines = requireEngines(t);
+    if (!engines) return;
+    const engineEnv = tool.engineEnv(engines);
+    const id = uid();
+    const repo = new EnvRepo();
+    const scratch = mkdtempSync(path.join(tmpdir(), 'gds-e2e-constructs-'));
+    const [firstPort, secondPort] = [await freePort(), await freePort()];
+    const dirs = writeServices(repo, id, firstPort);
+    repo.push('services as people write them');
+    sh('git', ['-C', repo.checkout, 'pull', '-q']);
+    const server = await TestServer.start({ checkout: repo.checkout, env: tool.serverEnv(engines), ...(tool.runtimes ? { runtimes: await tool.runtimes(engines, scratch) } : {}) });
+    t.after(async () => {
+      await server.close();
+      server.dispose();
+      for (const dir of Object.values(dirs)) removeProject(tool.engine, dir, engineEnv);
+      removeProject(tool.engine, `ignored-${id}`, engineEnv);
+      const cli = tool.engine === 'podman' ? 'podman' : 'docker';
+      for (const net of ['front', 'back']) sh(cli, ['network', 'rm', `${dirs.common}_${net}`], { env: engineEnv });
+      sh(cli, ['volume', 'rm', '-f', `${dirs.common}_data`], { env: engineEnv });
+      rmSync(repo.root, { recursive: true, force: true });
+      rmSync(scratch, { recursive: true, force: true });
+    });
+
+    // The services view (what the plan and doctor read) names the problem before any run.
+    const views = (await server.get('/api/services')) as Array<{ name: string; problem: { code: string; message: string } | null }>;
+    for (const construct of ['longenv', 'included', 'named', 'profiled'] as const) {
+      const view = views.find((v) => v.name === dirs[construct]);
+      if (tool.refused.includes(construct)) {
+        assert.equal(view?.problem?.code, 'COMPOSE_UNSUPPORTED', `${construct}: ${JSON.stringify(view)}`);
+        assert.ok(view!.problem!.message.includes(tool.says) && view!.problem!.message.includes(PROBLEM_NAMES[construct]), view!.problem!.message);
+      } else {
+        assert.equal(view?.problem ?? null, null, `${construct} runs with ${tool.label}: ${JSON.stringify(view?.problem)}`);
+      }
+    }
+
+    const run = await server.deployAll();
+    for (const construct of ['longenv', 'included', 'named', 'profiled'] as const) {
+      const deployment = deploymentOf(run, dirs[construct]);
+      const running = projectContainers(tool.engine, dirs[construct], engineEnv);
+      if (tool.refused.includes(construct)) {
+        assert.equal(deployment.error?.code, 'COMPOSE_UNSUPPORTED', `${construct}: ${deployment.status} ${deployment.output}`);
+        assert.doesNotMatch(deployment.output + (deployment.error?.message ?? ''), /Traceback/);
+        assert.deepEqual(running, [], `${construct}: nothing touched`);
+      } else {
+        assert.equal(deployment.status, 'succeeded', `${construct}: ${deployment.error?.message} ${deployment.output}`);
+      }
+    }
+    const services = (name: string) => projectContainers(tool.engine, name, engineEnv).map((c) => `${c.service}:${c.state}`).sort();
+    if (!tool.refused.includes('longenv')) {
+      const [app] = projectContainers(tool.engine, dirs.longenv, engineEnv);
+      assert.equal(containerEnv(tool.engine, app!.id, 'LONG', engineEnv), 'yes', 'the required env file; the missing optional one skipped');
+    }
+    if (!tool.refused.includes('included')) assert.deepEqual(services(dirs.included), ['app:running', 'extra:running']);
+    if (!tool.refused.includes('named')) assert.deepEqual(services(dirs.named), ['app:running'], 'the server\'s project name (-p) wins over name:');
+    if (!tool.refused.includes('profiled')) assert.deepEqual(services(dirs.profiled), ['app:running'], 'a plain up starts no profiled service');
+
+    // The constructs every tool runs: extends, container_name, env_file outside the directory, .env, volumes, networks.
+    assert.equal(deploymentOf(run, dirs.common).status, 'succeeded', deploymentOf(run, dirs.common).output);
+    const app = projectContainers(tool.engine, dirs.common, engineEnv).find((c) => c.service === 'app');
+    assert.ok(app, 'app runs');
+    assert.equal(app.name.replace(/^\//, ''), `app-${dirs.common}`);
+    assert.equal(containerEnv(tool.engine, app.id, 'FROM_BASE', engineEnv), 'base');
+    assert.equal(containerEnv(tool.engine, app.id, 'OUTSIDE', engineEnv), 'from-outside');
+    assert.equal(containerEnv(tool.engine, app.id, 'FROM_DOTENV', engineEnv), 'from-dotenv');
+    const cli = tool.engine === 'podman' ? 'podman' : 'docker';
+    const networks = sh(cli, ['inspect', '-f', '{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}', app.id], { env: engineEnv }).split(/\s+/).filter(Boolean).sort();
+    assert.deepEqual(networks, [`${dirs.common}_back`, `${dirs.common}_front`]);
+    assert.match(sh(cli, ['inspect', '-f', '{{range .Mounts}}{{.Name}} {{end}}', app.id], { env: engineEnv }), new RegExp(`${dirs.common}_data`));
+
+    // podman-compose.env takes part in interpolation: the published port moves.
+    assert.equal(deploymentOf(run, dirs.port).status, 'succeeded', deploymentOf(run, dirs.port).output);
+    assert.equal((await waitForHttp(`http://127.0.0.1:${firstPort}/`)).trim(), `port-${firstPort}`);
+    const [before] = projectContainers(tool.engine, dirs.port, engineEnv);
+    repo.write(`services/${dirs.port}/podman-compose.env`, `HOST_PORT=${secondPort}\n`);
+    repo.push('move the port');
+    const moved = await server.deployAll();
+    const deployment = deploymentOf(moved, dirs.port);
+    assert.equal(deployment.status, 'succeeded', `${deployment.error?.message} ${deployment.output}`);
+    assert.match(deployment.reason, /podman-compose\.env/);
+    const [after] = projectContainers(tool.engine, dirs.port, engineEnv);
+    assert.notEqual(after!.id, before!.id, 'recreated');
+    assert.equal((await waitForHttp(`http://127.0.0.1:${secondPort}/`)).trim(), `port-${secondPort}`);
+    assert.equal(await answers(firstPort), false, 'the old port is closed');
+  });
+}
