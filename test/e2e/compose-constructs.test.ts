@@ -175,7 +175,7 @@ for (const tool of TOOLS) {
     });
 
     // The services view (what the plan and doctor read) names the problem before any run.
-    const views = (await server.get('/api/services')) as Array<{ name: string; problem: { code: string; message: string } | null }>;
+    const views = ((await server.get('/api/services')) as { services: Array<{ name: string; problem: { code: string; message: string } | null }> }).services;
     for (const construct of ['longenv', 'included', 'named', 'profiled'] as const) {
       const view = views.find((v) => v.name === dirs[construct]);
       if (tool.refused.includes(construct)) {

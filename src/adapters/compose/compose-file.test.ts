@@ -24,18 +24,20 @@ test('interpolation precedence, the same for every tool: podman-compose.env over
   });
   t.after(dispose);
   for (const tool of [podmanCompose, await dockerComposeTool({ preference: 'standalone', run: async () => { throw new Error('not called'); } })()]) {
-    const model = await readComposeModel(service, { TAG: 'from-env', HOST_PORT: '1', BARE: 'env-bare', PATH: '/bin' }, { dotenv: tool.dotenv });
+    const model = await readComposeModel(service, { TAG: 'from-env', HOST_PORT: '1', BARE: 'env-bare', PATH: '/bin' }, { dotenv: tool.dotenv, envFileWins: tool.envFileWins });
     assert.equal(model.services[0]!.image, 'busybox:from-dotenv', tool.name);
     assert.equal(model.variables['HOST_PORT'], '8081', tool.name);
-    assert.equal(model.variables['BARE'], 'env-bare', `${tool.name}: a key without = keeps the environment's value`);
+    assert.equal(model.variables['BARE'], tool.envFileWins ? undefined : 'env-bare', `${tool.name}: a key without = in .env`);
     assert.deepEqual(model.interpolationFiles['podman-compose.env'], { HOST_PORT: '8081' });
     assert.equal(interpolationEnv(model.variables)['HOST_PORT'], '8081', 'what the tool gets in its environment');
   }
 });
 
 test('a key without = that the environment does not set: what the tool makes of it', () => {
-  assert.deepEqual(interpolationVariables({}, [{ K: undefined }], 'None'), { K: 'None' });
-  assert.deepEqual(interpolationVariables({}, [{ K: undefined }]), { K: undefined });
+  assert.deepEqual(interpolationVariables({}, [{ values: { K: undefined } }], 'None'), { K: 'None' });
+  assert.deepEqual(interpolationVariables({ K: 'env' }, [{ values: { K: undefined } }], 'None'), { K: 'env' });
+  assert.deepEqual(interpolationVariables({ K: 'env' }, [{ values: { K: undefined }, bareKeysUnset: true }]), { K: undefined }, 'podman-compose 1.0 .env');
+  assert.deepEqual(interpolationVariables({}, [{ values: { K: undefined } }]), { K: undefined });
   assert.deepEqual(interpolationEnv({ K: undefined, L: 'x' }), { L: 'x' });
 });
 

@@ -55,7 +55,7 @@ export interface ComposeModel {
 export async function readComposeModel(
   service: ServiceSource,
   processEnv: Record<string, string | undefined>,
-  // `envFileWins` is accepted and ignored: the precedence no longer depends on the tool.
+  // `envFileWins` (podman-compose 1.0): the tool loads `.env` over its environment, so a `.env` key without `=` unsets the variable.
   options: { dotenv?: ToolDotenv; envFileWins?: boolean } = {},
 ): Promise<ComposeModel> {
   const text = await readInput(service, service.composeFile);
@@ -78,7 +78,11 @@ export async function readComposeModel(
     interpolationFiles[file] = await readEnv(file, dotenv.interpolation);
     envValues.push(...defined(interpolationFiles[file]));
   }
-  const variables = interpolationVariables(environment, INTERPOLATION_ENV_FILES.map((file) => interpolationFiles[file]!), dotenv.unsetInterpolatesAs);
+  const variables = interpolationVariables(
+    environment,
+    INTERPOLATION_ENV_FILES.map((file) => ({ values: interpolationFiles[file]!, bareKeysUnset: file === '.env' && options.envFileWins === true })),
+    dotenv.unsetInterpolatesAs,
+  );
   const inputs = extractComposeInputs(document);
   for (const entry of inputs.ok ? inputs.inputs.envFiles : []) envValues.push(...defined(await readEnv(entry.path, dotenv.envFile)));
 
@@ -103,17 +107,17 @@ export async function readComposeModel(
 
 /**
  * The interpolation precedence: each file in `files` over the ones before it, all over the
- * environment. A key written without `=` takes the environment's value, else what the tool
- * makes of it (`unset`: docker-compose 1.29 says `None`).
+ * environment. A key written without `=` takes the value below it, else what the tool makes of
+ * it (`unset`: docker-compose 1.29 says `None`), unless the file's `bareKeysUnset`.
  */
 export function interpolationVariables(
   environment: Readonly<Record<string, string>>,
-  files: readonly Readonly<Record<string, string | undefined>>[],
+  files: readonly { values: Readonly<Record<string, string | undefined>>; bareKeysUnset?: boolean }[],
   unset?: string,
 ): Record<string, string | undefined> {
   const variables: Record<string, string | undefined> = { ...environment };
-  for (const values of files) {
-    for (const [key, value] of Object.entries(values)) variables[key] = value ?? variables[key] ?? unset;
+  for (const { values, bareKeysUnset } of files) {
+    for (const [key, value] of Object.entries(values)) variables[key] = bareKeysUnset ? value : (value ?? variables[key] ?? unset);
   }
   return variables;
 }

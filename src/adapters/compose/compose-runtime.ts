@@ -99,7 +99,7 @@ export class ComposeRuntime implements Runtime {
    */
   private async redacted<T>(service: ServiceSource, ctx: ActionContext, work: (model: ComposeModel, ctx: ActionContext) => Promise<T>): Promise<T> {
     const tool = await this.deps.tool();
-    const model = await readComposeModel(service, this.deps.processEnv, { dotenv: tool.dotenv });
+    const model = await readComposeModel(service, this.deps.processEnv, { dotenv: tool.dotenv, envFileWins: tool.envFileWins });
     // The catalog refused such a file already; this catches one that changed since, before anything is touched.
     const problem = compatProblem(model, tool);
     if (problem) throw new AppError(problem.code, `${service.name}: ${problem.message}`);
@@ -226,7 +226,7 @@ export class ComposeRuntime implements Runtime {
    */
   async checkCompose(service: ServiceSource): Promise<CompatProblem | undefined> {
     const tool = await this.deps.tool();
-    return compatProblem(await readComposeModel(service, this.deps.processEnv, { dotenv: tool.dotenv }), tool);
+    return compatProblem(await readComposeModel(service, this.deps.processEnv, { dotenv: tool.dotenv, envFileWins: tool.envFileWins }), tool);
   }
 
   /**
