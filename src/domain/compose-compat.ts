@@ -41,6 +41,8 @@ interface Construct {
   find(document: unknown): string | undefined;
   /** Generations that fail on it or ignore it, with what happens (for the problem message). */
   unsupported: Partial<Record<ToolGeneration, string>>;
+  /** Why the server itself cannot deploy it yet, whatever the tool. */
+  server?: string;
 }
 
 const firstService = (document: unknown, test: (definition: Mapping) => boolean) => servicesOf(document).find(([, d]) => test(d))?.[0];
@@ -63,11 +65,24 @@ export const CONSTRUCTS: readonly Construct[] = [
       'podman-compose-1.0': 'it ignores the key: the included services would not run',
       'docker-compose-1': 'it rejects the file (unsupported top-level key)',
     },
+    server: 'the server does not read included files yet: their services would go unchecked and their changes unnoticed',
   },
   {
     name: 'top-level name',
     find: (document) => (isMapping(document) && document['name'] !== undefined ? 'top level' : undefined),
     unsupported: { 'docker-compose-1': 'it rejects the file (unsupported top-level key)' },
+  },
+  {
+    name: 'a service on the default network beside custom networks',
+    find: (document) => {
+      const networks = isMapping(document) ? document['networks'] : undefined;
+      if (!isMapping(networks) || Object.keys(networks).length === 0 || 'default' in networks) return undefined;
+      return firstService(document, (d) => d['networks'] === undefined && d['network_mode'] === undefined);
+    },
+    unsupported: {
+      'podman-compose-1.0':
+        'it has no default network then: with several custom networks the container fails (--network-alias can only be set when the network mode is bridge), with one it joins that one instead',
+    },
   },
   {
     name: 'profiles',
@@ -102,7 +117,7 @@ export function checkCompat(document: unknown, tool: ToolIdentity, facts?: Inter
   const generation = toolGeneration(tool);
   const found: string[] = [];
   for (const construct of CONSTRUCTS) {
-    const what = construct.unsupported[generation];
+    const what = construct.unsupported[generation] ?? construct.server;
     if (what === undefined) continue;
     const where = construct.find(document);
     if (where !== undefined) found.push(`${construct.name} (${where === 'top level' ? 'top level' : `service "${where}"`}): ${what}`);
