@@ -43,6 +43,13 @@ test('the current tools run every construct of the list but include, which the s
   assert.equal(checkCompat(rest, V2), undefined);
 });
 
+test('podman-compose 1.0: extends of a service in the same file (it changes the extended one); extends.file is fine', () => {
+  const same = parse('services:\n  base: { image: x }\n  app: { extends: { service: base } }\n');
+  assert.match(checkCompat(same, PC10)?.message ?? '', /extends of a service in the same file \(service "app"\)/);
+  assert.match(checkCompat(parse('services:\n  base: { image: x }\n  app: { extends: base }\n'), PC10)?.message ?? '', /extends/);
+  for (const tool of [PC13, DC129, V2]) assert.equal(checkCompat(same, tool), undefined);
+});
+
 test('podman-compose 1.0: a service left on the default network beside custom networks (it has no default network then)', () => {
   const document = parse('services:\n  a: { image: x, networks: [front] }\n  b: { image: x }\nnetworks: { front: {}, back: {} }\n');
   assert.match(checkCompat(document, PC10)?.message ?? '', /a service on the default network beside custom networks \(service "b"\)/);

@@ -85,6 +85,18 @@ export const CONSTRUCTS: readonly Construct[] = [
     },
   },
   {
+    name: 'extends of a service in the same file',
+    find: (document) =>
+      firstService(document, (d) => {
+        const ext = d['extends'];
+        return typeof ext === 'string' || (isMapping(ext) && ext['file'] === undefined);
+      }),
+    unsupported: {
+      'podman-compose-1.0':
+        "it merges into the extended service's own mappings, so that service runs with the extending one's environment and labels",
+    },
+  },
+  {
     name: 'profiles',
     find: (document) => firstService(document, (d) => Array.isArray(d['profiles']) && d['profiles'].length > 0),
     unsupported: { 'podman-compose-1.0': 'it ignores profiles: a plain up would also start the services behind one' },

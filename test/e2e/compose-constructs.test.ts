@@ -20,7 +20,7 @@ const IMAGE = 'localhost/busybox:test';
 /** Compose v2, extracted side by side by scripts/install-system-deps.sh (the system's docker-compose stays 1.29). */
 const COMPOSE_V2 = process.env['GDS_COMPOSE_V2'] ?? '/opt/gds-tools/compose-v2/usr/libexec/docker/cli-plugins/docker-compose';
 
-type Construct = 'longenv' | 'included' | 'named' | 'profiled';
+type Construct = 'longenv' | 'included' | 'named' | 'profiled' | 'extended';
 
 interface ToolCase {
   label: string;
@@ -64,7 +64,7 @@ const TOOLS: ToolCase[] = [
     label: 'podman-compose 1.0.3 on Podman',
     engine: 'podman',
     says: 'podman-compose 1.0.3',
-    refused: ['longenv', 'included', 'profiled'],
+    refused: ['longenv', 'included', 'profiled', 'extended'],
     serverEnv: () => ({ DEFAULT_RUNTIME: 'podman' }),
     engineEnv: () => ({}),
   },
@@ -94,7 +94,7 @@ const sleeper = `    image: ${IMAGE}\n    init: true\n    command: ["sleep", "36
 type Dirs = Record<Construct | 'port' | 'common' | 'pinned', string>;
 
 function writeServices(repo: EnvRepo, id: string, port: number, pinned: string): Dirs {
-  const dirs: Dirs = { pinned: `pinned-${id}`, port: `port-${id}`, common: `common-${id}`, longenv: `longenv-${id}`, included: `included-${id}`, named: `named-${id}`, profiled: `profiled-${id}` };
+  const dirs: Dirs = { extended: `extended-${id}`, pinned: `pinned-${id}`, port: `port-${id}`, common: `common-${id}`, longenv: `longenv-${id}`, included: `included-${id}`, named: `named-${id}`, profiled: `profiled-${id}` };
   repo.write(`services/${dirs.port}/compose.yaml`, `services:
   web:
     image: ${IMAGE}
@@ -104,13 +104,20 @@ function writeServices(repo: EnvRepo, id: string, port: number, pinned: string):
 `);
   repo.write(`services/${dirs.port}/podman-compose.env`, `HOST_PORT=${port}\n`);
   repo.write(`services/${dirs.port}/.env`, `UNRELATED=1\n`);
+  repo.write(`services/${dirs.extended}/compose.yaml`, `services:
+  base:
+${sleeper}    environment: { FROM_BASE: "base" }
+  app:
+    extends: base
+    environment: { MINE: "app" }
+`);
+  repo.write(`services/${dirs.common}/base.yaml`, `services:\n  base:\n${sleeper}    environment: { FROM_BASE: "base" }\n`);
   repo.write(`services/${dirs.common}/compose.yaml`, `version: "3.8"
 services:
   base:
-${sleeper}    environment: { FROM_BASE: "base" }
-    networks: [back]
+${sleeper}    networks: [back]
   app:
-    extends: { service: base }
+    extends: { file: base.yaml, service: base }
     container_name: app-${dirs.common}
     env_file: ../../shared/outside.env
     environment: { FROM_DOTENV: "\${DOTVAR}" }
@@ -153,7 +160,7 @@ async function pushPinned(engines: TestEngines, id: string): Promise<string> {
   return `${reference}@${digest}`;
 }
 
-const PROBLEM_NAMES: Record<Construct, string> = { longenv: 'long-syntax env_file', included: 'include', named: 'top-level name', profiled: 'profiles' };
+const PROBLEM_NAMES: Record<Construct, string> = { extended: 'extends of a service in the same file', longenv: 'long-syntax env_file', included: 'include', named: 'top-level name', profiled: 'profiles' };
 
 /** Whether something answers on the port (connection refused: nothing). */
 async function answers(port: number): Promise<boolean> {
@@ -193,7 +200,7 @@ for (const tool of TOOLS) {
 
     // The services view (what the plan and doctor read) names the problem before any run.
     const views = ((await server.get('/api/services')) as { services: Array<{ name: string; problem: { code: string; message: string } | null }> }).services;
-    for (const construct of ['longenv', 'included', 'named', 'profiled'] as const) {
+    for (const construct of ['longenv', 'included', 'named', 'profiled', 'extended'] as const) {
       const view = views.find((v) => v.name === dirs[construct]);
       if (tool.refused.includes(construct)) {
         assert.equal(view?.problem?.code, 'COMPOSE_UNSUPPORTED', `${construct}: ${JSON.stringify(view)}`);
@@ -204,7 +211,7 @@ for (const tool of TOOLS) {
     }
 
     const run = await server.deployAll();
-    for (const construct of ['longenv', 'included', 'named', 'profiled'] as const) {
+    for (const construct of ['longenv', 'included', 'named', 'profiled', 'extended'] as const) {
       const deployment = deploymentOf(run, dirs[construct]);
       const running = projectContainers(tool.engine, dirs[construct], engineEnv);
       if (tool.refused.includes(construct)) {
@@ -221,6 +228,14 @@ for (const tool of TOOLS) {
       assert.equal(containerEnv(tool.engine, app!.id, 'LONG', engineEnv), 'yes', 'the required env file; the missing optional one skipped');
     }
     if (!tool.refused.includes('named')) assert.deepEqual(services(dirs.named), ['app:running'], 'the server\'s project name (-p) wins over name:');
+    if (!tool.refused.includes('extended')) {
+      const extended = projectContainers(tool.engine, dirs.extended, engineEnv);
+      const base = extended.find((c) => c.service === 'base')!;
+      const app = extended.find((c) => c.service === 'app')!;
+      assert.equal(containerEnv(tool.engine, app.id, 'FROM_BASE', engineEnv), 'base');
+      assert.equal(containerEnv(tool.engine, app.id, 'MINE', engineEnv), 'app');
+      assert.throws(() => containerEnv(tool.engine, base.id, 'MINE', engineEnv), 'the extended service keeps its own environment');
+    }
     if (!tool.refused.includes('profiled')) assert.deepEqual(services(dirs.profiled), ['app:running'], 'a plain up starts no profiled service');
 
     // A digest-pinned reference (repo:tag@sha256:...) is pulled and run by that digest.
