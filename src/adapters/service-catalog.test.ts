@@ -84,6 +84,30 @@ describe('createServiceCatalog', () => {
     assert.equal(app.problem, undefined);
   });
 
+  it('lists the inputs git does not track: ignored secrets and local files, inside the checkout or outside it', async () => {
+    const outside = mkdtempSync(join(tmpdir(), 'service-catalog-outside-'));
+    roots.push(outside);
+    writeFileSync(join(outside, 'host.env'), 'A=1\n');
+    write('shared/common.env', 'B=2\n');
+    write('services/app/.env', 'C=3\n');
+    write('services/app/podman-compose.yml', `${APP_COMPOSE}    env_file:\n      - ../../secrets/app.env\n      - ../../shared/common.env\n      - ${outside}/host.env\n`.replace('    env_file: ../../secrets/app.env\n', ''));
+    await commitAll();
+    const app = await service('app');
+    assert.deepEqual(app.untrackedInputs, ['../../secrets/app.env', `${outside}/host.env`, 'local.conf']);
+    const [discovered] = await catalog().discover();
+    assert.deepEqual(discovered?.untrackedInputs, app.untrackedInputs);
+  });
+
+  it('a YAML error quoting an inline secret names the fault without the secret', async () => {
+    write('services/broken/compose.yaml', 'services:\n  app:\n    environment:\n      DB_PASSWORD: hunter2\n     bad: [\n');
+    await commitAll();
+    const broken = await service('broken');
+    assert.equal(broken.problem?.code, 'COMPOSE_FILE_INVALID');
+    assert.match(broken.problem?.message ?? '', /at line 5, column 1/);
+    assert.match(broken.problem?.message ?? '', /DB_PASSWORD: \*\*\*/);
+    assert.ok(!broken.problem?.message.includes('hunter2'));
+  });
+
   it('reads the x-gitops opt-in to image polling; a bad x-gitops is a problem, not silence', async () => {
     assert.equal((await service('app')).pollImages, undefined);
     write('services/polled/compose.yaml', 'x-gitops:\n  poll-images: true\nservices:\n  web:\n    image: nginx\n');

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdir, stat, type Dirent, type Stats } from 'node:fs';
 import { isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
 import { readGitopsExtension } from '../domain/compose-extension.js';
+import { maskSecretAssignments } from '../domain/redact.js';
 import { extractComposeInputs, parseComposeYaml, type EnvFileEntry } from '../domain/compose-inputs.js';
 import { fingerprintOf } from '../domain/fingerprint.js';
 import { COMPOSE_FILE_NAMES, INTERPOLATION_ENV_FILES, composeProjectName, inputFileKey, isValidServiceName, runtimeForComposeFile } from '../domain/service-layout.js';
@@ -101,7 +102,28 @@ export function createServiceCatalog(options: {
     return { key, absolute: isAbsolute(written) ? resolve(written) : resolve(dir, key) };
   }
 
-  async function describe(name: string, tracked: readonly string[]): Promise<ServiceSource | undefined> {
+  /**
+   * Keys of `files` git does not track. Inside the service directory the listing says; a file
+   * elsewhere in the checkout (`../../secrets/app.env`) is asked of git once per discovery; one
+   * outside the checkout is never tracked. A failing question counts as untracked (masked).
+   */
+  async function untrackedOf(dir: string, keys: string[], tracked: ReadonlySet<string>, outside: Map<string, Promise<boolean>>): Promise<string[]> {
+    const isTracked = (key: string): Promise<boolean> => {
+      if (!key.startsWith('../') && key !== '..' && !isAbsolute(key)) return Promise.resolve(tracked.has(key));
+      const inRepo = relative(repoPath, resolve(dir, key)).split(sep).join('/');
+      if (inRepo.startsWith('../') || inRepo === '..' || isAbsolute(inRepo)) return Promise.resolve(false);
+      let answer = outside.get(inRepo);
+      if (!answer) {
+        answer = options.repository.listTrackedFiles(inRepo).then((list) => list.includes(inRepo), () => false);
+        outside.set(inRepo, answer);
+      }
+      return answer;
+    };
+    const answers = await Promise.all(keys.map(isTracked));
+    return keys.filter((_, index) => !answers[index]).sort();
+  }
+
+  async function describe(name: string, tracked: readonly string[], outside: Map<string, Promise<boolean>> = new Map()): Promise<ServiceSource | undefined> {
     const dir = join(servicesRoot, name);
     let entries: Dirent[];
     try {
@@ -149,7 +171,8 @@ export function createServiceCatalog(options: {
     if (parsed === undefined) {
       // The compose file itself cannot be read: nothing more to learn from it.
     } else if (!parsed.ok) {
-      problem ??= { code: 'COMPOSE_FILE_INVALID', message: `${name}/${composeFile}: ${parsed.message}` };
+      // The YAML parser quotes the lines around the fault: a secret written inline must not reach the record.
+      problem ??= { code: 'COMPOSE_FILE_INVALID', message: `${name}/${composeFile}: ${maskSecretAssignments(parsed.message)}` };
     } else {
       for (const entry of parsed.envFiles) {
         const input = inputFor(dir, entry.path);
@@ -181,6 +204,7 @@ export function createServiceCatalog(options: {
         if (key !== composeFile) invalid.push(`${key} ${digest.reason}`);
       }
     });
+    const untrackedInputs = await untrackedOf(dir, keys, new Set(tracked), outside);
     if (invalid.length > 0) {
       // Takes precedence: a service with an unreadable input must not be deployed as if it were fine.
       problem = { code: 'INPUT_FILE_INVALID', message: `${name}: ${invalid.sort().join('; ')}` };
@@ -195,6 +219,7 @@ export function createServiceCatalog(options: {
       files,
       fingerprint: fingerprintOf(files, sha256hex),
       requiredEnvFiles: [...requiredEnvFiles].sort(),
+      untrackedInputs,
       ...(parsed?.ok && parsed.pollImages ? { pollImages: true as const } : {}),
       ...(parsed?.ok && !parsed.rollback ? { noRollback: true as const } : {}),
       ...(problem ? { problem } : {}),
@@ -243,7 +268,8 @@ export function createServiceCatalog(options: {
       }
       const names = entries.filter((entry) => entry.isDirectory() && isValidServiceName(entry.name)).map((entry) => entry.name);
       const tracked = await trackedPromise;
-      const services = await Promise.all(names.map((name) => describe(name, tracked.get(name) ?? [])));
+      const outside = new Map<string, Promise<boolean>>();
+      const services = await Promise.all(names.map((name) => describe(name, tracked.get(name) ?? [], outside)));
       return services.filter((service): service is ServiceSource => service !== undefined).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     },
 

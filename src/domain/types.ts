@@ -24,6 +24,11 @@ export interface ServiceSource {
   fingerprint: string;
   /** Env files compose reads for this service that must exist (relative paths, as in `files`). */
   requiredEnvFiles: string[];
+  /**
+   * Keys of `files` that git does not track (git-ignored secrets, files outside the repository):
+   * their values are secrets to redaction. Absent (older callers, tests): every file counts as tracked.
+   */
+  untrackedInputs?: string[];
   /** Opted in to image polling (`x-gitops: { poll-images: true }`): moved tags are pulled without a webhook. */
   pollImages?: true;
   /** Opted out of automatic rollback (`x-gitops: { rollback: false }`): a gate failure stays a failure. */

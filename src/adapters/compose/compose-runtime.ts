@@ -7,7 +7,7 @@ import type { SettleRules } from '../../domain/settle.js';
 import { createRedactor, lineBufferedSink } from '../../domain/redact.js';
 import { CONFIG_HASH_LABEL, referencedVariables, serviceConfigHash } from '../../domain/service-config-hash.js';
 import type { RuntimeKind, ServiceSource } from '../../domain/types.js';
-import { AppError, isAppError } from '../../errors.js';
+import { AppError, isAppError, toAppError } from '../../errors.js';
 import type { ActionContext, DeployResult, Runtime, UpdateResult } from '../../ports/runtime.js';
 import { sha256hex } from '../../util/digest.js';
 import type { EngineCli } from '../engine-cli.js';
@@ -48,6 +48,8 @@ export interface ComposeRuntimeDeps {
   run: ProcessRunner;
   /** Registry credentials for pulls, read afresh per action (a sync may have changed them). */
   authEnv: () => Record<string, string>;
+  /** Registry credential strings (registry-auth.ts), read afresh per action and masked like the service's secrets. */
+  registrySecrets?: () => string[];
   /** The environment compose interpolates from, to resolve image references. */
   processEnv: Record<string, string | undefined>;
   /** Where the generated compose override files (configuration hash labels) are written. */
@@ -95,7 +97,9 @@ export class ComposeRuntime implements Runtime {
 
   /**
    * Reads the compose model and runs `work` with an output sink and errors from which every
-   * env file value is removed: the output and errors are stored and served by the API.
+   * secret (the model's secret values, the registry credentials) is removed: this is the one
+   * redactor of a deployment's text. The pipeline stores the output, streams it as events and
+   * records the error, from which notifications are written.
    */
   private async redacted<T>(service: ServiceSource, ctx: ActionContext, work: (model: ComposeModel, ctx: ActionContext) => Promise<T>): Promise<T> {
     const tool = await this.deps.tool();
@@ -103,7 +107,7 @@ export class ComposeRuntime implements Runtime {
     // The catalog refused such a file already; this catches one that changed since, before anything is touched.
     const problem = compatProblem(model, tool);
     if (problem) throw new AppError(problem.code, `${service.name}: ${problem.message}`);
-    const redact = createRedactor(model.envValues);
+    const redact = createRedactor([...model.secretValues, ...(this.deps.registrySecrets?.() ?? [])]);
     const sink = lineBufferedSink(ctx.output, redact);
     try {
       return await work(model, { ...ctx, output: sink.write });
@@ -280,8 +284,9 @@ function waitsForHealthy(definition: unknown): boolean {
 }
 
 /** The same error with every string it carries passed through `redact`. */
-function redactError(error: unknown, redact: (text: string) => string): unknown {
-  if (!isAppError(error)) return error;
+function redactError(thrown: unknown, redact: (text: string) => string): unknown {
+  // Not only catalogued errors: an unexpected one's message is recorded too (as INTERNAL).
+  const error = toAppError(thrown);
   const details = error.details
     ? Object.fromEntries(Object.entries(error.details).map(([k, v]) => [k, typeof v === 'string' ? redact(v) : Array.isArray(v) ? v.map((x) => (typeof x === 'string' ? redact(x) : x)) : v]))
     : undefined;

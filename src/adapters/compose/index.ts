@@ -15,6 +15,8 @@ export function createRuntimes(options: {
   engines?: Record<'podman' | 'docker', EngineCli>;
   run: ProcessRunner;
   authEnv: () => Record<string, string>;
+  /** Registry credential strings to mask in output (registry-auth.ts registryCredentialValues). */
+  registrySecrets?: () => string[];
   processEnv: Record<string, string | undefined>;
   overrideDir: string;
   dockerCompose: 'auto' | 'plugin' | 'standalone';
@@ -27,6 +29,7 @@ export function createRuntimes(options: {
   const common = {
     run: options.run,
     authEnv: options.authEnv,
+    ...(options.registrySecrets ? { registrySecrets: options.registrySecrets } : {}),
     processEnv: options.processEnv,
     overrideDir: options.overrideDir,
     timeoutMs: options.timeoutMs,
