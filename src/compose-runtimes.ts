@@ -25,6 +25,8 @@ export function composeRuntimes(config: Config, run: ProcessRunner, engines: Ret
     processEnv: config.childEnv,
     overrideDir: path.join(config.dataDir, 'compose-overrides'),
     dockerCompose: config.dockerCompose,
+    podmanComposeCommand: config.podmanComposeCommand,
+    dockerComposeCommand: config.dockerComposeCommand,
     timeoutMs: config.composeTimeoutMs,
     stopTimeoutSeconds: config.stopTimeoutSeconds,
     gate: { settleMs: config.deploySettleMs, healthTimeoutMs: config.deployHealthTimeoutMs },

@@ -337,4 +337,14 @@ describe('health gate settings', () => {
     const config = loadConfig({ ...base, DEPLOY_SETTLE_SECONDS: '2', PATH: '/usr/bin' }, fakeFs());
     assert.equal(config.childEnv['DEPLOY_SETTLE_SECONDS'], undefined);
   });
+
+  it('PRUNE defaults to true with PRUNE_MAX_FRACTION 0.5; both are checked', () => {
+    const base = { WEBHOOK_SECRET: SECRET };
+    assert.deepEqual(loadConfig(base, fakeFs()).prune, { enabled: true, maxFraction: 0.5 });
+    assert.deepEqual(loadConfig({ ...base, PRUNE: 'false', PRUNE_MAX_FRACTION: '1' }, fakeFs()).prune, { enabled: false, maxFraction: 1 });
+    assert.equal(loadConfig({ ...base, PRUNE_MAX_FRACTION: '0.25' }, fakeFs()).prune.maxFraction, 0.25);
+    const error = configError({ ...base, PRUNE: 'no', PRUNE_MAX_FRACTION: '1.5' });
+    assert.ok(error.problems.some((p) => /PRUNE must be true or false/.test(p)));
+    assert.ok(error.problems.some((p) => /PRUNE_MAX_FRACTION must be a number from 0 to 1/.test(p)));
+  });
 });

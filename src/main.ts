@@ -30,7 +30,7 @@ import { ensureExampleRepository } from './example/example-repository.js';
 import { createAuthFailureLimiter, DEFAULT_MAX_TRACKED_ADDRESSES } from './http/auth-failure-limiter.js';
 import { OpenStreams } from './http/open-streams.js';
 import { buildServer } from './http/server.js';
-import { describeServices } from './http/views.js';
+import { describeGoneServices, describeServices } from './http/views.js';
 import { createLogger } from './logging.js';
 import { createNotifier } from './notify/notifier.js';
 import { systemClock, type Clock } from './ports/clock.js';
@@ -135,6 +135,8 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
     handoffTimeoutMs,
     // Rollback after a health-gate failure (issue 12).
     rollbackOnFailure: config.rollbackOnFailure,
+    // Pruning of services removed in git (issue 9).
+    prune: { servicesDirectory: config.servicesDirectory, ...config.prune },
     rollback: {
       repository,
       catalogFor: (root, listing) => catalogFor(root, listing),
@@ -157,7 +159,9 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
       const counts: Record<string, number> = {};
       const snapshot = view.peek();
       if (!snapshot) return counts;
-      for (const s of describeServices(snapshot.services, store.listDeployedStates(), store.lastDeployments(), config.deployServerName, store.listPins())) {
+      const [deployed, last] = [store.listDeployedStates(), store.lastDeployments()];
+      const orphans = describeGoneServices(new Set(snapshot.services.map((s) => s.name)), deployed, last);
+      for (const s of [...describeServices(snapshot.services, deployed, last, config.deployServerName, store.listPins()), ...orphans]) {
         counts[s.state] = (counts[s.state] ?? 0) + 1;
       }
       return counts;
@@ -215,6 +219,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
         store,
         selfService: config.deployServerName,
         scratchDir: path.join(config.dataDir, 'plan-preview'),
+        toolOf: async (kind) => runtimes[kind].describeTool?.(),
       }),
   });
   // The first snapshot, before anything can hold the repository lock.
@@ -304,6 +309,8 @@ function helperEnvironment(config: Config): Record<string, string> {
     DEPLOY_SERVER_NAME: config.deployServerName,
     DEFAULT_RUNTIME: config.defaultRuntime,
     DOCKER_COMPOSE: config.dockerCompose,
+    PODMAN_COMPOSE_COMMAND: config.podmanComposeCommand,
+    DOCKER_COMPOSE_COMMAND: config.dockerComposeCommand,
     COMPOSE_TIMEOUT_SECONDS: String(config.composeTimeoutMs / 1000),
     STOP_TIMEOUT_SECONDS: String(config.stopTimeoutSeconds),
     GIT_TIMEOUT_SECONDS: String(config.gitTimeoutMs / 1000),

@@ -23,13 +23,15 @@ services:
     profiles: [debug]
 `);
 
-test('tool generations: podman-compose 1.0 apart from 1.1+, docker-compose 1 apart from v2; unknown counts as current', () => {
+test('tool generations: podman-compose 1.0 apart from 1.1+, docker-compose 1 apart from v2', () => {
   assert.equal(toolGeneration(PC10), 'podman-compose-1.0');
   assert.equal(toolGeneration(PC13), 'podman-compose-1.1+');
   assert.equal(toolGeneration(DC129), 'docker-compose-1');
   assert.equal(toolGeneration(V2), 'compose-v2');
   assert.equal(toolGeneration({ name: 'docker-compose', version: '2.26.1-4' }), 'compose-v2');
-  assert.equal(toolGeneration({ name: 'podman-compose', version: 'unknown' }), 'podman-compose-1.1+');
+  assert.equal(toolGeneration({ name: 'podman-compose', version: 'unknown' }), 'podman-compose-1.0', 'as tools.ts runs an unknown version');
+  assert.equal(toolGeneration({ name: 'docker-compose', version: 'unknown' }), 'docker-compose-1');
+  assert.equal(toolGeneration({ name: 'docker compose', version: 'unknown' }), 'compose-v2');
 });
 
 test('the current tools run every construct of the list but include, which the server does not follow yet', () => {

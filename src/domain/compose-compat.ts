@@ -18,11 +18,16 @@ export interface ToolIdentity {
   version: string;
 }
 
-/** The generation of a tool; an unknown or unparsable version counts as the current one. */
+/**
+ * The generation of a tool. An unparsable version (`unknown`: the probe failed) counts as the
+ * older generation, as tools.ts runs it then (Debian 12's behaviour); `docker compose` is always v2.
+ */
 export function toolGeneration(tool: ToolIdentity): ToolGeneration {
-  const [major = NaN, minor = NaN] = tool.version.split(/[.-]/).map((part) => Number.parseInt(part, 10));
-  if (tool.name === 'podman-compose') return major === 0 || (major === 1 && minor === 0) ? 'podman-compose-1.0' : 'podman-compose-1.1+';
-  if (tool.name === 'docker-compose' && major === 1) return 'docker-compose-1';
+  const match = /^v?(\d+)\.(\d+)/.exec(tool.version);
+  const [major, minor] = match ? [Number(match[1]), Number(match[2])] : [undefined, undefined];
+  const older = major === undefined || minor === undefined;
+  if (tool.name === 'podman-compose') return older || major < 1 || (major === 1 && minor < 1) ? 'podman-compose-1.0' : 'podman-compose-1.1+';
+  if (tool.name === 'docker-compose') return older || major < 2 ? 'docker-compose-1' : 'compose-v2';
   return 'compose-v2';
 }
 

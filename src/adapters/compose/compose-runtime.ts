@@ -6,7 +6,7 @@ import { checkEngineState, imagesByService, type ContainerState, type ExpectedSe
 import type { SettleRules } from '../../domain/settle.js';
 import { createRedactor, lineBufferedSink } from '../../domain/redact.js';
 import { CONFIG_HASH_LABEL, referencedVariables, serviceConfigHash } from '../../domain/service-config-hash.js';
-import type { RuntimeKind, ServiceSource } from '../../domain/types.js';
+import type { DeployedCompose, RuntimeKind, ServiceSource } from '../../domain/types.js';
 import { AppError, isAppError, toAppError } from '../../errors.js';
 import type { ActionContext, DeployResult, Runtime, UpdateResult } from '../../ports/runtime.js';
 import { sha256hex } from '../../util/digest.js';
@@ -14,16 +14,27 @@ import type { EngineCli } from '../engine-cli.js';
 import { probeDuring, waitSettled, type HealthGateDeps } from '../health-gate.js';
 import type { ProcessRunner } from '../process-runner.js';
 import { checkCompat, type CompatProblem } from '../../domain/compose-compat.js';
+import { createNoiseFolder, noiseRulesFor, withoutNoise } from '../../domain/tool-noise.js';
+import { composeDown } from './compose-down.js';
 import { interpolationEnv, readComposeModel, type ComposeModel, type ComposeServiceModel, type ToolDotenv } from './compose-file.js';
 
 /** How one compose tool is invoked. */
 export interface ComposeTool {
   /** Name for messages: `podman-compose`, `docker compose`, `docker-compose`. */
   name: string;
-  /** As the tool reports it (`1.0.3`, `1.29.2`, `2.26.1`): which Compose Spec constructs it runs depends on it (domain/compose-compat.ts). */
+  /** The version the tool reported (`1.0.3`, `1.3.0`, `2.26.1`, `1.29.2`), or `unknown`; see describeTool in tools.ts. */
   version: string;
-  /** argv that brings a project up detached from the given compose files, run in the service directory. */
-  up(project: string, composeFiles: readonly string[]): { command: string; args: string[] };
+  /**
+   * argv that brings a project up detached from the given compose files, run in the service
+   * directory; `services` (only when `upNamesServices`) limits it to those compose services.
+   */
+  up(project: string, composeFiles: readonly string[], services?: readonly string[]): { command: string; args: string[] };
+  /**
+   * Whether `up` is given the compose services to create. podman-compose 1.3 takes the whole
+   * project down when any container's config hash differs; naming only the services without a
+   * running container keeps the others running.
+   */
+  upNamesServices: boolean;
   /**
    * Whether `up` recreates containers whose configuration changed. Docker Compose does;
    * podman-compose 1.0.3 does not (it restarts the old container and exits 0), so for it the
@@ -83,6 +94,12 @@ export class ComposeRuntime implements Runtime {
     this.kind = deps.kind;
   }
 
+  /** The tool and version that runs this runtime's services: `podman-compose 1.3.0`. */
+  async describeTool(): Promise<string> {
+    const tool = await this.deps.tool();
+    return `${tool.name} ${tool.version}`;
+  }
+
   async deploy(service: ServiceSource, ctx: ActionContext): Promise<DeployResult> {
     const { after, gated } = await this.redacted(service, ctx, (model, out) => this.converge(service, model, out, false));
     return { images: imagesByService(after), gated };
@@ -93,6 +110,12 @@ export class ComposeRuntime implements Runtime {
     const ids = (list: ContainerState[], name: string) => list.filter((c) => c.service === name).map((c) => c.id).sort().join();
     const recreated = [...new Set(after.map((c) => c.service))].filter((name) => ids(before, name) !== ids(after, name)).sort();
     return { imagesBefore: imagesByService(before), imagesAfter: imagesByService(after), recreated, gated };
+  }
+
+  /** Pruning: see compose-down.ts (the stored compose file, written under the override directory). */
+  down(target: DeployedCompose & { service: string }, ctx: ActionContext): Promise<void> {
+    const { tool, engine, run, timeoutMs, stopTimeoutSeconds } = this.deps;
+    return composeDown({ tool, engine, run, timeoutMs, stopTimeoutSeconds, workDir: path.join(this.deps.overrideDir, 'down') }, target, ctx);
   }
 
   /**
@@ -150,7 +173,8 @@ export class ComposeRuntime implements Runtime {
     const list = () => engine.listProjectContainers(service.projectName);
     // Only a `service_healthy` dependency makes `up` itself wait for a probe.
     const upWaitsForHealth = model.services.some((s) => waitsForHealthy(s.definition));
-    const upping = needsUp ? this.up(tool, service, model, override, env, ctx) : Promise.resolve('');
+    const toCreate = expected.filter((e) => !before.some((c) => c.service === e.name && c.state === 'running' && c.configHash === e.configHash)).map((e) => e.name);
+    const upping = needsUp ? this.up(tool, service, model, override, env, ctx, toCreate) : Promise.resolve('');
     const said = upWaitsForHealth ? await probeDuring(gateDeps, list, beforeIds, upping) : await upping;
     const after = await this.verify(tool, service, expected, ctx, said, beforeIds);
     const fresh = after.filter((c) => !before.some((b) => b.id === c.id)).sort((a, b) => a.name.localeCompare(b.name));
@@ -238,18 +262,30 @@ export class ComposeRuntime implements Runtime {
    * The interpolation variables go in the tool's environment, where every tool but
    * podman-compose 1.0 lets them beat its own `.env` reading (the compat check covers 1.0).
    */
-  private async up(tool: ComposeTool, service: ServiceSource, model: ComposeModel, override: string, auth: Record<string, string>, ctx: ActionContext): Promise<string> {
-    const { command, args } = tool.up(service.projectName, [service.composeFile, override]);
-    ctx.output(`$ ${[command, ...args].join(' ')}\n`);
+  private async up(tool: ComposeTool, service: ServiceSource, model: ComposeModel, override: string, auth: Record<string, string>, ctx: ActionContext, toCreate: readonly string[]): Promise<string> {
+    const { command, args } = tool.up(service.projectName, [service.composeFile, override], tool.upNamesServices ? toCreate : undefined);
+    ctx.output(`$ ${[command, ...args].join(' ')}   # ${tool.name} ${tool.version}\n`);
     const env = { ...interpolationEnv(model.variables), ...auth };
+    // The tool's known-noise lines (podman-compose's "already in use" for kept containers) are
+    // folded into one line, so that a successful deployment reads as one; the raw output (and
+    // so an error message taken from it) is unchanged.
+    const folder = createNoiseFolder(noiseRulesFor(tool));
+    const onOutput = (chunk: string) => {
+      const text = folder.write(chunk);
+      if (text) ctx.output(text);
+    };
     try {
-      const result = await this.deps.run({ command, args, cwd: service.dir, env, timeoutMs: this.deps.timeoutMs, onOutput: ctx.output, signal: ctx.signal });
-      return result.output;
+      const result = await this.deps.run({ command, args, cwd: service.dir, env, timeoutMs: this.deps.timeoutMs, onOutput, signal: ctx.signal });
+      // Without the noise: a failed state check quotes the tool's last error line, never one of those.
+      return withoutNoise(result.output, noiseRulesFor(tool));
     } catch (error) {
       if (isAppError(error) && error.code === 'PROCESS_FAILED') {
         throw new AppError('COMPOSE_FAILED', `${tool.name} up failed: ${lastErrorLine(String(error.details?.['output'] ?? ''))}`, { details: error.details, cause: error });
       }
       throw error;
+    } finally {
+      const rest = folder.end();
+      if (rest) ctx.output(rest);
     }
   }
 

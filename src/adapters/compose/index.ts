@@ -3,7 +3,7 @@ import { EngineCli } from '../engine-cli.js';
 import type { SettleRules } from '../../domain/settle.js';
 import type { ProcessRunner } from '../process-runner.js';
 import { ComposeRuntime } from './compose-runtime.js';
-import { dockerComposeTool, podmanCompose } from './tools.js';
+import { dockerComposeTool, podmanComposeTool } from './tools.js';
 
 /** The engine CLIs, one per runtime kind. */
 export function createEngines(run: ProcessRunner, timeoutMs: number, engineEnv: Record<string, string | undefined> = {}): Record<'podman' | 'docker', EngineCli> {
@@ -20,6 +20,10 @@ export function createRuntimes(options: {
   processEnv: Record<string, string | undefined>;
   overrideDir: string;
   dockerCompose: 'auto' | 'plugin' | 'standalone';
+  /** The podman-compose command (PODMAN_COMPOSE_COMMAND); its version is detected once. */
+  podmanComposeCommand?: string;
+  /** The standalone Docker Compose command (DOCKER_COMPOSE_COMMAND): 1.29 or Compose v2's binary. */
+  dockerComposeCommand?: string;
   timeoutMs: number;
   stopTimeoutSeconds: number;
   /** The health gate's settle window and timeout. */
@@ -40,13 +44,13 @@ export function createRuntimes(options: {
     podman: new ComposeRuntime({
       ...common,
       kind: 'podman',
-      tool: async () => podmanCompose,
+      tool: podmanComposeTool({ command: options.podmanComposeCommand, run: options.run }),
       engine: engines.podman,
     }),
     docker: new ComposeRuntime({
       ...common,
       kind: 'docker',
-      tool: dockerComposeTool({ preference: options.dockerCompose, run: options.run }),
+      tool: dockerComposeTool({ preference: options.dockerCompose, standaloneCommand: options.dockerComposeCommand, run: options.run }),
       engine: engines.docker,
     }),
   };
