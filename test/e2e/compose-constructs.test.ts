@@ -1,24 +1,19 @@
-// End to end: compose files as people write them, per compose tool (podman-compose 1.0.3 on
-// Podman, docker-compose 1.29 and Compose v2 on the private dockerd). Each construct either
+// End to end: compose files as people write them, per compose tool (podman-compose 1.0.3 and 1.3
+// on Podman, docker-compose 1.29 and Compose v2 on the private dockerd). Each construct either
 // deploys, asserted on what runs, or fails with COMPOSE_UNSUPPORTED naming the construct and the
 // tool version before anything is touched; and a HOST_PORT changed in podman-compose.env moves
 // the published port with every tool.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { rmSync } from 'node:fs';
 import { test } from 'node:test';
-import { ComposeRuntime, type ComposeTool } from '../../src/adapters/compose/compose-runtime.js';
-import { createEngines } from '../../src/adapters/compose/index.js';
-import { dockerComposeTool } from '../../src/adapters/compose/tools.js';
-import { createProcessRunner } from '../../src/adapters/process-runner.js';
-import type { RuntimeRegistry } from '../../src/ports/runtime.js';
 import type { TestEngines } from './engines/engines.js';
 import { EnvRepo, TestServer, containerEnv, deploymentOf, freePort, projectContainers, removeProject, requireEngines, sh, uid, waitForHttp } from './harness.js';
 
 const IMAGE = 'localhost/busybox:test';
 /** Compose v2, extracted side by side by scripts/install-system-deps.sh (the system's docker-compose stays 1.29). */
 const COMPOSE_V2 = process.env['GDS_COMPOSE_V2'] ?? '/opt/gds-tools/compose-v2/usr/libexec/docker/cli-plugins/docker-compose';
+/** podman-compose 1.3, a wrapper installed side by side by the same script. */
+const PODMAN_COMPOSE_13 = process.env['GDS_PODMAN_COMPOSE_13'] ?? '/opt/gds-tools/podman-compose-1.3/bin/podman-compose';
 
 type Construct = 'longenv' | 'included' | 'named' | 'profiled' | 'extended';
 
@@ -30,33 +25,6 @@ interface ToolCase {
   refused: Construct[];
   serverEnv: (engines: TestEngines) => Record<string, string>;
   engineEnv: (engines: TestEngines) => Record<string, string>;
-  runtimes?: (engines: TestEngines, dir: string) => Promise<RuntimeRegistry>;
-}
-
-/** The server's runtimes with Compose v2 run as its binary (Debian 12's docker CLI has no plugin). */
-async function composeV2Runtimes(engines: TestEngines, dir: string): Promise<RuntimeRegistry> {
-  const env = { DOCKER_HOST: engines.dockerHost };
-  const run = createProcessRunner({ baseEnv: { PATH: process.env['PATH'], HOME: process.env['HOME'], ...env } });
-  const engine = createEngines(run, 120_000, env);
-  const plugin = await dockerComposeTool({ preference: 'plugin', run })();
-  const tool: ComposeTool = {
-    ...plugin,
-    version: sh(COMPOSE_V2, ['version', '--short']),
-    up: (project, files) => ({ command: COMPOSE_V2, args: ['-p', project, ...files.flatMap((f) => ['-f', f]), 'up', '-d', '--remove-orphans'] }),
-  };
-  const docker = new ComposeRuntime({
-    kind: 'docker',
-    tool: async () => tool,
-    engine: engine.docker,
-    run,
-    authEnv: () => ({}),
-    processEnv: { PATH: process.env['PATH'], HOME: process.env['HOME'], ...env },
-    overrideDir: path.join(dir, 'overrides'),
-    timeoutMs: 120_000,
-    stopTimeoutSeconds: 2,
-    gate: { settleMs: 1000, healthTimeoutMs: 60_000 },
-  });
-  return { docker, podman: docker };
 }
 
 const TOOLS: ToolCase[] = [
@@ -79,12 +47,19 @@ const TOOLS: ToolCase[] = [
   {
     label: 'Compose v2 on dockerd',
     engine: 'docker',
-    says: 'docker compose 2.',
+    says: 'docker-compose 2.',
     // The tool runs it; the server does not follow included files yet.
     refused: ['included'],
-    serverEnv: (e) => ({ DEFAULT_RUNTIME: 'docker', DOCKER_HOST: e.dockerHost }),
+    serverEnv: (e) => ({ DEFAULT_RUNTIME: 'docker', DOCKER_COMPOSE: 'standalone', DOCKER_COMPOSE_COMMAND: COMPOSE_V2, DOCKER_HOST: e.dockerHost }),
     engineEnv: (e) => ({ DOCKER_HOST: e.dockerHost }),
-    runtimes: composeV2Runtimes,
+  },
+  {
+    label: 'podman-compose 1.3 on Podman',
+    engine: 'podman',
+    says: 'podman-compose 1.3.',
+    refused: ['included'],
+    serverEnv: () => ({ DEFAULT_RUNTIME: 'podman', PODMAN_COMPOSE_COMMAND: PODMAN_COMPOSE_13 }),
+    engineEnv: () => ({}),
   },
 ];
 
@@ -179,13 +154,12 @@ for (const tool of TOOLS) {
     const engineEnv = tool.engineEnv(engines);
     const id = uid();
     const repo = new EnvRepo();
-    const scratch = mkdtempSync(path.join(tmpdir(), 'gds-e2e-constructs-'));
     const [firstPort, secondPort] = [await freePort(), await freePort()];
     const pinned = await pushPinned(engines, id);
     const dirs = writeServices(repo, id, firstPort, pinned);
     repo.push('services as people write them');
     sh('git', ['-C', repo.checkout, 'pull', '-q']);
-    const server = await TestServer.start({ checkout: repo.checkout, env: tool.serverEnv(engines), ...(tool.runtimes ? { runtimes: await tool.runtimes(engines, scratch) } : {}) });
+    const server = await TestServer.start({ checkout: repo.checkout, env: tool.serverEnv(engines) });
     t.after(async () => {
       await server.close();
       server.dispose();
@@ -195,7 +169,6 @@ for (const tool of TOOLS) {
       for (const net of ['front', 'back']) sh(cli, ['network', 'rm', `${dirs.common}_${net}`], { env: engineEnv });
       sh(cli, ['volume', 'rm', '-f', `${dirs.common}_data`], { env: engineEnv });
       rmSync(repo.root, { recursive: true, force: true });
-      rmSync(scratch, { recursive: true, force: true });
     });
 
     // The services view (what the plan and doctor read) names the problem before any run.
