@@ -291,6 +291,12 @@ describe('loadConfig', () => {
       assert.equal(loadConfig({ ...base, TRUST_PROXY: '::1,fd00::/8' }, fakeFs()).trustProxy, '::1,fd00::/8');
     });
 
+    it('reads UPDATE_DEBOUNCE_SECONDS: 10 s by default, 0 off, at most 600', () => {
+      assert.equal(loadConfig(base, fakeFs()).updateDebounceMs, 10_000);
+      assert.equal(loadConfig({ ...base, UPDATE_DEBOUNCE_SECONDS: '0' }, fakeFs()).updateDebounceMs, 0);
+      assert.match(configError({ ...base, UPDATE_DEBOUNCE_SECONDS: '601' }).problems.join('\n'), /UPDATE_DEBOUNCE_SECONDS/);
+    });
+
     it('refuses bad values, every one named, in one ConfigError', () => {
       const problems = configError({
         ...base, WEBHOOK_MODE: 'lenient', WEBHOOK_AUTH_FAILURES_PER_MINUTE: '0', TRUST_PROXY: 'proxy.example.com,10.0.0.0/33',

@@ -38,6 +38,8 @@ export interface Config extends WebhookSettings {
   composeTimeoutMs: number;
   /** Seconds a container gets to stop before it is killed, when one must be replaced. */
   stopTimeoutSeconds: number;
+  /** UPDATE_DEBOUNCE_SECONDS: package webhooks for one service within this window become one update (0: off). */
+  updateDebounceMs: number;
   /** Health gate: how long a new container without a healthcheck must keep running (DEPLOY_SETTLE_SECONDS). */
   deploySettleMs: number;
   /** Health gate: the longest a deployment waits for its containers to settle (DEPLOY_HEALTH_TIMEOUT_SECONDS). */
@@ -63,6 +65,11 @@ export interface Config extends WebhookSettings {
   rollbackOnFailure: boolean;
   /** PRUNE (take down services removed in git; false: list them `orphaned`) and PRUNE_MAX_FRACTION (the guard). */
   prune: { enabled: boolean; maxFraction: number };
+  /** DRIFT_CHECK_SECONDS: how often engine state is compared with what was deployed; undefined: off (0). */
+  driftCheckMs: number | undefined;
+  /** SELF_HEAL: a drifted service is deployed again (origin `heal`), within SELF_HEAL_MAX_PER_HOUR. */
+  selfHeal: boolean;
+  selfHealMaxPerHour: number;
   /** Acceptable but unwise settings, logged at start-up. */
   warnings: string[];
 }
@@ -139,6 +146,7 @@ const envSchema = z.object({
   DEPLOY_PARALLELISM: intInRange('DEPLOY_PARALLELISM', 1, 64).default(4),
   COMPOSE_TIMEOUT_SECONDS: intInRange('COMPOSE_TIMEOUT_SECONDS', 1, 86_400).default(900),
   STOP_TIMEOUT_SECONDS: intInRange('STOP_TIMEOUT_SECONDS', 0, 3_600).default(10),
+  UPDATE_DEBOUNCE_SECONDS: intInRange('UPDATE_DEBOUNCE_SECONDS', 0, 600).default(10),
   // Health gate (README "Health-gated deployments"): the default window is defended there with its measurement.
   DEPLOY_SETTLE_SECONDS: intInRange('DEPLOY_SETTLE_SECONDS', 0, 3_600).default(5),
   DEPLOY_HEALTH_TIMEOUT_SECONDS: intInRange('DEPLOY_HEALTH_TIMEOUT_SECONDS', 1, 86_400).default(300),
@@ -161,6 +169,10 @@ const envSchema = z.object({
     .regex(/^(0(\.\d+)?|1(\.0*)?|\.\d+)$/, 'PRUNE_MAX_FRACTION must be a number from 0 to 1 (1 turns the guard off)')
     .default('0.5')
     .transform(Number),
+  // Drift (issue 9): engine state against what was deployed, and self-heal with a flap limit.
+  DRIFT_CHECK_SECONDS: intInRange('DRIFT_CHECK_SECONDS', 0, 86_400).default(300),
+  SELF_HEAL: z.enum(['true', 'false'], 'SELF_HEAL must be true or false').default('false').transform((v) => v === 'true'),
+  SELF_HEAL_MAX_PER_HOUR: intInRange('SELF_HEAL_MAX_PER_HOUR', 1, 60).default(3),
 });
 
 /** Every variable the server reads itself: never given to git or the compose tools. */
@@ -274,6 +286,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs, option
     parallelism: e.DEPLOY_PARALLELISM,
     composeTimeoutMs: e.COMPOSE_TIMEOUT_SECONDS * 1000,
     stopTimeoutSeconds: e.STOP_TIMEOUT_SECONDS,
+    updateDebounceMs: e.UPDATE_DEBOUNCE_SECONDS * 1000,
     deploySettleMs: e.DEPLOY_SETTLE_SECONDS * 1000,
     deployHealthTimeoutMs: e.DEPLOY_HEALTH_TIMEOUT_SECONDS * 1000,
     gitTimeoutMs: e.GIT_TIMEOUT_SECONDS * 1000,
@@ -289,6 +302,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs, option
     notify: notify.settings,
     rollbackOnFailure: e.ROLLBACK_ON_FAILURE,
     prune: { enabled: e.PRUNE, maxFraction: e.PRUNE_MAX_FRACTION },
+    driftCheckMs: e.DRIFT_CHECK_SECONDS === 0 ? undefined : e.DRIFT_CHECK_SECONDS * 1000,
+    selfHeal: e.SELF_HEAL,
+    selfHealMaxPerHour: e.SELF_HEAL_MAX_PER_HOUR,
     ...webhook.settings,
     warnings,
   };

@@ -264,6 +264,16 @@ describe('openSqliteStore', () => {
     assert.equal(store.getDeployedState('web')?.fingerprint, 'fp1');
   });
 
+  it('keeps the drift baseline of each service across a reopen, one per service', () => {
+    const first = openStore();
+    assert.equal(first.getDriftBaseline('web'), undefined);
+    first.saveDriftBaseline('web', 't1', { web: 'h1' });
+    first.saveDriftBaseline('web', 't2', { web: 'h2', db: 'h3' });
+    first.close();
+    const second = openStore();
+    assert.deepEqual(second.getDriftBaseline('web'), { deployedAt: 't2', configHashes: { web: 'h2', db: 'h3' } });
+  });
+
   it('keeps the inputs of each success for a later rollback, and pins a rollback until a success of git ends it', () => {
     const store = openStore();
     const run = store.createRun({ trigger: 'rollback-service', service: 'web', target: 'd_earlier' });
@@ -308,7 +318,7 @@ describe('openSqliteStore', () => {
       }
     };
     const afterFirst = version();
-    assert.deepEqual(afterFirst, { version: 6, journal: 'wal' });
+    assert.deepEqual(afterFirst, { version: 7, journal: 'wal' });
 
     const second = openStore();
     second.close();

@@ -120,6 +120,15 @@ const MIGRATIONS: readonly string[] = [
   -- gone from git. NULL for states written before this migration (those are never pruned).
   ALTER TABLE deployed_state ADD COLUMN compose TEXT;
   `,
+  `
+  -- The configuration hash labels each service's containers had at the first clean drift check
+  -- after its deployment (deployed_at says which one), compared by later checks and restarts.
+  CREATE TABLE drift_baselines (
+    service TEXT PRIMARY KEY,
+    deployed_at TEXT NOT NULL,
+    config_hashes TEXT NOT NULL
+  );
+  `,
 ];
 
 interface RunRow {
@@ -323,6 +332,9 @@ export function openSqliteStore(options: { file: string; clock: Clock; maxOutput
       ON CONFLICT (service) DO UPDATE SET commit_sha = excluded.commit_sha, git_fingerprint = excluded.git_fingerprint,
         reason = excluded.reason, deployment_id = excluded.deployment_id, pinned_at = excluded.pinned_at`),
     deletePin: db.prepare<[string]>('DELETE FROM pins WHERE service = ?'),
+    getDriftBaseline: db.prepare<[string], { deployed_at: string; config_hashes: string }>('SELECT deployed_at, config_hashes FROM drift_baselines WHERE service = ?'),
+    saveDriftBaseline: db.prepare(`INSERT INTO drift_baselines (service, deployed_at, config_hashes) VALUES (@service, @deployedAt, @configHashes)
+      ON CONFLICT (service) DO UPDATE SET deployed_at = excluded.deployed_at, config_hashes = excluded.config_hashes`),
     // Pages by rowid (insertion order), so the order holds whatever the ids look like.
     listRuns: db.prepare<{ limit: number; before: string | null }, RunRow>(`SELECT * FROM runs
       WHERE @before IS NULL OR rowid < (SELECT rowid FROM runs WHERE id = @before)
@@ -531,6 +543,13 @@ export function openSqliteStore(options: { file: string; clock: Clock; maxOutput
     },
     deletePin(service) {
       return statements.deletePin.run(service).changes > 0;
+    },
+    getDriftBaseline(service) {
+      const row = statements.getDriftBaseline.get(service);
+      return row ? { deployedAt: row.deployed_at, configHashes: JSON.parse(row.config_hashes) as Record<string, string> } : undefined;
+    },
+    saveDriftBaseline(service, deployedAt, configHashes) {
+      statements.saveDriftBaseline.run({ service, deployedAt, configHashes: JSON.stringify(configHashes) });
     },
     recordSuccess(deploymentId, patch, state, pin) {
       recordSuccess(deploymentId, patch, state, pin);

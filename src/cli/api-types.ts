@@ -6,8 +6,8 @@ export interface ApiErrorInfo {
   message: string;
 }
 
-export type ServiceState = 'in-sync' | 'changed' | 'never-deployed' | 'failed' | 'rolled-back' | 'pinned' | 'problem' | 'self' | 'orphaned' | 'removed';
-export const SERVICE_STATES: readonly ServiceState[] = ['in-sync', 'changed', 'never-deployed', 'failed', 'rolled-back', 'pinned', 'problem', 'self', 'orphaned', 'removed'];
+export type ServiceState = 'in-sync' | 'changed' | 'never-deployed' | 'failed' | 'rolled-back' | 'pinned' | 'problem' | 'self' | 'drifted' | 'orphaned' | 'removed';
+export const SERVICE_STATES: readonly ServiceState[] = ['in-sync', 'changed', 'never-deployed', 'failed', 'rolled-back', 'pinned', 'problem', 'self', 'drifted', 'orphaned', 'removed'];
 
 export interface LastDeployment {
   id: string;
@@ -35,6 +35,8 @@ export interface ServiceSummary {
   problem: ApiErrorInfo | null;
   /** Set while the service runs a rollback instead of git. */
   pinned?: { commit: string | null; reason: 'rolled-back' | 'manual'; deploymentId: string; since: string } | null;
+  /** Set while the engine does not run what was deployed (state `drifted`). */
+  drift?: { reasons: string[]; since: string; held: string | null; healsLastHour: number; healRunId: string | null } | null;
   lastDeployment: LastDeployment | null;
 }
 
@@ -82,7 +84,7 @@ export interface RunSummary {
   status: string;
   trigger: string;
   /** `webhook`, `api`, `restart` (start-up recovery) or `poll` (the polling backstop); a string, so a newer server's origin still reads. */
-  origin: 'webhook' | 'api' | 'restart' | 'poll' | (string & {});
+  origin: 'webhook' | 'api' | 'restart' | 'poll' | 'heal' | (string & {});
   service: string | null;
   commit: string | null;
   error: ApiErrorInfo | null;

@@ -25,7 +25,8 @@ export interface ServiceSource {
   /** Env files compose reads for this service that must exist (relative paths, as in `files`). */
   requiredEnvFiles: string[];
   /**
-   * Keys of `files` that git does not track (git-ignored secrets, files outside the repository):
+   * Keys of `files` that git does not track (git-ignored secrets, files outside the repository),
+   * plus the data files left out of `files` (read-write mounts of untracked files, x-gitops.ignore):
    * their values are secrets to redaction. Absent (older callers, tests): every file counts as tracked.
    */
   untrackedInputs?: string[];
@@ -65,8 +66,8 @@ export interface DeployedCompose {
 
 /** deploy-service: an operator asked to redeploy one service as it stands, changed or not. */
 export type RunTrigger = 'deploy-all-changed' | 'redeploy-and-update' | 'deploy-service' | 'rollback-service';
-/** Who asked for a run: a signed webhook, the management API, start-up recovery, or the polling backstop. */
-export type RunOrigin = 'webhook' | 'api' | 'restart' | 'poll';
+/** Who asked for a run: a signed webhook, the management API, start-up recovery, the polling backstop, or self-heal of a drifted service. */
+export type RunOrigin = 'webhook' | 'api' | 'restart' | 'poll' | 'heal';
 export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed';
 /** `prune`: the tombstone of a service whose directory was removed in git (its containers taken down). `skip` is no longer recorded; runs of earlier versions hold it (the own service, left alone). */
 export type DeploymentAction = 'deploy' | 'update' | 'skip' | 'prune';

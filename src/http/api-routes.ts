@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { PlanPreview } from '../deploy/plan-preview.js';
+import type { ServiceDrift } from '../domain/drift.js';
 import type { RunEventBus } from '../deploy/run-events.js';
 import { isValidServiceName } from '../domain/service-layout.js';
 import type { RunOrigin, ServiceSource } from '../domain/types.js';
@@ -36,6 +37,8 @@ export interface ApiDeps {
   previewPlan(): Promise<PlanPreview>;
   /** Queues a rollback-service run for `target` (a successful deployment's id); without it the rollback routes answer 404. */
   rollbackService?(service: string, target: string, origin: RunOrigin): Triggered;
+  /** Services the drift check found drifted (DRIFT_CHECK_SECONDS); without it none is. */
+  drift?: () => ReadonlyMap<string, ServiceDrift>;
   /** Interval of the SSE keep-alive comment. */
   heartbeatMs?: number;
   /** The open event streams, ended at shutdown. */
@@ -143,7 +146,7 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiDeps): void {
         const orphans = describeGoneServices(new Set(services.map((s) => s.name)), deployed, last).filter((s) => s.name.toLowerCase().includes(needle));
         return {
           commit,
-          services: [...describeServices(shown, deployed, last, deps.serverName, deps.store.listPins()), ...orphans],
+          services: [...describeServices(shown, deployed, last, deps.serverName, deps.store.listPins(), deps.drift?.()), ...orphans],
         };
       });
 
@@ -160,7 +163,7 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiDeps): void {
         const [newest] = deps.store.listServiceDeployments(name, { limit: 1 }).items;
         const last = new Map(newest ? [[name, newest] as const] : []);
         const pin = deps.store.getPin(name);
-        const [summary] = describeServices([service], deployed ? [deployed] : [], last, deps.serverName, pin ? [pin] : []);
+        const [summary] = describeServices([service], deployed ? [deployed] : [], last, deps.serverName, pin ? [pin] : [], deps.drift?.());
         const history = deps.store.listServiceDeployments(name, { limit, ...(before ? { before } : {}) });
         const paths = [...new Set([...Object.keys(service.files), ...Object.keys(deployed?.files ?? {})])].sort();
         return {

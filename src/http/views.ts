@@ -1,3 +1,4 @@
+import type { ServiceDrift } from '../domain/drift.js';
 import { serviceState } from '../domain/service-state.js';
 import type { DeployedState, ServicePin, ServiceSource } from '../domain/types.js';
 
@@ -69,6 +70,8 @@ export function describeServices(
   selfService: string,
   /** Pinned services (rolled back): shown with the commit they run. */
   pins: readonly ServicePin[] = [],
+  /** Services the drift check found drifted (drift-watch.ts). */
+  drift: ReadonlyMap<string, ServiceDrift> = new Map(),
 ) {
   const deployedByName = new Map(deployed.map((s) => [s.service, s] as const));
   const pinByName = new Map(pins.map((p) => [p.service, p] as const));
@@ -76,9 +79,12 @@ export function describeServices(
     const state = deployedByName.get(service.name);
     const lastDeployment = last.get(service.name);
     const pin = pinByName.get(service.name);
+    const drifted = drift.get(service.name);
     return {
       name: service.name,
-      state: serviceState(service, state, lastDeployment, selfService, pin),
+      state: serviceState(service, state, lastDeployment, selfService, pin, drifted !== undefined),
+      /** Set while the engine does not run what was deployed: why, since when, and whether it is held from healing. */
+      drift: drifted ? { reasons: drifted.reasons, since: drifted.since, held: drifted.held, healsLastHour: drifted.healsLastHour, healRunId: drifted.healRunId } : null,
       /** Set while the service runs a rollback instead of git: the commit it runs, and why. */
       pinned: pin ? { commit: pin.commit, reason: pin.reason, deploymentId: pin.deploymentId, since: pin.pinnedAt } : null,
       /** The server's own service: updated through a helper container. */

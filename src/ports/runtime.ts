@@ -1,4 +1,5 @@
 import type { DeployedCompose, RuntimeKind, ServiceSource } from '../domain/types.js';
+import type { ContainerState } from '../domain/engine-state.js';
 
 /** Streams the compose tool's output while a deployment runs. */
 export type OutputSink = (chunk: string) => void;
@@ -46,6 +47,8 @@ export interface Runtime {
    */
   checkCompose?(service: ServiceSource): Promise<{ code: 'COMPOSE_UNSUPPORTED'; message: string } | undefined>;
 
+  /** The service's containers as its engine runs them now (the drift check); without it the service is not checked. */
+  containers?(service: ServiceSource): Promise<ContainerState[]>;
   /** The compose tool and version that runs this runtime's services (`podman-compose 1.3.0`), for the plan and doctor. */
   describeTool?(): Promise<string>;
   /**

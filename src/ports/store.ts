@@ -156,6 +156,13 @@ export interface Store {
   /** Unpins a service (it follows git again); false when it was not pinned. */
   deletePin(service: string): boolean;
   /**
+   * Drift: the configuration hash label per compose service that the service's containers had at
+   * the first clean drift check after the deployment of `deployedAt` (a baseline of another
+   * deployment is stale).
+   */
+  getDriftBaseline(service: string): { deployedAt: string; configHashes: Record<string, string> } | undefined;
+  saveDriftBaseline(service: string, deployedAt: string, configHashes: Record<string, string>): void;
+  /**
    * Start-up recovery: deployments left `running` or `queued` by a dead process become
    * `interrupted`, runs left `running` become `failed`; runs still `queued` stay queued. Returns how many of each: a run can be left
    * open without any deployment (killed while syncing or planning), and its trigger still needs a retry.

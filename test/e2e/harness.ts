@@ -162,6 +162,8 @@ export class TestServer {
       // The health gate's window (default 5 s) would add its length to every deployment of every
       // suite; suites about the window set their own.
       DEPLOY_SETTLE_SECONDS: '1',
+      // The update debounce (default 10 s) would hold every package webhook's run; its own suite sets it.
+      UPDATE_DEBOUNCE_SECONDS: '0',
       LOG_LEVEL: process.env['E2E_LOG_LEVEL'] ?? 'silent',
       ...options.env,
     });

@@ -12,7 +12,7 @@ import { dockerComposeTool, podmanCompose } from './tools.js';
 function serviceWith(files: Record<string, string>): { service: ServiceSource; dispose: () => void } {
   const dir = mkdtempSync(path.join(tmpdir(), 'gds-compose-file-'));
   for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, name), text);
-  const service: ServiceSource = { name: 'svc', dir, composeFile: 'compose.yaml', runtime: 'podman', projectName: 'svc', files: {}, fingerprint: '', requiredEnvFiles: [] };
+  const service: ServiceSource = { name: 'svc', dir, composeFile: 'compose.yaml', runtime: 'podman', projectName: 'svc', files: {}, fingerprint: '', requiredEnvFiles: [], untrackedInputs: [] };
   return { service, dispose: () => rmSync(dir, { recursive: true, force: true }) };
 }
 

@@ -62,3 +62,26 @@ test('an unexpected error is redacted too, as INTERNAL', async (t) => {
     return true;
   });
 });
+
+test('podman-compose: a stray container started by hand (no configuration label) is removed before up', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'gds-compose-runtime-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(path.join(dir, 'compose.yaml'), 'services:\n  app:\n    image: localhost/app\n');
+  const stray = { id: 'stray-id', name: 'svc-debug', service: 'debug', state: 'running', exitCode: 0, imageId: 'image-1', configHash: undefined };
+  const removed: string[][] = [];
+  const engine = {
+    listProjectContainers: async () => [stray],
+    imageId: async () => 'image-1',
+    removeContainers: async (ids: string[]) => void removed.push(ids),
+  } as unknown as EngineCli;
+  const runtime = new ComposeRuntime({
+    kind: 'podman', tool: async () => podmanCompose, engine,
+    // `up` fails: what was removed before it is what this test is about.
+    run: async () => { throw new AppError('PROCESS_FAILED', 'up failed', { details: { output: 'Error: stop here', exitCode: 1 } }); },
+    authEnv: () => ({}), registrySecrets: () => [], processEnv: {}, overrideDir: path.join(dir, 'overrides'),
+    timeoutMs: 1_000, stopTimeoutSeconds: 1, gate: { settleMs: 0, healthTimeoutMs: 1_000 },
+  });
+  const service: ServiceSource = { name: 'svc', dir, composeFile: 'compose.yaml', runtime: 'podman', projectName: 'svc', files: {}, fingerprint: '', requiredEnvFiles: [] };
+  await assert.rejects(runtime.deploy(service, { output: () => undefined }), (error: unknown) => isAppError(error) && error.code === 'COMPOSE_FAILED');
+  assert.deepEqual(removed, [['stray-id']]);
+});

@@ -17,6 +17,7 @@ import { checkCompat, type CompatProblem } from '../../domain/compose-compat.js'
 import { createNoiseFolder, noiseRulesFor, withoutNoise } from '../../domain/tool-noise.js';
 import { composeDown } from './compose-down.js';
 import { interpolationEnv, readComposeModel, type ComposeModel, type ComposeServiceModel, type ToolDotenv } from './compose-file.js';
+import { imageFreshness, type Freshness } from './image-freshness.js';
 
 /** How one compose tool is invoked. */
 export interface ComposeTool {
@@ -71,6 +72,8 @@ export interface ComposeRuntimeDeps {
   gate: SettleRules;
   /** The gate's clock, sleep and poll interval (tests); default: the real ones. */
   gateTiming?: Omit<HealthGateDeps, 'engine'>;
+  /** The registry's digest for a tag (manifest HEAD with the pull's credentials): an update pulls only what moved. Absent: always pull. */
+  registryDigest?: (reference: string, authEnv: Record<string, string>) => Promise<string>;
 }
 
 const realTiming: Omit<HealthGateDeps, 'engine'> = {
@@ -118,6 +121,11 @@ export class ComposeRuntime implements Runtime {
     return composeDown({ tool, engine, run, timeoutMs, stopTimeoutSeconds, workDir: path.join(this.deps.overrideDir, 'down') }, target, ctx);
   }
 
+  /** The project's containers on this runtime's engine (the drift check: one engine call). */
+  containers(service: ServiceSource): Promise<ContainerState[]> {
+    return this.deps.engine.listProjectContainers(service.projectName);
+  }
+
   /**
    * Reads the compose model and runs `work` with an output sink and errors from which every
    * secret (the model's secret values, the registry credentials) is removed: this is the one
@@ -147,7 +155,8 @@ export class ComposeRuntime implements Runtime {
     const tool = await this.deps.tool();
     const env = this.authEnv();
     const before = await engine.listProjectContainers(service.projectName);
-    const images = await this.ensureImages(model.services, env, ctx, refresh);
+    const freshness = new Map<string, Freshness>();
+    const images = await this.ensureImages(model.services, env, ctx, refresh, before, freshness);
     const expected: ExpectedService[] = model.services.map((s) => {
       const imageId = s.image ? images.get(s.image) : undefined;
       const configHash = serviceConfigHash(
@@ -156,13 +165,19 @@ export class ComposeRuntime implements Runtime {
       );
       return { name: s.name, imageId, configHash };
     });
+    if (refresh && unchangedAndInPlace(freshness, expected, before)) {
+      const digests = [...freshness.values()].flatMap((f) => (f.kind === 'unchanged' ? [f.digest] : []));
+      ctx.output(digests.length > 0 ? `image unchanged (digest ${digests.join(', ')}); nothing recreated\n` : 'every image is pinned by digest; nothing recreated\n');
+      return { before, after: before, gated: [] };
+    }
     const override = await this.writeOverride(service, expected);
 
     let needsUp = true;
     if (!tool.recreatesChanged) {
       const wanted = new Map(expected.map((e) => [e.name, e.configHash] as const));
       // Containers of changed compose services, and of services gone from the file (orphans).
-      const stale = before.filter((c) => wanted.get(c.service) !== c.configHash);
+      // `has` first: a stray started by hand carries no label, and undefined would equal undefined.
+      const stale = before.filter((c) => !wanted.has(c.service) || wanted.get(c.service) !== c.configHash);
       await engine.removeContainers(stale.map((c) => c.id), this.deps.stopTimeoutSeconds, ctx.output, ctx.signal);
       const kept = before.filter((c) => !stale.includes(c));
       needsUp = expected.some((e) => !kept.some((c) => c.service === e.name && c.state === 'running'));
@@ -219,13 +234,30 @@ export class ComposeRuntime implements Runtime {
    * Makes sure every image is present, pulling the missing ones (or all pullable ones when
    * `refresh`), and returns the image id of each reference.
    */
-  private async ensureImages(model: ComposeServiceModel[], env: Record<string, string>, ctx: ActionContext, refresh: boolean): Promise<Map<string, string | undefined>> {
+  private async ensureImages(
+    model: ComposeServiceModel[],
+    env: Record<string, string>,
+    ctx: ActionContext,
+    refresh: boolean,
+    before: ContainerState[] = [],
+    freshness = new Map<string, Freshness>(),
+  ): Promise<Map<string, string | undefined>> {
     const { engine } = this.deps;
     const ids = new Map<string, string | undefined>();
     for (const reference of new Set(model.flatMap((s) => (s.image ? [s.image] : [])))) {
-      let id = refresh ? undefined : await engine.imageId(reference);
+      let pull = refresh;
+      if (refresh && isPullable(reference) && this.deps.registryDigest) {
+        const users = new Set(model.filter((s) => s.image === reference).map((s) => s.name));
+        const fresh = await imageFreshness({ engine, registryDigest: this.deps.registryDigest }, reference, before.filter((c) => users.has(c.service)), env);
+        freshness.set(reference, fresh);
+        if (fresh.kind === 'pinned') ctx.output(`${reference} is pinned by digest: never updated\n`);
+        else if (fresh.kind === 'unchanged') ctx.output(`${reference}: the registry still serves ${fresh.digest}, the image running; not pulled\n`);
+        else if (fresh.note) ctx.output(`${fresh.note}\n`);
+        pull = fresh.kind === 'pull';
+      }
+      let id = pull ? undefined : await engine.imageId(reference);
       const builds = model.some((s) => s.image === reference && s.builds);
-      if (!id && isPullable(reference) && !(builds && !refresh)) {
+      if (!id && isPullable(reference) && !(builds && !pull)) {
         ctx.output(`pulling ${reference}\n`);
         await engine.pull(reference, env, ctx.output, ctx.signal);
       }
@@ -310,6 +342,17 @@ function compatProblem(model: ComposeModel, tool: ComposeTool): CompatProblem | 
     dotenv: model.interpolationFiles['.env'] ?? {},
     podmanComposeEnv: model.interpolationFiles['podman-compose.env'] ?? {},
   });
+}
+
+/**
+ * Whether an update has nothing to do: no image moved (each unchanged or digest-pinned) and every
+ * compose service already runs, under its current configuration hash, with nothing stray.
+ */
+function unchangedAndInPlace(freshness: ReadonlyMap<string, Freshness>, expected: ExpectedService[], before: ContainerState[]): boolean {
+  if (freshness.size === 0 || [...freshness.values()].some((f) => f.kind === 'pull')) return false;
+  const wanted = new Map(expected.map((e) => [e.name, e.configHash] as const));
+  if (before.some((c) => wanted.get(c.service) !== c.configHash || c.state !== 'running')) return false;
+  return expected.every((e) => before.some((c) => c.service === e.name));
 }
 
 /** Whether a compose service has a `depends_on` entry with `condition: service_healthy`. */

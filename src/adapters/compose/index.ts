@@ -2,6 +2,7 @@ import type { RuntimeRegistry } from '../../ports/runtime.js';
 import { EngineCli } from '../engine-cli.js';
 import type { SettleRules } from '../../domain/settle.js';
 import type { ProcessRunner } from '../process-runner.js';
+import { createRegistryDigests } from '../registry-digest.js';
 import { ComposeRuntime } from './compose-runtime.js';
 import { dockerComposeTool, podmanComposeTool } from './tools.js';
 
@@ -28,6 +29,8 @@ export function createRuntimes(options: {
   stopTimeoutSeconds: number;
   /** The health gate's settle window and timeout. */
   gate: SettleRules;
+  /** How an update asks the registry for a tag's digest; default: a manifest HEAD with the pull's credentials. */
+  registryDigest?: (reference: string, authEnv: Record<string, string>) => Promise<string>;
 }): RuntimeRegistry {
   const engines = options.engines ?? createEngines(options.run, options.timeoutMs);
   const common = {
@@ -39,6 +42,7 @@ export function createRuntimes(options: {
     timeoutMs: options.timeoutMs,
     stopTimeoutSeconds: options.stopTimeoutSeconds,
     gate: options.gate,
+    registryDigest: options.registryDigest ?? ((reference: string, authEnv: Record<string, string>) => createRegistryDigests({ authEnv: () => authEnv }).digest(reference)),
   };
   return {
     podman: new ComposeRuntime({
