@@ -99,7 +99,7 @@ describe('deploy-all-changed pipeline', () => {
     assert.equal(deployments.find((d) => d.service === 'alpha')?.reason, 'changed: ../../secrets/alpha.env');
   });
 
-  test('a failing service fails alone, keeps its old state and is retried by the next run', async () => {
+  test('a failing service fails alone, keeps its old state, is not retried by an unrelated push and is by a change of it', async () => {
     ctx.runtime.calls.length = 0;
     const betaBefore = ctx.store.getDeployedState('beta')!;
     repo.write('services/alpha/config.ini', 'a=1\n');
@@ -115,8 +115,18 @@ describe('deploy-all-changed pipeline', () => {
     assert.equal(first.deployments.find((d) => d.service === 'alpha')?.status, 'succeeded');
     assert.equal(ctx.store.getDeployedState('alpha')?.commit, commit);
     assert.deepEqual(ctx.store.getDeployedState('beta'), betaBefore, 'deployed state is written only after success');
+    assert.ok(beta.fingerprint, 'the failed inputs are recorded');
 
     ctx.runtime.calls.length = 0;
+    repo.write('services/alpha/config.ini', 'a=3\n');
+    repo.push('an unrelated change');
+    const unrelated = await ctx.deployAll();
+    assert.deepEqual(ctx.runtime.calls.map((c) => c.service), ['alpha'], 'beta failed with these inputs: not tried again');
+    assert.equal(unrelated.deployments.some((d) => d.service === 'beta'), false);
+
+    ctx.runtime.calls.length = 0;
+    repo.write('services/beta/.env', 'X=2b\n');
+    repo.push('fix beta');
     const retry = await ctx.deployAll();
     assert.equal(retry.run.status, 'succeeded');
     assert.deepEqual(ctx.runtime.calls.map((c) => c.service), ['beta']);

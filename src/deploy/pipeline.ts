@@ -5,7 +5,7 @@ import { AppError, toAppError } from '../errors.js';
 import type { Clock } from '../ports/clock.js';
 import type { Repository } from '../ports/repository.js';
 import type { SelfUpdater } from '../ports/self-updater.js';
-import { pinsOf, rolledBackInputs } from './rolled-back.js';
+import { failedInputs, pinsOf, rolledBackInputs } from './rolled-back.js';
 import { GATE_FAILURE_CODES, rollBackService, type RollbackDeps } from './rollback.js';
 import type { ActionContext } from '../ports/runtime.js';
 import type { RuntimeRegistry } from '../ports/runtime.js';
@@ -131,7 +131,7 @@ export class Pipeline {
         }
         this.deps.onDiscovered?.(commit, services);
         const deployed = new Map(store.listDeployedStates().map((s) => [s.service, s] as const));
-        const plan = planDeployAll({ services, deployed, selfService: this.deps.selfService, rolledBack: rolledBackInputs(store), pins: pinsOf(store) });
+        const plan = planDeployAll({ services, deployed, selfService: this.deps.selfService, rolledBack: rolledBackInputs(store), pins: pinsOf(store), failed: failedInputs(store) });
         const byName = new Map(services.map((s) => [s.name, s] as const));
         const toDeploy = plan.filter((e) => e.decision === 'deploy');
         log.info({ deploy: toDeploy.map((e) => e.service), unchanged: plan.filter((e) => e.decision === 'unchanged').length }, 'plan ready');
@@ -341,7 +341,11 @@ export class Pipeline {
             live.flush();
             this.setDeployment(deployment, interrupted
               ? { status: 'interrupted', errorCode: 'DEPLOYMENT_INTERRUPTED', error: INTERRUPTED_MESSAGE, output: output || toolOutput, finishedAt: clock.now().toISOString() }
-              : { status: 'failed', errorCode: error.code, error: error.message, output: output || toolOutput, finishedAt: clock.now().toISOString() }, runtimeTag);
+              : {
+                  status: 'failed', errorCode: error.code, error: error.message, output: output || toolOutput, finishedAt: clock.now().toISOString(),
+                  // The inputs that failed: the plan holds them until they change (a rollback's are not git's).
+                  ...(kind === 'rollback' ? {} : { fingerprint: service.fingerprint }),
+                }, runtimeTag);
           } catch (recordError) {
             // The store itself fails (a full disk): the record stays `running`, and start-up
             // recovery marks it interrupted and retries it. Said in the log, with the code.

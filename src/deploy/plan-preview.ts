@@ -6,7 +6,7 @@ import type { Repository } from '../ports/repository.js';
 import type { ServiceCatalog } from '../ports/service-catalog.js';
 import type { Store } from '../ports/store.js';
 import type { KeyedMutex } from '../util/concurrency.js';
-import { pinsOf, rolledBackInputs } from './rolled-back.js';
+import { failedInputs, pinsOf, rolledBackInputs } from './rolled-back.js';
 import type { ServicesView } from './services-view.js';
 
 /** The key of the fetch lock: one git fetch at a time in the checkout. */
@@ -68,6 +68,7 @@ export async function previewPlan(deps: PlanPreviewDeps): Promise<PlanPreview> {
     selfService: deps.selfService,
     rolledBack: rolledBackInputs(deps.store),
     pins: pinsOf(deps.store),
+    failed: failedInputs(deps.store),
   }).map((entry) => {
     const problem = entry.decision === 'deploy' ? problemOf(byName.get(entry.service)!) : null;
     return problem ? { ...entry, decision: 'problem' as const, reason: `${entry.reason}; will fail: ${problem}` } : entry;

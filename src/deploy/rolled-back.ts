@@ -1,3 +1,4 @@
+import type { FailedInputs } from '../domain/plan.js';
 import type { ServicePin } from '../domain/types.js';
 import type { Store } from '../ports/store.js';
 
@@ -17,4 +18,17 @@ export function rolledBackInputs(store: Pick<Store, 'lastDeployments'>): Map<str
 /** The pinned services, by name, for the plan. */
 export function pinsOf(store: Pick<Store, 'listPins'>): Map<string, ServicePin> {
   return new Map(store.listPins().map((pin) => [pin.service, pin] as const));
+}
+
+/**
+ * The inputs each service's newest deployment failed with (recorded on the failure), for the
+ * plan: a run and a plan preview leave them alone until they change. Interrupted deployments are
+ * not held (the shutdown cut them off; the next instance retries them).
+ */
+export function failedInputs(store: Pick<Store, 'lastDeployments'>): Map<string, FailedInputs> {
+  const held = new Map<string, FailedInputs>();
+  for (const [service, last] of store.lastDeployments()) {
+    if (last.status === 'failed' && last.fingerprint) held.set(service, { fingerprint: last.fingerprint, commit: last.commit });
+  }
+  return held;
 }
