@@ -19,6 +19,7 @@ import { Pipeline } from './deploy/pipeline.js';
 import { previewPlan } from './deploy/plan-preview.js';
 import type { RollbackEngine } from './deploy/rollback.js';
 import { createRemotePoller } from './deploy/remote-poller.js';
+import { createRetryScheduler } from './deploy/retry-scheduler.js';
 import { createImagePoller } from './deploy/image-poller.js';
 import { createRegistryDigests } from './adapters/registry-digest.js';
 import { prepareRegistryAuth } from './adapters/registry-auth.js';
@@ -166,6 +167,11 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
   const observers = observeRuns({ store, events, metrics, notifier, serverName: config.deployServerName, publicUrl: config.publicUrl, logger });
   const handoffs = createHandoffWatcher({ store, events, selfUpdater, clock, logger, onForeignRunEnd: observers.onForeignRunEnd });
   handoffs.start(HANDOFF_CHECK_MS);
+  // Transient failures are retried with backoff (RETRY_BACKOFF_SECONDS); deterministic ones wait for a change.
+  const retries = config.retryBackoffMs === undefined ? undefined : createRetryScheduler({
+    events, store, triggers: dispatcher.triggers, selfService: config.deployServerName,
+    backoff: { initialMs: config.retryBackoffMs, maxMs: config.retryBackoffMaxMs }, logger: logger.child({ component: 'retry-scheduler' }),
+  });
 
   // Webhook hardening (issue 10): replays refused across restarts, failed authentication limited per address.
   const replayGuard = createReplayGuard({ store, clock });
@@ -260,7 +266,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
         queue: dispatcher.queue,
         pipeline,
         streams,
-        background: { stop: () => (poller?.stop(), imagePoller?.stop(), handoffs.stop(), observers.stop()) },
+        background: { stop: () => (poller?.stop(), imagePoller?.stop(), retries?.stop(), handoffs.stop(), observers.stop()) },
         notifier,
         store,
       })),

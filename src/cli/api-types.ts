@@ -80,7 +80,7 @@ export interface RunSummary {
   status: string;
   trigger: string;
   /** `webhook`, `api`, `restart` (start-up recovery) or `poll` (the polling backstop); a string, so a newer server's origin still reads. */
-  origin: 'webhook' | 'api' | 'restart' | 'poll' | (string & {});
+  origin: 'webhook' | 'api' | 'restart' | 'poll' | 'retry' | (string & {});
   service: string | null;
   commit: string | null;
   error: ApiErrorInfo | null;

@@ -196,7 +196,8 @@ export class Pipeline {
     const log = this.deps.logger.child({ runId, trigger: kind === 'update' ? 'redeploy-and-update' : 'deploy-service', service: serviceName });
     return this.guard(runId, log, async () => {
       this.setRun(runId, { status: 'running', startedAt: clock.now().toISOString() });
-      const reason = kind === 'update' ? 'image published' : 'redeploy requested';
+      const retry = this.deps.store.getRun(runId)?.origin === 'retry';
+      const reason = retry ? `retry after a transient failure${kind === 'update' ? ' (image update)' : ''}` : kind === 'update' ? 'image published' : 'redeploy requested';
       if (serviceName === this.deps.selfService) {
         let commit: string | null = null;
         try {

@@ -45,8 +45,8 @@ export interface DeployedState {
 
 /** deploy-service: an operator asked to redeploy one service as it stands, changed or not. */
 export type RunTrigger = 'deploy-all-changed' | 'redeploy-and-update' | 'deploy-service' | 'rollback-service';
-/** Who asked for a run: a signed webhook, the management API, start-up recovery, or the polling backstop. */
-export type RunOrigin = 'webhook' | 'api' | 'restart' | 'poll';
+/** Who asked for a run: a signed webhook, the management API, start-up recovery, the polling backstop, or the retry of a transient failure. */
+export type RunOrigin = 'webhook' | 'api' | 'restart' | 'poll' | 'retry';
 export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed';
 /** `skip` is no longer recorded; runs of earlier versions hold it (the own service, left alone). */
 export type DeploymentAction = 'deploy' | 'update' | 'skip';
