@@ -133,6 +133,20 @@ describe('deploy-all-changed pipeline', () => {
     assert.equal(retry.deployments.find((d) => d.service === 'beta')?.reason, 'changed: .env');
   });
 
+  test('a forced redeploy of one service asks the runtime to recreate everything, and says so', async () => {
+    ctx.runtime.calls.length = 0;
+    const runId = ctx.store.createRun({ trigger: 'deploy-service', service: 'alpha', origin: 'api' }).id;
+    await ctx.pipeline.deployService(runId, 'alpha', { force: true });
+    const [deployment] = ctx.store.listDeployments(runId);
+    assert.equal(deployment?.status, 'succeeded');
+    assert.equal(deployment?.reason, 'forced redeploy requested: every container recreated');
+    assert.deepEqual(ctx.runtime.forced, ['alpha']);
+    const plain = ctx.store.createRun({ trigger: 'deploy-service', service: 'alpha', origin: 'retry' }).id;
+    await ctx.pipeline.deployService(plain, 'alpha');
+    assert.deepEqual(ctx.runtime.forced, ['alpha'], 'a plain redeploy is not forced');
+    assert.equal(ctx.store.listDeployments(plain)[0]?.reason, 'retry after a transient failure');
+  });
+
   test('a missing required env file fails that service before any command runs', async () => {
     ctx.runtime.calls.length = 0;
     repo.write('services/gamma/podman-compose.yml', compose('gamma', '../../secrets/gamma.env'));

@@ -164,9 +164,12 @@ export class Pipeline {
     return this.oneService(runId, serviceName, 'update');
   }
 
-  /** Redeploys one service from the checkout as it stands, changed or not: an operator's request, no sync. */
-  deployService(runId: string, serviceName: string): Promise<RunResult> {
-    return this.oneService(runId, serviceName, 'deploy');
+  /**
+   * Redeploys one service from the checkout as it stands, changed or not: an operator's request,
+   * no sync. `force` recreates every container of it, even those that run their configuration.
+   */
+  deployService(runId: string, serviceName: string, options: { force?: boolean } = {}): Promise<RunResult> {
+    return this.oneService(runId, serviceName, 'deploy', options.force === true);
   }
 
   /**
@@ -191,13 +194,15 @@ export class Pipeline {
     });
   }
 
-  private async oneService(runId: string, serviceName: string, kind: 'deploy' | 'update'): Promise<RunResult> {
+  private async oneService(runId: string, serviceName: string, kind: 'deploy' | 'update', force = false): Promise<RunResult> {
     const { clock } = this.deps;
     const log = this.deps.logger.child({ runId, trigger: kind === 'update' ? 'redeploy-and-update' : 'deploy-service', service: serviceName });
     return this.guard(runId, log, async () => {
       this.setRun(runId, { status: 'running', startedAt: clock.now().toISOString() });
       const retry = this.deps.store.getRun(runId)?.origin === 'retry';
-      const reason = retry ? `retry after a transient failure${kind === 'update' ? ' (image update)' : ''}` : kind === 'update' ? 'image published' : 'redeploy requested';
+      const reason = retry
+        ? `retry after a transient failure${kind === 'update' ? ' (image update)' : ''}`
+        : kind === 'update' ? 'image published' : force ? 'forced redeploy requested: every container recreated' : 'redeploy requested';
       if (serviceName === this.deps.selfService) {
         let commit: string | null = null;
         try {
@@ -216,7 +221,7 @@ export class Pipeline {
         }
         return this.finish(runId, log);
       }
-      return this.readAndDeploy(runId, serviceName, log, { commit: () => this.deps.repository.head(), action: kind, reason, kind });
+      return this.readAndDeploy(runId, serviceName, log, { commit: () => this.deps.repository.head(), action: kind, reason, kind, ...(force ? { force } : {}) });
     });
   }
 
@@ -229,7 +234,7 @@ export class Pipeline {
     runId: string,
     serviceName: string,
     log: Logger,
-    plan: { commit: () => Promise<string | null>; action: 'deploy' | 'update'; reason: string; kind: 'deploy' | 'update' | 'rollback'; target?: DeploymentRecord },
+    plan: { commit: () => Promise<string | null>; action: 'deploy' | 'update'; reason: string; kind: 'deploy' | 'update' | 'rollback'; target?: DeploymentRecord; force?: boolean },
   ): Promise<RunResult> {
     const outcome = await this.repositoryLock.read(async () => {
       let service: ServiceSource | undefined;
@@ -248,7 +253,7 @@ export class Pipeline {
       this.deps.onServiceRead?.(service);
       const deployment = this.deps.store.createDeployment({ runId, service: service.name, action: plan.action, status: 'queued', reason: plan.reason, commit });
       this.publishDeployment(deployment.id);
-      await this.execute(deployment, service, commit, log, plan.kind, plan.target);
+      await this.execute(deployment, service, commit, log, plan.kind, { ...(plan.target ? { target: plan.target } : {}), ...(plan.force ? { force: true } : {}) });
       return 'done';
     });
     return outcome === 'failed' ? 'ended' : this.finish(runId, log);
@@ -271,9 +276,10 @@ export class Pipeline {
     commit: string | null,
     runLog: Logger,
     kind: 'deploy' | 'update' | 'rollback',
-    /** rollback: the earlier successful deployment whose inputs and images go back in place. */
-    target?: DeploymentRecord,
+    /** target (rollback): the earlier successful deployment whose inputs and images go back in place; force: recreate every container. */
+    options: { target?: DeploymentRecord; force?: boolean } = {},
   ): Promise<boolean> {
+    const { target } = options;
     const { store, clock } = this.deps;
     const log = runLog.child({ deploymentId: deployment.id, service: service.name, runtime: service.runtime });
     return this.slots.run(() =>
@@ -287,6 +293,7 @@ export class Pipeline {
             live.write(chunk);
           },
           signal: this.abort.signal,
+          ...(options.force ? { force: true as const } : {}),
         };
         try {
           if (this.abort.signal.aborted) throw new AppError('PROCESS_ABORTED', INTERRUPTED_MESSAGE);

@@ -31,7 +31,7 @@ export interface ApiDeps {
   triggers: {
     deployAllChanged(origin: RunOrigin): Triggered;
     redeployAndUpdate(service: string, origin: RunOrigin): Triggered;
-    deployService(service: string, origin: RunOrigin): Triggered;
+    deployService(service: string, origin: RunOrigin, options?: { force?: boolean }): Triggered;
   };
   previewPlan(): Promise<PlanPreview>;
   /** Queues a rollback-service run for `target` (a successful deployment's id); without it the rollback routes answer 404. */
@@ -72,6 +72,16 @@ function serviceParam(request: FastifyRequest<{ Params: { name: string } }>): st
 }
 
 /** A request body as a JSON object (bodies arrive as raw bytes); empty is `{}`. */
+/** `force` of a deploy, from the body (`{ "force": true }`) or the query (`?force=true`). */
+function forceOf(body: unknown, query: unknown): boolean {
+  for (const value of [body, query]) {
+    if (value === undefined || value === false || value === 'false') continue;
+    if (value === true || value === 'true' || value === '' || value === '1') return true;
+    throw new AppError('INVALID_QUERY', 'force must be true or false');
+  }
+  return false;
+}
+
 function jsonBody(raw: unknown): Record<string, unknown> {
   const text = Buffer.isBuffer(raw) ? raw.toString('utf8') : typeof raw === 'string' ? raw : '';
   if (text.trim() === '') return {};
@@ -183,10 +193,11 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiDeps): void {
         return reply.code(202).send({ runId, status: 'queued', coalesced });
       });
 
-      api.post<{ Params: { name: string } }>('/services/:name/deploy', async (request, reply) => {
+      api.post<{ Params: { name: string }; Body: unknown }>('/services/:name/deploy', async (request, reply) => {
         const { service } = await findService(serviceParam(request));
-        const { runId, coalesced } = deps.triggers.deployService(service.name, 'api');
-        return reply.code(202).send({ runId, status: 'queued', coalesced });
+        const force = forceOf(jsonBody(request.body)['force'], queryOf(request)['force']);
+        const { runId, coalesced } = deps.triggers.deployService(service.name, 'api', force ? { force } : {});
+        return reply.code(202).send({ runId, status: 'queued', coalesced, ...(force ? { force } : {}) });
       });
 
       // Rollback and pinning (issue 12): an earlier success deployed again; the service is pinned there.

@@ -128,8 +128,10 @@ export class ComposeRuntime implements Runtime {
     let needsUp = true;
     if (!tool.recreatesChanged) {
       const wanted = new Map(expected.map((e) => [e.name, e.configHash] as const));
-      // Containers of changed compose services, and of services gone from the file (orphans).
-      const stale = before.filter((c) => wanted.get(c.service) !== c.configHash);
+      // Containers of changed compose services, and of services gone from the file (orphans);
+      // forced: every container of the project, which `up` then creates anew.
+      const stale = ctx.force ? before : before.filter((c) => wanted.get(c.service) !== c.configHash);
+      if (ctx.force) ctx.output('forced: removing every container of the project so that up recreates them\n');
       await engine.removeContainers(stale.map((c) => c.id), this.deps.stopTimeoutSeconds, ctx.output, ctx.signal);
       const kept = before.filter((c) => !stale.includes(c));
       needsUp = expected.some((e) => !kept.some((c) => c.service === e.name && c.state === 'running'));
@@ -216,7 +218,9 @@ export class ComposeRuntime implements Runtime {
 
   /** Runs the tool's `up`; returns its output, which may tell why the state check then fails. */
   private async up(tool: ComposeTool, service: ServiceSource, override: string, env: Record<string, string>, ctx: ActionContext): Promise<string> {
-    const { command, args } = tool.up(service.projectName, [service.composeFile, override]);
+    const up = tool.up(service.projectName, [service.composeFile, override]);
+    // Forced: a tool that recreates what changed is told to recreate everything.
+    const { command, args } = ctx.force && tool.recreatesChanged ? { ...up, args: [...up.args, '--force-recreate'] } : up;
     ctx.output(`$ ${[command, ...args].join(' ')}\n`);
     try {
       const result = await this.deps.run({ command, args, cwd: service.dir, env, timeoutMs: this.deps.timeoutMs, onOutput: ctx.output, signal: ctx.signal });
