@@ -135,6 +135,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
     handoffTimeoutMs,
     // Rollback after a health-gate failure (issue 12).
     rollbackOnFailure: config.rollbackOnFailure,
+    selfDeploy: config.selfDeploy,
     rollback: {
       repository,
       catalogFor: (root, listing) => catalogFor(root, listing),
@@ -219,6 +220,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
         catalogFor: (root, listing) => catalogFor(root, listing),
         store,
         selfService: config.deployServerName,
+        selfHeld: (services) => pipeline.selfHeld(services),
         scratchDir: path.join(config.dataDir, 'plan-preview'),
       }),
   });

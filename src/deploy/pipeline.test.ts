@@ -63,14 +63,14 @@ describe('deploy-all-changed pipeline', () => {
     repo.write('services/gitops-deploy-server/podman-compose.yml', compose('server'));
     repo.push('three services');
     repo.writeSecret('secrets/alpha.env', 'TOKEN=first\n');
-    ctx = setup(repo);
+    ctx = setup(repo, 4, { selfDeploy: 'in-place' });
   });
   after(() => {
     ctx.dispose();
     repo.dispose();
   });
 
-  test('the first run deploys every new service, its own last (in place: it does not run in a container of it)', async () => {
+  test('the first run deploys every new service, its own last (in place: it does not run in a container of it, and SELF_DEPLOY=in-place)', async () => {
     const { run, deployments } = await ctx.deployAll();
     assert.equal(run.status, 'succeeded');
     const byService = Object.fromEntries(deployments.map((d) => [d.service, d]));
@@ -192,6 +192,36 @@ describe('deploy-all-changed pipeline', () => {
     const { run } = await ctx.deployAll();
     assert.equal(run.status, 'succeeded');
     assert.deepEqual(ctx.runtime.calls.map((c) => c.service), ['beta']);
+  });
+});
+
+describe('the own service when the server does not run in a container of it', () => {
+  test('is not deployed by a push, its plan entry says why, and an explicit redeploy fails saying why', async () => {
+    const repo = new EnvRepo();
+    repo.write('services/app/podman-compose.yml', compose('app'));
+    repo.write('services/gitops-deploy-server/podman-compose.yml', compose('server'));
+    repo.push('app and the server');
+    // No container of the own service runs (the self-updater finds none): the server is on the host.
+    const ctx = setup(repo, 4, { selfUpdater: { findInstance: async () => undefined, startHelper: async () => 'never', helperExists: async () => false } });
+    try {
+      const { run, deployments } = await ctx.deployAll();
+      assert.equal(run.status, 'succeeded');
+      assert.deepEqual(ctx.runtime.calls.map((c) => c.service), ['app']);
+      assert.deepEqual(deployments.map((d) => d.service), ['app']);
+      const why = 'not deployed: this server does not run in a container of gitops-deploy-server; SELF_DEPLOY=in-place deploys it in place';
+      assert.equal(await ctx.pipeline.selfHeld([{ name: 'gitops-deploy-server' } as never]), why);
+
+      const runId = ctx.store.createRun({ trigger: 'deploy-service', service: 'gitops-deploy-server', origin: 'api' }).id;
+      await ctx.pipeline.deployService(runId, 'gitops-deploy-server');
+      const [refused] = ctx.store.listDeployments(runId);
+      assert.equal(refused?.status, 'failed');
+      assert.equal(refused?.errorCode, 'SELF_UPDATE_FAILED');
+      assert.equal(refused?.error, why);
+      assert.deepEqual(ctx.runtime.calls.map((c) => c.service), ['app'], 'nothing ran for the own service');
+    } finally {
+      ctx.dispose();
+      repo.dispose();
+    }
   });
 });
 

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { planDeployAll, type PlanEntry } from '../domain/plan.js';
+import { decideSelfDeploy, type SelfDeployMode } from '../domain/self-deploy.js';
 import { MISSING_DIGEST, type DeployedState, type ServicePin, type ServiceSource } from '../domain/types.js';
 import { AppError, toAppError } from '../errors.js';
 import type { Clock } from '../ports/clock.js';
@@ -46,6 +47,8 @@ export interface PipelineDeps {
   rollback?: RollbackDeps;
   /** ROLLBACK_ON_FAILURE (default true); a service opts out with `x-gitops: { rollback: false }`. */
   rollbackOnFailure?: boolean;
+  /** SELF_DEPLOY (default `container`): whether the own service is deployed in place when the server does not run in a container of it. */
+  selfDeploy?: SelfDeployMode;
 }
 
 /**
@@ -91,6 +94,7 @@ export class Pipeline {
       deployInPlace: (deployment, service) => this.execute(deployment, service, deployment.commit, deps.logger.child({ runId: deployment.runId }), deployment.action === 'update' ? 'update' : 'deploy'),
       problemOf: deployProblem,
       handoffTimeoutMs: deps.handoffTimeoutMs ?? 30 * 60_000,
+      ...(deps.selfDeploy ? { selfDeploy: deps.selfDeploy } : {}),
       ...(deps.handoffPollMs !== undefined ? { handoffPollMs: deps.handoffPollMs } : {}),
     });
   }
@@ -131,7 +135,8 @@ export class Pipeline {
         }
         this.deps.onDiscovered?.(commit, services);
         const deployed = new Map(store.listDeployedStates().map((s) => [s.service, s] as const));
-        const plan = planDeployAll({ services, deployed, selfService: this.deps.selfService, rolledBack: rolledBackInputs(store), pins: pinsOf(store), failed: failedInputs(store) });
+        const selfHeld = await this.selfHeld(services);
+        const plan = planDeployAll({ services, deployed, selfService: this.deps.selfService, rolledBack: rolledBackInputs(store), pins: pinsOf(store), failed: failedInputs(store), ...(selfHeld ? { selfHeld } : {}) });
         const byName = new Map(services.map((s) => [s.name, s] as const));
         const toDeploy = plan.filter((e) => e.decision === 'deploy');
         log.info({ deploy: toDeploy.map((e) => e.service), unchanged: plan.filter((e) => e.decision === 'unchanged').length }, 'plan ready');
@@ -257,6 +262,25 @@ export class Pipeline {
       return 'done';
     });
     return outcome === 'failed' ? 'ended' : this.finish(runId, log);
+  }
+
+  /**
+   * Why the own service is not deployed by this run (the server does not run in a container of
+   * it, and SELF_DEPLOY is not `in-place`), for its plan entry; undefined when it may be. An
+   * engine that cannot be asked decides nothing here: the self stage asks again and fails.
+   */
+  async selfHeld(services: readonly ServiceSource[]): Promise<string | undefined> {
+    if (this.deps.selfDeploy === 'in-place') return undefined;
+    const service = services.find((s) => s.name === this.deps.selfService);
+    if (!service) return undefined;
+    let instance;
+    try {
+      instance = this.deps.selfUpdater ? await this.deps.selfUpdater.findInstance(service) : undefined;
+    } catch {
+      return undefined;
+    }
+    const decision = decideSelfDeploy({ service: service.name, runsInOwnContainer: instance !== undefined, mode: this.deps.selfDeploy ?? 'container' });
+    return decision.kind === 'held' ? decision.reason : undefined;
   }
 
   /** Records a planned deployment as queued, before any of the run's deployments starts. */

@@ -33,6 +33,8 @@ export interface PlanPreviewDeps {
   catalogFor(root: string, repository: Pick<Repository, 'listTrackedFiles'>): ServiceCatalog;
   store: Pick<Store, 'listDeployedStates' | 'listServiceDeployments' | 'lastDeployments' | 'listPins'>;
   selfService: string;
+  /** Why the own service would not be deployed (Pipeline.selfHeld), said in its entry as a run would. */
+  selfHeld?: (services: readonly ServiceSource[]) => Promise<string | undefined>;
   /** Scratch space for the written-out tree, removed after each preview. */
   scratchDir: string;
 }
@@ -62,6 +64,7 @@ export async function previewPlan(deps: PlanPreviewDeps): Promise<PlanPreview> {
   })();
   const deployed = new Map(deps.store.listDeployedStates().map((s) => [s.service, s] as const));
   const byName = new Map(services.services.map((s) => [s.name, s] as const));
+  const selfHeld = await deps.selfHeld?.(services.services);
   const entries = planDeployAll({
     services: services.services,
     deployed,
@@ -69,6 +72,7 @@ export async function previewPlan(deps: PlanPreviewDeps): Promise<PlanPreview> {
     rolledBack: rolledBackInputs(deps.store),
     pins: pinsOf(deps.store),
     failed: failedInputs(deps.store),
+    ...(selfHeld ? { selfHeld } : {}),
   }).map((entry) => {
     const problem = entry.decision === 'deploy' ? problemOf(byName.get(entry.service)!) : null;
     return problem ? { ...entry, decision: 'problem' as const, reason: `${entry.reason}; will fail: ${problem}` } : entry;
