@@ -33,6 +33,8 @@ export interface ServiceSummary {
   problem: ApiErrorInfo | null;
   /** Set while the service runs a rollback instead of git. */
   pinned?: { commit: string | null; reason: 'rolled-back' | 'manual'; deploymentId: string; since: string } | null;
+  /** What the state means for the next run when it is not plain (`failed (unchanged since <commit>)...`). */
+  stateReason?: string | null;
   lastDeployment: LastDeployment | null;
 }
 

@@ -1,3 +1,4 @@
+import { failedUnchangedReason } from './plan.js';
 import { FAILED_DEPLOYMENT_STATUSES, type DeployedState, type DeploymentStatus, type ServicePin, type ServiceSource } from './types.js';
 
 /**
@@ -22,4 +23,19 @@ export function serviceState(
   if (pin) return 'pinned';
   if (!deployed) return 'never-deployed';
   return deployed.fingerprint === service.fingerprint ? 'in-sync' : 'changed';
+}
+
+/**
+ * Why a service stands where it does, when the state word alone does not say what happens next:
+ * a failed service whose inputs did not change since is not retried by a push
+ * (`failed (unchanged since <commit>)`, as its plan entry says); otherwise null.
+ */
+export function serviceStateReason(
+  service: ServiceSource,
+  last: { status: DeploymentStatus; fingerprint: string | null; commit: string | null } | undefined,
+): string | null {
+  if (last?.status === 'failed' && last.fingerprint !== null && last.fingerprint === service.fingerprint) {
+    return failedUnchangedReason({ fingerprint: last.fingerprint, commit: last.commit });
+  }
+  return null;
 }

@@ -1,4 +1,4 @@
-import { serviceState } from '../domain/service-state.js';
+import { serviceState, serviceStateReason } from '../domain/service-state.js';
 import type { DeployedState, ServicePin, ServiceSource } from '../domain/types.js';
 
 export type { ServiceState } from '../domain/service-state.js';
@@ -78,6 +78,8 @@ export function describeServices(
     return {
       name: service.name,
       state: serviceState(service, state, lastDeployment, selfService, pin),
+      /** What the state means for the next run, when it is not plain (`failed (unchanged since <commit>)`), else null. */
+      stateReason: serviceStateReason(service, lastDeployment),
       /** Set while the service runs a rollback instead of git: the commit it runs, and why. */
       pinned: pin ? { commit: pin.commit, reason: pin.reason, deploymentId: pin.deploymentId, since: pin.pinnedAt } : null,
       /** The server's own service: updated through a helper container. */

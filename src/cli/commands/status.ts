@@ -56,5 +56,7 @@ function lastWord(service: ServiceSummary): string {
   if (pinned) return `${pinned}${last ? `${last.action} ${last.status}${last.error ? ` ${last.error.code}: ${last.error.message}` : ''}` : ''}`;
   if (!last) return '-';
   const error = last.error ? ` ${last.error.code}: ${last.error.message}` : '';
-  return `${last.action} ${last.status}${last.reason ? ` (${last.reason})` : ''}${error}`;
+  // A failure held until its inputs change says so first: the next push will not retry it.
+  const held = service.stateReason ? `${service.stateReason}; ` : '';
+  return `${held}${last.action} ${last.status}${last.reason ? ` (${last.reason})` : ''}${error}`;
 }
