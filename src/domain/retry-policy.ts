@@ -10,14 +10,15 @@
  */
 
 /** Codes that are transient whatever the message says. */
-const ALWAYS_TRANSIENT: ReadonlySet<string> = new Set(['ENGINE_UNAVAILABLE', 'PROCESS_TIMEOUT']);
+// STORE_FAILED: the server's own disk, not the service's inputs.
+const ALWAYS_TRANSIENT: ReadonlySet<string> = new Set(['ENGINE_UNAVAILABLE', 'PROCESS_TIMEOUT', 'STORE_FAILED']);
 
 /**
  * Codes that are transient only when the tool's output shows a network or engine-connection
  * failure: a pull that timed out is worth a retry, a pull of a tag that does not exist is not.
  * The text matched is the compose tool's or registry's, not ours (our errors are told by code).
  */
-const TRANSIENT_WHEN_NETWORK: ReadonlySet<string> = new Set(['PULL_FAILED', 'COMPOSE_FAILED']);
+const TRANSIENT_WHEN_NETWORK: ReadonlySet<string> = new Set(['PULL_FAILED', 'COMPOSE_FAILED', 'PROCESS_FAILED']);
 
 const NETWORK_FAILURE = new RegExp(
   [

@@ -1,4 +1,5 @@
 import { failedUnchangedReason } from './plan.js';
+import { isTransientFailure } from './retry-policy.js';
 import { FAILED_DEPLOYMENT_STATUSES, type DeployedState, type DeploymentStatus, type ServicePin, type ServiceSource } from './types.js';
 
 /**
@@ -27,14 +28,15 @@ export function serviceState(
 
 /**
  * Why a service stands where it does, when the state word alone does not say what happens next:
- * a failed service whose inputs did not change since is not retried by a push
+ * a service that failed deterministically, whose inputs did not change since, is not retried by a push
  * (`failed (unchanged since <commit>)`, as its plan entry says); otherwise null.
  */
 export function serviceStateReason(
   service: ServiceSource,
-  last: { status: DeploymentStatus; fingerprint: string | null; commit: string | null } | undefined,
+  last: { status: DeploymentStatus; fingerprint: string | null; commit: string | null; errorCode: string | null; error: string | null } | undefined,
 ): string | null {
-  if (last?.status === 'failed' && last.fingerprint !== null && last.fingerprint === service.fingerprint) {
+  // Transient failures are not held: the next run, or the retry scheduler, tries them again.
+  if (last?.status === 'failed' && last.fingerprint !== null && last.fingerprint === service.fingerprint && !isTransientFailure({ code: last.errorCode ?? 'INTERNAL', message: last.error ?? '' })) {
     return failedUnchangedReason({ fingerprint: last.fingerprint, commit: last.commit });
   }
   return null;
