@@ -1,9 +1,24 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
-import type { RunOrigin } from '../domain/types.js';
+import { EnvRepo } from '../../test/e2e/harness.js';
+import { FakeRuntime } from '../../test/fakes/runtime.js';
+import { createGitRepository } from '../adapters/git-repository.js';
+import { createProcessRunner } from '../adapters/process-runner.js';
+import { createServiceCatalog } from '../adapters/service-catalog.js';
+import { openSqliteStore } from '../adapters/sqlite-store.js';
+import type { RunOrigin, ServiceSource } from '../domain/types.js';
+import { AppError } from '../errors.js';
+import { systemClock } from '../ports/clock.js';
+import type { ActionContext, Runtime } from '../ports/runtime.js';
 import type { DeploymentRecord, RunEventRecord } from '../ports/store.js';
+import { createDispatcher } from './dispatcher.js';
+import { Pipeline } from './pipeline.js';
 import { createRetryScheduler, type RetryTimers } from './retry-scheduler.js';
+import { RunEventBus } from './run-events.js';
 
 /** A clock whose time moves only when the test says, firing the timers that fall due. */
 class FakeClock implements RetryTimers {
@@ -130,5 +145,61 @@ describe('retry scheduler', () => {
     clock.advance(60 * 60_000);
     assert.equal(queued.length, 1);
     assert.equal(clock.pending, 0);
+  });
+});
+
+describe('retry scheduler with the real dispatcher, pipeline and store', () => {
+  it('a transient failure is retried by a run with origin retry, which succeeds; then nothing more is scheduled', async () => {
+    const repo = new EnvRepo();
+    repo.write('services/app/podman-compose.yml', 'services:\n  app:\n    image: localhost/busybox:test\n');
+    repo.push('app');
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'gds-retry-'));
+    const store = openSqliteStore({ file: path.join(dataDir, 'state.db'), clock: systemClock });
+    try {
+      const fake = new FakeRuntime();
+      let engineAway = true;
+      // The engine is away for the first deployment only.
+      const runtime: Runtime = {
+        kind: 'podman',
+        deploy: async (service: ServiceSource, ctx: ActionContext) => {
+          if (engineAway) {
+            engineAway = false;
+            throw new AppError('ENGINE_UNAVAILABLE', 'podman cannot reach its engine');
+          }
+          return fake.deploy(service, ctx);
+        },
+        update: (service: ServiceSource, ctx: ActionContext) => fake.update(service, ctx),
+      };
+      const logger = pino({ level: 'silent' });
+      const repository = createGitRepository({ path: repo.checkout, run: createProcessRunner({ baseEnv: process.env }) });
+      const catalog = createServiceCatalog({ repoPath: repo.checkout, servicesDirectory: 'services', defaultRuntime: 'podman', repository });
+      const events = new RunEventBus(store);
+      const dispatcher = createDispatcher({ store, events, clock: systemClock, logger, executor: () => pipeline });
+      const pipeline = new Pipeline({ store, events, repository, catalog, runtimes: { podman: runtime, docker: runtime }, clock: systemClock, logger, selfService: 'gitops-deploy-server', parallelism: 2 });
+      const clock = new FakeClock();
+      const scheduler = createRetryScheduler({ events, store, triggers: dispatcher.triggers, backoff: { initialMs: 30_000, maxMs: 60_000 }, selfService: 'gitops-deploy-server', logger, now: () => clock.time, timers: clock });
+
+      const first = dispatcher.triggers.deployAllChanged('webhook');
+      await dispatcher.queue.idle();
+      assert.equal(store.listDeployments(first.runId)[0]?.errorCode, 'ENGINE_UNAVAILABLE');
+      assert.equal(scheduler.state('app')?.attempt, 1);
+      clock.advance(30_000);
+      await dispatcher.queue.idle();
+      const runs = store.listRuns({ limit: 10 }).items;
+      const retry = runs.find((r) => r.origin === 'retry');
+      assert.ok(retry, JSON.stringify(runs));
+      assert.equal(retry.trigger, 'deploy-service');
+      assert.equal(retry.status, 'succeeded');
+      assert.equal(store.listDeployments(retry.id)[0]?.reason, 'retry after a transient failure');
+      assert.equal(store.getDeployedState('app')?.commit, retry.commit);
+      assert.equal(scheduler.state('app'), undefined, 'the success stopped the retries');
+      assert.equal(clock.pending, 0);
+      scheduler.stop();
+      dispatcher.queue.close();
+    } finally {
+      store.close();
+      rmSync(dataDir, { recursive: true, force: true });
+      repo.dispose();
+    }
   });
 });
