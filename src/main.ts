@@ -212,6 +212,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
     services: () => view.services(),
     triggers: dispatcher.triggers,
     rollbackService: (service, target, origin) => dispatcher.rollbackService(service, target, origin),
+    selfHeld: () => pipeline.lastSelfHeld(),
     previewPlan: () =>
       previewPlan({
         repository,
@@ -224,8 +225,10 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
         scratchDir: path.join(config.dataDir, 'plan-preview'),
       }),
   });
-  // The first snapshot, before anything can hold the repository lock.
-  await view.services().catch(() => undefined);
+  // The first snapshot, before anything can hold the repository lock; and whether the own service
+  // is left alone (one engine call), so its state says why before the first run.
+  const first = await view.services().catch(() => undefined);
+  if (first) await pipeline.selfHeld(first.services).catch(() => undefined);
   const address = await app.listen({ port: config.port, host: config.host });
   logger.info({ address, repository: config.envRepoPath, servicesDirectory: config.servicesDirectory }, 'listening');
 

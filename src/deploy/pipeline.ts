@@ -270,6 +270,19 @@ export class Pipeline {
    * engine that cannot be asked decides nothing here: the self stage asks again and fails.
    */
   async selfHeld(services: readonly ServiceSource[]): Promise<string | undefined> {
+    const held = await this.decideSelfHeld(services);
+    this.lastSelfHeldReason = held;
+    return held;
+  }
+
+  /** The last decision of `selfHeld` (undefined before the first), for the services' state without an engine call. */
+  lastSelfHeld(): string | undefined {
+    return this.lastSelfHeldReason;
+  }
+
+  private lastSelfHeldReason: string | undefined;
+
+  private async decideSelfHeld(services: readonly ServiceSource[]): Promise<string | undefined> {
     if (this.deps.selfDeploy === 'in-place') return undefined;
     const service = services.find((s) => s.name === this.deps.selfService);
     if (!service) return undefined;

@@ -6,6 +6,11 @@ import type { ServiceSource } from './types.js';
 const service = { name: 'app', fingerprint: 'f2' } as ServiceSource;
 
 describe('serviceStateReason', () => {
+  it('says why the own service is left alone when this server does not deploy it', () => {
+    const why = 'not deployed: this server does not run in a container of app; SELF_DEPLOY=in-place deploys it in place';
+    assert.equal(serviceStateReason(service, undefined, why), why);
+  });
+
   it('says a failed service whose inputs did not change since is not retried, and since which commit', () => {
     assert.equal(
       serviceStateReason(service, { status: 'failed', fingerprint: 'f2', commit: 'ab'.repeat(20), errorCode: 'COMPOSE_FILE_INVALID', error: 'bad' }),

@@ -34,7 +34,10 @@ export function serviceState(
 export function serviceStateReason(
   service: ServiceSource,
   last: { status: DeploymentStatus; fingerprint: string | null; commit: string | null; errorCode: string | null; error: string | null } | undefined,
+  /** Set for the own service when this server leaves it alone (SELF_DEPLOY): why. */
+  selfHeld?: string,
 ): string | null {
+  if (selfHeld !== undefined) return selfHeld;
   // Transient failures are not held: the next run, or the retry scheduler, tries them again.
   if (last?.status === 'failed' && last.fingerprint !== null && last.fingerprint === service.fingerprint && !isTransientFailure({ code: last.errorCode ?? 'INTERNAL', message: last.error ?? '' })) {
     return failedUnchangedReason({ fingerprint: last.fingerprint, commit: last.commit });

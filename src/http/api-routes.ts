@@ -34,6 +34,8 @@ export interface ApiDeps {
     deployService(service: string, origin: RunOrigin, options?: { force?: boolean }): Triggered;
   };
   previewPlan(): Promise<PlanPreview>;
+  /** Why this server leaves its own service alone (the last decision taken, Pipeline.lastSelfHeld), for its stateReason. */
+  selfHeld?: () => string | undefined;
   /** Queues a rollback-service run for `target` (a successful deployment's id); without it the rollback routes answer 404. */
   rollbackService?(service: string, target: string, origin: RunOrigin): Triggered;
   /** Interval of the SSE keep-alive comment. */
@@ -132,7 +134,7 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiDeps): void {
         const shown = needle ? services.filter((s) => s.name.toLowerCase().includes(needle)) : services;
         return {
           commit,
-          services: describeServices(shown, deps.store.listDeployedStates(), deps.store.lastDeployments(), deps.serverName, deps.store.listPins()),
+          services: describeServices(shown, deps.store.listDeployedStates(), deps.store.lastDeployments(), deps.serverName, deps.store.listPins(), deps.selfHeld?.()),
         };
       });
 
@@ -147,7 +149,7 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiDeps): void {
         const [newest] = deps.store.listServiceDeployments(name, { limit: 1 }).items;
         const last = new Map(newest ? [[name, newest] as const] : []);
         const pin = deps.store.getPin(name);
-        const [summary] = describeServices([service], deployed ? [deployed] : [], last, deps.serverName, pin ? [pin] : []);
+        const [summary] = describeServices([service], deployed ? [deployed] : [], last, deps.serverName, pin ? [pin] : [], deps.selfHeld?.());
         const history = deps.store.listServiceDeployments(name, { limit, ...(before ? { before } : {}) });
         const paths = [...new Set([...Object.keys(service.files), ...Object.keys(deployed?.files ?? {})])].sort();
         return {

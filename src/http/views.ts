@@ -68,6 +68,8 @@ export function describeServices(
   selfService: string,
   /** Pinned services (rolled back): shown with the commit they run. */
   pins: readonly ServicePin[] = [],
+  /** Why this server leaves its own service alone (SELF_DEPLOY), when it does. */
+  selfHeld?: string,
 ) {
   const deployedByName = new Map(deployed.map((s) => [s.service, s] as const));
   const pinByName = new Map(pins.map((p) => [p.service, p] as const));
@@ -79,7 +81,7 @@ export function describeServices(
       name: service.name,
       state: serviceState(service, state, lastDeployment, selfService, pin),
       /** What the state means for the next run, when it is not plain (`failed (unchanged since <commit>)`), else null. */
-      stateReason: serviceStateReason(service, lastDeployment),
+      stateReason: serviceStateReason(service, lastDeployment, service.name === selfService ? selfHeld : undefined),
       /** Set while the service runs a rollback instead of git: the commit it runs, and why. */
       pinned: pin ? { commit: pin.commit, reason: pin.reason, deploymentId: pin.deploymentId, since: pin.pinnedAt } : null,
       /** The server's own service: updated through a helper container. */

@@ -69,7 +69,10 @@ test('forced redeploy and the own service on the host', { timeout: 120_000 }, as
     const plan = await api('/api/plan');
     const self = (plan.json.services as Array<{ service: string; decision: string; reason: string }>).find((e) => e.service === SELF);
     assert.equal(self?.decision, 'unchanged', JSON.stringify(plan.json));
-    assert.equal(self?.reason, `not deployed: this server does not run in a container of ${SELF}; SELF_DEPLOY=in-place deploys it in place`);
+    const why = `not deployed: this server does not run in a container of ${SELF}; SELF_DEPLOY=in-place deploys it in place`;
+    assert.equal(self?.reason, why);
+    const state = ((await server.get('/api/services')).services as Array<{ name: string; state: string; stateReason: string | null }>).find((s) => s.name === SELF);
+    assert.deepEqual([state?.state, state?.stateReason], ['self', why], 'its state says why too');
   });
 
   for (const [engine, project] of [['podman', POD], ['docker', DK]] as const) {
