@@ -13,6 +13,7 @@ import { openSqliteStore } from './adapters/sqlite-store.js';
 import { composeRuntimes } from './compose-runtimes.js';
 import type { Config } from './config.js';
 import { createDispatcher } from './deploy/dispatcher.js';
+import { createUpdateDebounce } from './deploy/update-debounce.js';
 import { createHandoffWatcher } from './deploy/handoff-watcher.js';
 import { createImageServices } from './deploy/image-services.js';
 import { Pipeline } from './deploy/pipeline.js';
@@ -31,7 +32,7 @@ import { ensureExampleRepository } from './example/example-repository.js';
 import { createAuthFailureLimiter, DEFAULT_MAX_TRACKED_ADDRESSES } from './http/auth-failure-limiter.js';
 import { OpenStreams } from './http/open-streams.js';
 import { buildServer } from './http/server.js';
-import { describeServices } from './http/views.js';
+import { describeGoneServices, describeServices } from './http/views.js';
 import { createLogger } from './logging.js';
 import { createNotifier } from './notify/notifier.js';
 import { systemClock, type Clock } from './ports/clock.js';
@@ -116,7 +117,8 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
   const events = new RunEventBus(store, (error) => logger.error({ err: error }, 'a run event listener failed'));
   const selfUpdater = createSelfUpdater({ engines, helperEnv: helperEnvironment(config) });
 
-  const dispatcher = createDispatcher({ store, events, clock, logger, executor: () => pipeline });
+  const updateDebounce = createUpdateDebounce({ windowMs: config.updateDebounceMs });
+  const dispatcher = createDispatcher({ store, events, clock, logger, executor: () => pipeline, updateDebounce });
   let view: ReturnType<typeof createServicesView>;
   const pipeline: Pipeline = new Pipeline({
     store,
@@ -136,6 +138,8 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
     // Rollback after a health-gate failure (issue 12).
     rollbackOnFailure: config.rollbackOnFailure,
     selfDeploy: config.selfDeploy,
+    // Pruning of services removed in git (issue 9).
+    prune: { servicesDirectory: config.servicesDirectory, ...config.prune },
     rollback: {
       repository,
       catalogFor: (root, listing) => catalogFor(root, listing),
@@ -158,7 +162,9 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
       const counts: Record<string, number> = {};
       const snapshot = view.peek();
       if (!snapshot) return counts;
-      for (const s of describeServices(snapshot.services, store.listDeployedStates(), store.lastDeployments(), config.deployServerName, store.listPins())) {
+      const [deployed, last] = [store.listDeployedStates(), store.lastDeployments()];
+      const orphans = describeGoneServices(new Set(snapshot.services.map((s) => s.name)), deployed, last);
+      for (const s of [...describeServices(snapshot.services, deployed, last, config.deployServerName, store.listPins()), ...orphans]) {
         counts[s.state] = (counts[s.state] ?? 0) + 1;
       }
       return counts;
@@ -223,6 +229,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
         selfService: config.deployServerName,
         selfHeld: (services) => pipeline.selfHeld(services),
         scratchDir: path.join(config.dataDir, 'plan-preview'),
+        toolOf: async (kind) => runtimes[kind].describeTool?.(),
       }),
   });
   // The first snapshot, before anything can hold the repository lock; and whether the own service
@@ -268,7 +275,8 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
         logger,
         graceMs: config.shutdownGraceMs,
         http: { drain: () => void (draining = true), close: () => app.close() },
-        queue: dispatcher.queue,
+        // A run waiting out its update window must not hold the drain: the window ends with the queue.
+        queue: { close: () => (dispatcher.queue.close(), updateDebounce.close()), idle: () => dispatcher.queue.idle() },
         pipeline,
         streams,
         background: { stop: () => (poller?.stop(), imagePoller?.stop(), retries?.stop(), handoffs.stop(), observers.stop()) },
@@ -314,6 +322,8 @@ function helperEnvironment(config: Config): Record<string, string> {
     DEPLOY_SERVER_NAME: config.deployServerName,
     DEFAULT_RUNTIME: config.defaultRuntime,
     DOCKER_COMPOSE: config.dockerCompose,
+    PODMAN_COMPOSE_COMMAND: config.podmanComposeCommand,
+    DOCKER_COMPOSE_COMMAND: config.dockerComposeCommand,
     COMPOSE_TIMEOUT_SECONDS: String(config.composeTimeoutMs / 1000),
     STOP_TIMEOUT_SECONDS: String(config.stopTimeoutSeconds),
     GIT_TIMEOUT_SECONDS: String(config.gitTimeoutMs / 1000),

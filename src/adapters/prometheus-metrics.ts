@@ -66,7 +66,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
       this.set(deps.queueDepth());
     },
   });
-  const states = ['in-sync', 'changed', 'never-deployed', 'failed', 'rolled-back', 'pinned', 'problem', 'self'];
+  const states = ['in-sync', 'changed', 'never-deployed', 'failed', 'rolled-back', 'pinned', 'problem', 'self', 'orphaned'];
   new Gauge({
     name: 'gds_services',
     help: 'Services in the environment repository, by state',

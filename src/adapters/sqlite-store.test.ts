@@ -308,13 +308,35 @@ describe('openSqliteStore', () => {
       }
     };
     const afterFirst = version();
-    assert.deepEqual(afterFirst, { version: 5, journal: 'wal' });
+    assert.deepEqual(afterFirst, { version: 6, journal: 'wal' });
 
     const second = openStore();
     second.close();
     const third = openStore();
     assert.deepEqual(version(), afterFirst);
     assert.equal(third.getRun(run.id)?.id, run.id);
+  });
+
+  it('keeps the compose file of a deployed state, and a prune deletes the state and pin with its tombstone in one go', () => {
+    const store = openStore();
+    const compose = { runtime: 'docker' as const, projectName: 'web', composeFile: 'docker-compose.yml', text: 'services:\n  web: {}\n' };
+    const state = { service: 'web', fingerprint: 'f1', files: {}, commit: 'c1', deployedAt: '2024-05-01T10:00:00.000Z', images: {} };
+    store.saveDeployedState({ ...state, compose });
+    assert.deepEqual(store.getDeployedState('web')?.compose, compose);
+    // A state written without one (the self-update helper's) keeps the stored compose file.
+    store.saveDeployedState({ ...state, fingerprint: 'f2' });
+    assert.deepEqual(store.getDeployedState('web'), { ...state, fingerprint: 'f2', compose });
+    // States without any compose file read as before migration 6 (no key at all).
+    store.saveDeployedState({ ...state, service: 'old' });
+    assert.deepEqual(store.getDeployedState('old'), { ...state, service: 'old' });
+
+    const run = store.createRun({ trigger: 'deploy-all-changed', service: null });
+    const tombstone = store.createDeployment(deployment(run.id, 'web', { action: 'prune', status: 'running' }));
+    store.recordPrune(tombstone.id, { status: 'succeeded', output: 'down', finishedAt: '2024-05-01T10:01:00.000Z' }, 'web');
+    assert.equal(store.getDeployedState('web'), undefined);
+    assert.equal(store.getPin('web'), undefined);
+    assert.deepEqual([store.getDeployment(tombstone.id)?.action, store.getDeployment(tombstone.id)?.status], ['prune', 'succeeded']);
+    assert.equal(store.listServiceDeployments('web', { limit: 5 }).items[0]?.id, tombstone.id);
   });
 
   it('opens a database a newer version migrated when it keeps older readers working, and refuses one that does not', () => {

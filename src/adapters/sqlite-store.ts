@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { FAILED_DEPLOYMENT_STATUSES, type DeployedState, type ServicePin } from '../domain/types.js';
+import { FAILED_DEPLOYMENT_STATUSES, type DeployedCompose, type DeployedState, type ServicePin } from '../domain/types.js';
 import { AppError, errorCatalog } from '../errors.js';
 import type { Clock } from '../ports/clock.js';
 import type {
@@ -114,6 +114,12 @@ const MIGRATIONS: readonly string[] = [
     pinned_at TEXT NOT NULL
   );
   `,
+  `
+  -- Pruning (issue 9): the compose file each service was last deployed with (JSON: runtime,
+  -- project name, file name, text), so its containers can be taken down once its directory is
+  -- gone from git. NULL for states written before this migration (those are never pruned).
+  ALTER TABLE deployed_state ADD COLUMN compose TEXT;
+  `,
 ];
 
 interface RunRow {
@@ -159,6 +165,7 @@ interface DeployedStateRow {
   commit_sha: string | null;
   deployed_at: string;
   images: string;
+  compose: string | null;
 }
 
 /** Patch field → column. Only these columns can be changed after insert. */
@@ -260,6 +267,8 @@ function toDeployedState(row: DeployedStateRow): DeployedState {
   return {
     service: row.service, fingerprint: row.fingerprint, files: JSON.parse(row.files) as Record<string, string>,
     commit: row.commit_sha, deployedAt: row.deployed_at, images: JSON.parse(row.images) as Record<string, string>,
+    // Only when kept, so states of before migration 6 read exactly as they did.
+    ...(row.compose === null || row.compose === undefined ? {} : { compose: JSON.parse(row.compose) as DeployedCompose }),
   };
 }
 
@@ -357,10 +366,13 @@ export function openSqliteStore(options: { file: string; clock: Clock; maxOutput
       )`),
     getDeployedState: db.prepare<[string], DeployedStateRow>('SELECT * FROM deployed_state WHERE service = ?'),
     listDeployedStates: db.prepare<[], DeployedStateRow>('SELECT * FROM deployed_state ORDER BY service'),
-    saveDeployedState: db.prepare(`INSERT INTO deployed_state (service, fingerprint, files, commit_sha, deployed_at, images)
-      VALUES (@service, @fingerprint, @files, @commit, @deployedAt, @images)
+    // A state written without a compose file (the self-update helper's) keeps the one stored.
+    saveDeployedState: db.prepare(`INSERT INTO deployed_state (service, fingerprint, files, commit_sha, deployed_at, images, compose)
+      VALUES (@service, @fingerprint, @files, @commit, @deployedAt, @images, @compose)
       ON CONFLICT (service) DO UPDATE SET fingerprint = excluded.fingerprint, files = excluded.files,
-        commit_sha = excluded.commit_sha, deployed_at = excluded.deployed_at, images = excluded.images`),
+        commit_sha = excluded.commit_sha, deployed_at = excluded.deployed_at, images = excluded.images,
+        compose = COALESCE(excluded.compose, deployed_state.compose)`),
+    deleteDeployedState: db.prepare<[string]>('DELETE FROM deployed_state WHERE service = ?'),
     interruptDeployments: db.prepare(`UPDATE deployments SET status = 'interrupted', error_code = 'DEPLOYMENT_INTERRUPTED',
       error = @error, finished_at = @now WHERE status IN ('queued', 'running')
         OR (status = 'handed-off' AND started_at < @staleBefore)`),
@@ -405,6 +417,14 @@ export function openSqliteStore(options: { file: string; clock: Clock; maxOutput
     else statements.deletePin.run(state.service);
   });
 
+  // The tombstone and the end of the service's deployed state together: a crash in between would
+  // either forget the service (containers left running) or take it down again next run.
+  const recordPrune = db.transaction((deploymentId: string, patch: DeploymentPatch, service: string) => {
+    updateDeployment(deploymentId, patch);
+    statements.deleteDeployedState.run(service);
+    statements.deletePin.run(service);
+  });
+
   function updateDeployment(id: string, patch: DeploymentPatch): void {
     const stored: Record<string, unknown> = { ...patch };
     if (patch.output !== undefined) stored.output = boundOutput(patch.output, maxOutputBytes);
@@ -420,6 +440,7 @@ export function openSqliteStore(options: { file: string; clock: Clock; maxOutput
     statements.saveDeployedState.run({
       service: state.service, fingerprint: state.fingerprint, files: JSON.stringify(state.files),
       commit: state.commit, deployedAt: state.deployedAt, images: JSON.stringify(state.images),
+      compose: state.compose ? JSON.stringify(state.compose) : null,
     });
   }
 
@@ -513,6 +534,9 @@ export function openSqliteStore(options: { file: string; clock: Clock; maxOutput
     },
     recordSuccess(deploymentId, patch, state, pin) {
       recordSuccess(deploymentId, patch, state, pin);
+    },
+    recordPrune(deploymentId, patch, service) {
+      recordPrune(deploymentId, patch, service);
     },
     recoverInterrupted(now, staleHandoffBefore) {
       // Without a cutoff no handoff is stale ('' sorts before every timestamp).

@@ -6,8 +6,8 @@ export interface ApiErrorInfo {
   message: string;
 }
 
-export type ServiceState = 'in-sync' | 'changed' | 'never-deployed' | 'failed' | 'rolled-back' | 'pinned' | 'problem' | 'self';
-export const SERVICE_STATES: readonly ServiceState[] = ['in-sync', 'changed', 'never-deployed', 'failed', 'rolled-back', 'pinned', 'problem', 'self'];
+export type ServiceState = 'in-sync' | 'changed' | 'never-deployed' | 'failed' | 'rolled-back' | 'pinned' | 'problem' | 'self' | 'orphaned' | 'removed';
+export const SERVICE_STATES: readonly ServiceState[] = ['in-sync', 'changed', 'never-deployed', 'failed', 'rolled-back', 'pinned', 'problem', 'self', 'orphaned', 'removed'];
 
 export interface LastDeployment {
   id: string;
@@ -22,11 +22,13 @@ export interface LastDeployment {
 
 export interface ServiceSummary {
   name: string;
-  runtime: string;
-  composeFile: string;
-  projectName: string;
+  /** null for an `orphaned` or `removed` service deployed before compose files were kept. */
+  runtime: string | null;
+  composeFile: string | null;
+  projectName: string | null;
   state: ServiceState;
-  desiredFingerprint: string;
+  /** null for an `orphaned` or `removed` service: git no longer describes it. */
+  desiredFingerprint: string | null;
   deployedFingerprint: string | null;
   deployedCommit: string | null;
   deployedAt: string | null;
@@ -109,7 +111,7 @@ export interface RunDetail {
 export interface PlanAnswer {
   commit: string;
   currentCommit: string | null;
-  services: Array<{ service: string; decision: 'deploy' | 'unchanged' | 'self' | 'problem'; reason: string; changedFiles?: string[] }>;
+  services: Array<{ service: string; decision: 'deploy' | 'unchanged' | 'self' | 'problem'; reason: string; changedFiles?: string[]; tool?: string }>;
   counts: Record<string, number>;
 }
 

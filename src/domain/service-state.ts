@@ -5,8 +5,11 @@ import { FAILED_DEPLOYMENT_STATUSES, type DeployedState, type DeploymentStatus, 
 /**
  * `rolled-back`: its newest deployment failed the health gate and the last good one runs again
  * (it is pinned there); `pinned`: rolled back by hand, it runs an earlier deployment, not git.
+ * `orphaned`: deployed, but its directory is gone from the checkout and it was not pruned
+ * (PRUNE=false, the guard, or no removal in git to prove it); `removed`: pruned (its tombstone is
+ * its newest deployment), shown only where the service is asked for by name.
  */
-export type ServiceState = 'in-sync' | 'changed' | 'never-deployed' | 'failed' | 'rolled-back' | 'pinned' | 'problem' | 'self';
+export type ServiceState = 'in-sync' | 'changed' | 'never-deployed' | 'failed' | 'rolled-back' | 'pinned' | 'problem' | 'self' | 'orphaned' | 'removed';
 
 /** One word for where a service stands, for tables and the `gds_services` metric. */
 export function serviceState(

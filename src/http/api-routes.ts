@@ -9,7 +9,7 @@ import type { Store } from '../ports/store.js';
 import { bearerAuth } from './auth.js';
 import type { OpenStreams } from './open-streams.js';
 import { streamRunEvents } from './event-stream.js';
-import { describeDeployment, describeRun, describeRunSummary, describeServices } from './views.js';
+import { describeDeployment, describeGoneServices, describeRun, describeRunSummary, describeServices } from './views.js';
 
 export interface Triggered {
   runId: string;
@@ -119,6 +119,24 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiDeps): void {
         return { service, commit };
       };
 
+      /** A service the checkout no longer has but the store knows (orphaned, or removed with its tombstone). */
+      const goneService = async (name: string, limit: number, before: string | undefined) => {
+        const { services } = await deps.services();
+        if (services.some((s) => s.name === name)) return undefined;
+        const deployed = deps.store.getDeployedState(name);
+        const history = deps.store.listServiceDeployments(name, { limit, ...(before ? { before } : {}) });
+        const [newest] = before ? deps.store.listServiceDeployments(name, { limit: 1 }).items : history.items;
+        const [summary] = describeGoneServices(new Set(), deployed ? [deployed] : [], new Map(newest ? [[name, newest] as const] : []), { removed: [name] });
+        if (!summary) return undefined;
+        return {
+          service: summary,
+          files: [],
+          deployed: deployed ? { commit: deployed.commit, deployedAt: deployed.deployedAt, images: deployed.images } : null,
+          history: history.items.map(describeDeployment),
+          next: history.next,
+        };
+      };
+
       api.get('/version', async () => ({
         name: deps.serverName,
         version: deps.version,
@@ -132,9 +150,12 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiDeps): void {
         const needle = typeof q === 'string' ? q.toLowerCase() : '';
         const { services, commit } = await deps.services();
         const shown = needle ? services.filter((s) => s.name.toLowerCase().includes(needle)) : services;
+        const [deployed, last] = [deps.store.listDeployedStates(), deps.store.lastDeployments()];
+        // Deployed services gone from the checkout and not pruned are listed `orphaned`.
+        const orphans = describeGoneServices(new Set(services.map((s) => s.name)), deployed, last).filter((s) => s.name.toLowerCase().includes(needle));
         return {
           commit,
-          services: describeServices(shown, deps.store.listDeployedStates(), deps.store.lastDeployments(), deps.serverName, deps.store.listPins(), deps.selfHeld?.()),
+          services: [...describeServices(shown, deployed, last, deps.serverName, deps.store.listPins(), deps.selfHeld?.()), ...orphans],
         };
       });
 
@@ -143,6 +164,8 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiDeps): void {
         const query = queryOf(request);
         const limit = intParam(query['limit'], 'limit', 1, 200, 20);
         const before = idParam(query['before'], 'before');
+        const gone = await goneService(name, limit, before);
+        if (gone) return gone;
         const { service } = await findService(name);
         const deployed = deps.store.getDeployedState(name);
         // Its own newest deployment, not every service's (lastDeployments reads them all).

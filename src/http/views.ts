@@ -1,6 +1,7 @@
 import { serviceState, serviceStateReason } from '../domain/service-state.js';
 import type { DeployedState, ServicePin, ServiceSource } from '../domain/types.js';
 
+import type { ServiceState } from '../domain/service-state.js';
 export type { ServiceState } from '../domain/service-state.js';
 import type { DeploymentRecord, RunRecord, RunSummaryRecord } from '../ports/store.js';
 
@@ -109,4 +110,44 @@ export function describeServices(
         : null,
     };
   });
+}
+
+/**
+ * Services the checkout no longer has, in the shape of describeServices: `orphaned` when a
+ * deployed state is left (still running), `removed` when the newest deployment is the prune's
+ * tombstone (asked for by name only: the services list drops them). Names in `present` are skipped.
+ */
+export function describeGoneServices(
+  present: ReadonlySet<string>,
+  deployed: DeployedState[],
+  last: Map<string, DeploymentRecord>,
+  options: { removed?: string[] } = {},
+) {
+  const states = new Map(deployed.map((s) => [s.service, s] as const));
+  const names = [...new Set([...states.keys(), ...(options.removed ?? [])])].filter((name) => !present.has(name)).sort();
+  return names.flatMap((name) => {
+    const state = states.get(name);
+    const lastDeployment = last.get(name);
+    if (!state && lastDeployment?.action !== 'prune') return [];
+    return [{
+      name,
+      state: (state ? 'orphaned' : 'removed') as ServiceState,
+      pinned: null,
+      self: false,
+      runtime: state?.compose?.runtime ?? null,
+      composeFile: state?.compose?.composeFile ?? null,
+      projectName: state?.compose?.projectName ?? null,
+      desiredFingerprint: null,
+      deployedFingerprint: state?.fingerprint ?? null,
+      inSync: false,
+      deployedCommit: state?.commit ?? null,
+      deployedAt: state?.deployedAt ?? null,
+      problem: null,
+      lastDeployment: lastDeployment ? lastDeploymentOf(lastDeployment) : null,
+    }];
+  });
+}
+
+function lastDeploymentOf(d: DeploymentRecord) {
+  return { id: d.id, runId: d.runId, status: d.status, action: d.action, reason: d.reason, startedAt: d.startedAt, finishedAt: d.finishedAt, error: errorOf(d) };
 }

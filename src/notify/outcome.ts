@@ -24,7 +24,7 @@ export interface RunOutcome {
   };
   deployments: Array<{
     service: string;
-    action: 'deploy' | 'update' | 'skip';
+    action: 'deploy' | 'update' | 'skip' | 'prune';
     status: string;
     reason: string;
     error: { code: string; message: string } | null;

@@ -144,6 +144,12 @@ export interface Store {
    * With `pin` the service is pinned to what was deployed (a rollback); without, any pin ends.
    */
   recordSuccess(deploymentId: string, patch: DeploymentPatch, state: DeployedState, pin?: ServicePin): void;
+  /**
+   * A prune that took the service's containers down, in one transaction: the deployment's final
+   * patch (the tombstone), and the service's deployed state and pin deleted. Should the directory
+   * come back, the service is new again.
+   */
+  recordPrune(deploymentId: string, patch: DeploymentPatch, service: string): void;
   /** The service's pin (it runs a rollback, not what git says), or undefined. Written by recordSuccess. */
   getPin(service: string): ServicePin | undefined;
   listPins(): ServicePin[];

@@ -38,7 +38,7 @@ export function registerStatusCommand(program: Command, ctx: CliContext): void {
       }
       out.table(
         ['SERVICE', 'RUNTIME', 'STATE', 'COMMIT', 'DEPLOYED AT', 'LAST'],
-        services.map((s) => [s.name, s.runtime, out.status(s.state), shortCommit(s.deployedCommit), formatTime(s.deployedAt), lastWord(s)]),
+        services.map((s) => [s.name, s.runtime ?? '-', out.status(s.state), shortCommit(s.deployedCommit), formatTime(s.deployedAt), lastWord(s)]),
       );
       const byState = new Map<string, number>();
       for (const s of services) byState.set(s.state, (byState.get(s.state) ?? 0) + 1);
@@ -51,6 +51,7 @@ export function registerStatusCommand(program: Command, ctx: CliContext): void {
 /** Why the service is where it is: its problem, or the last deployment's reason and error. */
 function lastWord(service: ServiceSummary): string {
   if (service.problem) return `${service.problem.code}: ${service.problem.message}`;
+  if (service.state === 'orphaned') return 'not in the checkout, still running (not pruned: see the server log; PRUNE=false or no removal in git)';
   const pinned = service.pinned ? `pinned to ${shortCommit(service.pinned.commit)} until git changes it; ` : '';
   const last = service.lastDeployment;
   if (pinned) return `${pinned}${last ? `${last.action} ${last.status}${last.error ? ` ${last.error.code}: ${last.error.message}` : ''}` : ''}`;

@@ -19,6 +19,7 @@ export const BADGE_KINDS = {
   'handed-off': 'run',
   running: 'run', deploy: 'run', update: 'run',
   queued: 'wait', changed: 'wait', 'never-deployed': 'wait', pinned: 'wait',
+  orphaned: 'bad', removed: 'muted', prune: 'run',
 };
 
 export function badge(status, extraClass = '') {

@@ -7,7 +7,7 @@ import { BADGE_KINDS, badge, enc, errorHtml, esc, shaHtml, timeHtml } from './fo
 import { Poller } from './poller.js';
 import { $ } from './shell.js';
 
-const STATES = ['problem', 'failed', 'rolled-back', 'pinned', 'changed', 'never-deployed', 'in-sync', 'self'];
+const STATES = ['problem', 'failed', 'rolled-back', 'pinned', 'orphaned', 'changed', 'never-deployed', 'in-sync', 'self'];
 
 /** Kept across views so the filter survives a visit to a service or a run. */
 const servicesFilter = { q: '', state: 'all' };
