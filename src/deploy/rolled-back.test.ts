@@ -9,7 +9,7 @@ const last = (service: string, extra: Partial<DeploymentRecord>): [string, Deplo
 ];
 
 describe('failedInputs', () => {
-  it('holds the inputs of deterministic failures only: not transient ones, not interrupted ones, not failures recorded without inputs', () => {
+  it('holds the inputs of failures of the inputs only: not transient ones, not pulls, not interrupted ones, not failures recorded without inputs', () => {
     const store = {
       lastDeployments: () =>
         new Map([
@@ -23,7 +23,7 @@ describe('failedInputs', () => {
           last('fine', { status: 'succeeded', errorCode: null, error: null }),
         ]),
     };
-    assert.deepEqual([...failedInputs(store).keys()].sort(), ['bad-compose', 'tag-missing', 'unhealthy']);
+    assert.deepEqual([...failedInputs(store).keys()].sort(), ['bad-compose', 'unhealthy'], 'a pull depends on the registry and credentials, not the inputs');
     assert.deepEqual(failedInputs(store).get('bad-compose'), { fingerprint: 'f-bad-compose', commit: 'c1' });
   });
 });

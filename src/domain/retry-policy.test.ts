@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { backoffDelayMs, isTransientFailure } from './retry-policy.js';
+import { backoffDelayMs, holdsFailedInputs, isTransientFailure } from './retry-policy.js';
 
 describe('isTransientFailure', () => {
   it('retries an unreachable engine and a hung tool whatever they said', () => {
@@ -22,6 +22,16 @@ describe('isTransientFailure', () => {
     for (const code of ['COMPOSE_FILE_INVALID', 'COMPOSE_UNSUPPORTED', 'COMPOSE_FILE_AMBIGUOUS', 'ENV_FILE_MISSING', 'INPUT_FILE_INVALID', 'CONTAINER_UNHEALTHY', 'CONTAINER_EXITED', 'CONTAINER_RESTARTING', 'ENGINE_STATE_MISMATCH']) {
       assert.equal(isTransientFailure({ code, message: 'connection refused (said by the app, not the engine)' }), false, code);
     }
+  });
+});
+
+describe('holdsFailedInputs', () => {
+  it('holds failures of the inputs, not transient ones nor pulls (registry and credentials are outside the fingerprint)', () => {
+    assert.equal(holdsFailedInputs({ code: 'COMPOSE_FILE_INVALID', message: 'x' }), true);
+    assert.equal(holdsFailedInputs({ code: 'CONTAINER_EXITED', message: 'exited with code 3' }), true);
+    assert.equal(holdsFailedInputs({ code: 'COMPOSE_FAILED', message: 'TypeError: join() argument must be str' }), true);
+    assert.equal(holdsFailedInputs({ code: 'ENGINE_UNAVAILABLE', message: 'x' }), false);
+    assert.equal(holdsFailedInputs({ code: 'PULL_FAILED', message: 'unauthorized: authentication required' }), false);
   });
 });
 

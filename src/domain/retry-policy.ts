@@ -49,6 +49,22 @@ export function isTransientFailure(failure: { code: string; message: string }): 
   return TRANSIENT_WHEN_NETWORK.has(failure.code) && NETWORK_FAILURE.test(failure.message);
 }
 
+/**
+ * Codes whose failure depends on something outside the service's fingerprint: a pull depends on
+ * the registry (a tag not pushed yet) and its credentials (`secrets/registry-auth.json`,
+ * REGISTRY_AUTH_FILE), which an operator fixes without changing the service's inputs.
+ */
+const OUTSIDE_INPUTS: ReadonlySet<string> = new Set(['PULL_FAILED']);
+
+/**
+ * Whether the plan holds a failure's inputs until they change: a failure of the inputs
+ * themselves. Transient failures, and those that depend on what the fingerprint does not cover,
+ * are tried again by the next run.
+ */
+export function holdsFailedInputs(failure: { code: string; message: string }): boolean {
+  return !isTransientFailure(failure) && !OUTSIDE_INPUTS.has(failure.code);
+}
+
 export interface BackoffSettings {
   /** The first delay (RETRY_BACKOFF_SECONDS), in milliseconds. */
   initialMs: number;

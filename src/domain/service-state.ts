@@ -1,5 +1,5 @@
 import { failedUnchangedReason } from './plan.js';
-import { isTransientFailure } from './retry-policy.js';
+import { holdsFailedInputs } from './retry-policy.js';
 import { FAILED_DEPLOYMENT_STATUSES, type DeployedState, type DeploymentStatus, type ServicePin, type ServiceSource } from './types.js';
 
 /**
@@ -41,8 +41,8 @@ export function serviceStateReason(
   selfHeld?: string,
 ): string | null {
   if (selfHeld !== undefined) return selfHeld;
-  // Transient failures are not held: the next run, or the retry scheduler, tries them again.
-  if (last?.status === 'failed' && last.fingerprint !== null && last.fingerprint === service.fingerprint && !isTransientFailure({ code: last.errorCode ?? 'INTERNAL', message: last.error ?? '' })) {
+  // Transient failures and pulls are not held: the next run (or the retry scheduler) tries them again.
+  if (last?.status === 'failed' && last.fingerprint !== null && last.fingerprint === service.fingerprint && holdsFailedInputs({ code: last.errorCode ?? 'INTERNAL', message: last.error ?? '' })) {
     return failedUnchangedReason({ fingerprint: last.fingerprint, commit: last.commit });
   }
   return null;
