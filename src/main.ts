@@ -10,7 +10,7 @@ import { createProcessRunner, type ProcessRunner } from './adapters/process-runn
 import { createSelfUpdater } from './adapters/self-updater.js';
 import { createServiceCatalog } from './adapters/service-catalog.js';
 import { openSqliteStore } from './adapters/sqlite-store.js';
-import { composeRuntimes } from './compose-runtimes.js';
+import { compatOf, composeRuntimes } from './compose-runtimes.js';
 import type { Config } from './config.js';
 import { createDispatcher } from './deploy/dispatcher.js';
 import { createUpdateDebounce } from './deploy/update-debounce.js';
@@ -20,6 +20,7 @@ import { Pipeline } from './deploy/pipeline.js';
 import { previewPlan } from './deploy/plan-preview.js';
 import type { RollbackEngine } from './deploy/rollback.js';
 import { createRemotePoller } from './deploy/remote-poller.js';
+import { createRetryScheduler } from './deploy/retry-scheduler.js';
 import { createImagePoller } from './deploy/image-poller.js';
 import { createDriftWatch } from './deploy/drift-watch.js';
 import { buildDriftNotification } from './notify/drift-message.js';
@@ -112,11 +113,12 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
   }
 
   const repository = createGitRepository({ path: config.envRepoPath, run, timeoutMs: config.gitTimeoutMs });
-  const catalogFor = (root: string, listing: Parameters<typeof createServiceCatalog>[0]['repository']) =>
-    createServiceCatalog({ repoPath: root, servicesDirectory: config.servicesDirectory, defaultRuntime: config.defaultRuntime, repository: listing });
-  const catalog = catalogFor(config.envRepoPath, repository);
   const engines = createEngines(run, config.composeTimeoutMs, config.childEnv);
   const runtimes = overrides.runtimes ?? composeRuntimes(config, run, engines);
+  const compat = compatOf(runtimes);
+  const catalogFor = (root: string, listing: Parameters<typeof createServiceCatalog>[0]['repository']) =>
+    createServiceCatalog({ repoPath: root, servicesDirectory: config.servicesDirectory, defaultRuntime: config.defaultRuntime, repository: listing, compat });
+  const catalog = catalogFor(config.envRepoPath, repository);
   const events = new RunEventBus(store, (error) => logger.error({ err: error }, 'a run event listener failed'));
   const selfUpdater = createSelfUpdater({ engines, helperEnv: helperEnvironment(config) });
 
@@ -140,6 +142,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
     handoffTimeoutMs,
     // Rollback after a health-gate failure (issue 12).
     rollbackOnFailure: config.rollbackOnFailure,
+    selfDeploy: config.selfDeploy,
     // Pruning of services removed in git (issue 9).
     prune: { servicesDirectory: config.servicesDirectory, ...config.prune },
     rollback: {
@@ -200,6 +203,11 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
   });
   const handoffs = createHandoffWatcher({ store, events, selfUpdater, clock, logger, onForeignRunEnd: observers.onForeignRunEnd });
   handoffs.start(HANDOFF_CHECK_MS);
+  // Transient failures are retried with backoff (RETRY_BACKOFF_SECONDS); deterministic ones wait for a change.
+  const retries = config.retryBackoffMs === undefined ? undefined : createRetryScheduler({
+    events, store, triggers: dispatcher.triggers, selfService: config.deployServerName,
+    backoff: { initialMs: config.retryBackoffMs, maxMs: config.retryBackoffMaxMs }, logger: logger.child({ component: 'retry-scheduler' }),
+  });
 
   // Webhook hardening (issue 10): replays refused across restarts, failed authentication limited per address.
   const replayGuard = createReplayGuard({ store, clock });
@@ -240,6 +248,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
     drift: () => drift.drift(),
     triggers: dispatcher.triggers,
     rollbackService: (service, target, origin) => dispatcher.rollbackService(service, target, origin),
+    selfHeld: () => pipeline.lastSelfHeld(),
     previewPlan: () =>
       previewPlan({
         repository,
@@ -248,12 +257,15 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
         catalogFor: (root, listing) => catalogFor(root, listing),
         store,
         selfService: config.deployServerName,
+        selfHeld: (services) => pipeline.selfHeld(services),
         scratchDir: path.join(config.dataDir, 'plan-preview'),
         toolOf: async (kind) => runtimes[kind].describeTool?.(),
       }),
   });
-  // The first snapshot, before anything can hold the repository lock.
-  await view.services().catch(() => undefined);
+  // The first snapshot, before anything can hold the repository lock; and whether the own service
+  // is left alone (one engine call), so its state says why before the first run.
+  const first = await view.services().catch(() => undefined);
+  if (first) await pipeline.selfHeld(first.services).catch(() => undefined);
   const address = await app.listen({ port: config.port, host: config.host });
   logger.info({ address, repository: config.envRepoPath, servicesDirectory: config.servicesDirectory }, 'listening');
 
@@ -298,7 +310,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
         queue: { close: () => (dispatcher.queue.close(), updateDebounce.close()), idle: () => dispatcher.queue.idle() },
         pipeline,
         streams,
-        background: { stop: () => (poller?.stop(), imagePoller?.stop(), drift.stop(), stopDriftAfterRuns(), handoffs.stop(), observers.stop()) },
+        background: { stop: () => (poller?.stop(), imagePoller?.stop(), drift.stop(), stopDriftAfterRuns(), retries?.stop(), handoffs.stop(), observers.stop()) },
         notifier,
         store,
       })),
