@@ -108,3 +108,9 @@ test('podman-compose 1.0 refuses a referenced variable that podman-compose.env s
   assert.equal(checkCompat(document, PC10, { ...facts, dotenv: {} }), undefined, 'only podman-compose.env sets it');
   for (const tool of [PC13, DC129, V2]) assert.equal(checkCompat(document, tool, facts), undefined, 'the others let the environment win');
 });
+
+test('podman-compose 1.1+ refuses a service_healthy dependency (its podman wait --condition=healthy hangs on Podman 4.3); the others run it', () => {
+  const document = parse('services:\n  db:\n    image: busybox\n    healthcheck: { test: ["CMD", "true"] }\n  web:\n    image: busybox\n    depends_on:\n      db: { condition: service_healthy }\n');
+  assert.match(checkCompat(document, PC13)?.message ?? '', /^podman-compose 1\.3\.0 cannot run .*depends_on condition service_healthy \(service "web"\)/s);
+  for (const tool of [PC10, DC129, V2]) assert.equal(checkCompat(document, tool), undefined, `${tool.name} ${tool.version}`);
+});

@@ -102,6 +102,18 @@ export const CONSTRUCTS: readonly Construct[] = [
     },
   },
   {
+    // Found by the proof fixture: 1.1+ waits for a healthy dependency with `podman wait
+    // --condition=healthy`, which the podman CLI of Debian 12 (4.3, the one this server's image
+    // has) rejects as an unknown state; podman-compose retries it every second, for ever.
+    name: 'depends_on condition service_healthy',
+    find: (document) =>
+      firstService(document, (d) => isMapping(d['depends_on']) && Object.values(d['depends_on']).some((c) => isMapping(c) && c['condition'] === 'service_healthy')),
+    unsupported: {
+      'podman-compose-1.1+':
+        'it waits with podman wait --condition=healthy, which Podman 4.3 (Debian 12) rejects, and retries for ever; use condition: service_started (the health gate still waits for the healthcheck) or podman-compose 1.0.3',
+    },
+  },
+  {
     name: 'profiles',
     find: (document) => firstService(document, (d) => Array.isArray(d['profiles']) && d['profiles'].length > 0),
     unsupported: { 'podman-compose-1.0': 'it ignores profiles: a plain up would also start the services behind one' },
