@@ -1,0 +1,310 @@
+// The proof of issue 9: a repository built like a real self-hosted one (fixtures/real-repository.ts)
+// goes through the whole life of its services on real engines, with both tool generations.
+//
+// To keep the file within ~5 minutes on two cores, each engine runs the full scenario list with
+// one generation and a shorter list (first deploy, tag bump, port change) with the other; every
+// generation thereby gets the full list once:
+//   Podman:  podman-compose 1.0.3 (Debian 12) full,  podman-compose 1.3 short;
+//   dockerd: Compose v2 (`docker compose`) full,     docker-compose 1.29 short.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import type { TestEngines } from './engines/engines.js';
+import {
+  ARCHIVE_SECRETS,
+  WEB_GREETING,
+  acmePath,
+  buildAndPush,
+  bumpAppTag,
+  enginePulls,
+  generationEnv,
+  notesDbContainerName,
+  notesResources,
+  registryLogLines,
+  setWebPort,
+  toolOf,
+  writeRealRepository,
+  type Engine,
+  type PushedImage,
+  type RealRepositoryOptions,
+  type ToolGeneration,
+} from './fixtures/real-repository.js';
+import { EnvRepo, TestServer, containerEnv, deploymentOf, freePort, projectContainers, removeProject, requireEngines, sh, stepper, summary, uid, waitForHttp, type Container, type RunView } from './harness.js';
+
+interface Suite {
+  engine: Engine;
+  generation: ToolGeneration;
+  full: boolean;
+}
+
+const SUITES: Suite[] = [
+  { engine: 'podman', generation: 'debian12', full: true },
+  { engine: 'podman', generation: 'current', full: false },
+  { engine: 'docker', generation: 'current', full: true },
+  { engine: 'docker', generation: 'debian12', full: false },
+];
+
+/** Container ids by project, then by compose service. */
+type Snapshot = Record<string, Record<string, string>>;
+
+for (const suite of SUITES) {
+  const tool = toolOf(suite.engine, suite.generation);
+  test(`a real repository on ${suite.engine} with ${tool} (${suite.full ? 'every scenario' : 'deploy, tag bump, port change'})`, { timeout: 240_000 }, async (t) => {
+    const engines = requireEngines(t);
+    if (!engines) return;
+    await runSuite(t, engines, suite);
+  });
+}
+
+async function runSuite(t: TestContext, engines: TestEngines, suite: Suite): Promise<void> {
+  const { engine } = suite;
+  const id = uid();
+  const env: Record<string, string> = engine === 'docker' ? { DOCKER_HOST: engines.dockerHost } : {};
+  const scratch = mkdtempSync(path.join(tmpdir(), 'gds-e2e-proof-'));
+  const appRepository = `${engines.registryOpen}/gds-proof/app-${id}`;
+  const app10 = await buildAndPush(engines, `${appRepository}:1.0`, `app-1.0-${id}`);
+  const app11 = await buildAndPush(engines, `${appRepository}:1.1`, `app-1.1-${id}`);
+  const pinnedImage = await buildAndPush(engines, `${engines.registryOpen}/gds-proof/pinned-${id}:1.0`, `pinned-${id}`);
+  const options: RealRepositoryOptions = {
+    engine,
+    id,
+    engines,
+    notesPort: await freePort(),
+    webPort: await freePort(),
+    appRepository,
+    appTag: '1.0',
+    pinnedReference: `${pinnedImage.reference}@${pinnedImage.manifestDigest}`,
+  };
+  const repo = new EnvRepo();
+  const stacks = writeRealRepository(repo, options);
+  const projects = Object.values(stacks) as string[];
+  repo.push('self-hosted services');
+
+  const server = await TestServer.start({
+    checkout: repo.checkout,
+    env: {
+      ...env,
+      ...generationEnv(engine, suite.generation, scratch),
+      // The full list proves drift and healing, and a burst within the debounce window.
+      ...(suite.full ? { DRIFT_CHECK_SECONDS: '1', SELF_HEAL: 'true', UPDATE_DEBOUNCE_SECONDS: '3' } : {}),
+    },
+  });
+  t.after(async () => {
+    await server.close();
+    for (const project of projects) removeProject(engine, project, env);
+    const { volume, network } = notesResources(stacks);
+    const cleanup: string[][] = [
+      ['network', 'rm', network],
+      ['volume', 'rm', '-f', volume],
+      ['rmi', '-f', app10.reference, app11.reference, pinnedImage.reference, `${appRepository}:1.1`],
+    ];
+    for (const args of cleanup) {
+      try {
+        sh(engine, args, { env });
+      } catch {
+        // Gone already (the prune step removes the network).
+      }
+    }
+    server.dispose();
+    repo.dispose();
+    rmSync(scratch, { recursive: true, force: true });
+  });
+
+  const step = stepper(t);
+  const containers = (project: string): Container[] => projectContainers(engine, project, env);
+  /** Every project's containers, each running. */
+  const snapshot = (): Snapshot => {
+    const all: Snapshot = {};
+    for (const project of projects) {
+      all[project] = {};
+      for (const c of containers(project)) {
+        assert.equal(c.state, 'running', `${project}/${c.service} is ${c.state}`);
+        all[project]![c.service] = c.id;
+      }
+    }
+    return all;
+  };
+  const only = (project: string, service: string): Container => {
+    const found = containers(project).filter((c) => c.service === service);
+    assert.equal(found.length, 1, `one ${service} container in ${project}: ${JSON.stringify(found)}`);
+    return found[0]!;
+  };
+  const exec = (c: Container, ...args: string[]) => sh(engine, ['exec', c.id, ...args], { env });
+  const deployedServices = (run: RunView) => run.deployments.map((d) => d.service).sort();
+  /** A push and the deploy-all its webhook starts; the run must succeed. */
+  const pushAndDeploy = async (message: string): Promise<RunView> => {
+    repo.push(message);
+    const run = await server.deployAll();
+    assert.equal(run.status, 'succeeded', summary(run));
+    return run;
+  };
+  /** The ids after a step equal those before it, except the services named (project/service). */
+  const assertUnchangedExcept = (before: Snapshot, after: Snapshot, changed: string[], gone: string[] = []) => {
+    for (const [project, services] of Object.entries(before)) {
+      if (gone.includes(project)) continue;
+      for (const [service, containerId] of Object.entries(services)) {
+        if (changed.includes(`${project}/${service}`)) assert.notEqual(after[project]?.[service], containerId, `${project}/${service} was recreated`);
+        else assert.equal(after[project]?.[service], containerId, `${project}/${service} was left alone`);
+      }
+    }
+  };
+  const refused = async (port: number) => {
+    await assert.rejects(fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(2_000) }), `nothing answers on ${port} any more`);
+  };
+
+  let ids: Snapshot = {};
+  let webPort = options.webPort;
+
+  await step('1. first deploy: every stack runs, with its secrets, healthcheck, volume, network and ports', async () => {
+    const run = await server.deployAll();
+    assert.equal(run.status, 'succeeded', summary(run));
+    assert.deepEqual(deployedServices(run), [...projects].sort(), summary(run));
+    for (const d of run.deployments) assert.equal(d.status, 'succeeded', summary(run));
+    ids = snapshot();
+    assert.deepEqual(
+      Object.fromEntries(Object.entries(ids).map(([p, s]) => [p, Object.keys(s).sort()])),
+      {
+        [stacks.notes]: ['db', 'web'],
+        [stacks.proxy]: ['proxy'],
+        [stacks.archive]: ['archive'],
+        [stacks.web]: ['web'],
+        [stacks.pinned]: ['pinned'],
+        [stacks.app]: ['app', 'worker'],
+      },
+    );
+
+    // notes: container_name, a healthy db, the named volume and the custom network, the port.
+    const db = only(stacks.notes, 'db');
+    assert.equal(db.name, notesDbContainerName(id));
+    assert.equal(sh(engine, ['container', 'inspect', '--format', '{{.State.Health.Status}}', db.id], { env }), 'healthy');
+    const { volume, network } = notesResources(stacks);
+    assert.equal(sh(engine, ['volume', 'inspect', '--format', '{{.Name}}', volume], { env }), volume);
+    assert.equal(exec(db, 'cat', '/var/lib/notes/ready'), 'ready', 'the db writes into its named volume');
+    for (const c of containers(stacks.notes)) {
+      const networks = JSON.parse(sh(engine, ['container', 'inspect', '--format', '{{json .NetworkSettings.Networks}}', c.id], { env })) as Record<string, unknown>;
+      assert.ok(Object.keys(networks).includes(network), `${c.service} is on ${network}: ${Object.keys(networks).join(', ')}`);
+    }
+    assert.equal((await waitForHttp(`http://127.0.0.1:${options.notesPort}/`)).trim(), 'notes up');
+
+    // archive: the long-syntax env_file from ../../secrets, and .env interpolation.
+    const archive = only(stacks.archive, 'archive');
+    for (const [name, value] of Object.entries(ARCHIVE_SECRETS)) assert.equal(containerEnv(engine, archive.id, name, env), value, name);
+    assert.equal(containerEnv(engine, archive.id, 'ARCHIVE_TITLE', env), 'family archive');
+
+    // web: HOST_PORT from podman-compose.env publishes the port; .env reaches the container.
+    assert.equal((await waitForHttp(`http://127.0.0.1:${webPort}/`)).trim(), WEB_GREETING);
+
+    // pinned: exactly the image the digest names.
+    assert.equal(only(stacks.pinned, 'pinned').imageId, pinnedImage.imageId);
+
+    // app: the bot's target runs 1.0.
+    const app = only(stacks.app, 'app');
+    assert.equal(app.imageId, app10.imageId);
+    assert.equal(exec(app, 'cat', '/version'), `app-1.0-${id}`);
+
+    // proxy: its container wrote into the untracked acme.json.
+    assert.match(readFileSync(acmePath(repo, stacks), 'utf8'), /renewed/);
+  });
+
+  await step('2. an image-bot tag bump in app recreates only that container', async () => {
+    bumpAppTag(repo, options, stacks, '1.1');
+    const run = await pushAndDeploy('chore(deps): update app to 1.1');
+    assert.deepEqual(deployedServices(run), [stacks.app], summary(run));
+    const after = snapshot();
+    assertUnchangedExcept(ids, after, [`${stacks.app}/app`]);
+    const app = only(stacks.app, 'app');
+    assert.equal(app.imageId, app11.imageId);
+    assert.equal(exec(app, 'cat', '/version'), `app-1.1-${id}`);
+    ids = after;
+  });
+
+  await step('3. a HOST_PORT change in podman-compose.env moves the published port', async () => {
+    const oldPort = webPort;
+    webPort = await freePort();
+    setWebPort(repo, stacks, webPort);
+    const run = await pushAndDeploy('web: move to another port');
+    assert.deepEqual(deployedServices(run), [stacks.web], summary(run));
+    assert.equal((await waitForHttp(`http://127.0.0.1:${webPort}/`)).trim(), WEB_GREETING);
+    await refused(oldPort);
+    const after = snapshot();
+    assertUnchangedExcept(ids, after, [`${stacks.web}/web`]);
+    ids = after;
+  });
+
+  if (!suite.full) return;
+
+  await step('4. a service directory removed in git is pruned: containers and network gone, named volume kept, tombstone in history', async () => {
+    const { volume, network } = notesResources(stacks);
+    repo.remove(`services/${stacks.notes}`);
+    const run = await pushAndDeploy('retire notes');
+    const prune = deploymentOf(run, stacks.notes);
+    assert.equal(prune.status, 'succeeded', summary(run));
+    assert.notEqual(prune.action, 'deploy', `a tombstone, not a deployment: ${summary(run)}`);
+    assert.deepEqual(containers(stacks.notes), [], 'the containers are gone');
+    assert.throws(() => sh(engine, ['network', 'inspect', network], { env }), `${network} is gone`);
+    assert.equal(sh(engine, ['volume', 'inspect', '--format', '{{.Name}}', volume], { env }), volume, 'the named volume is kept');
+    const history = (await server.get(`/api/runs?limit=5`)) as { runs: Array<{ id: string }> };
+    assert.ok(history.runs.some((r) => r.id === run.id), 'the run with the tombstone is in the history');
+    const after = snapshot();
+    assertUnchangedExcept(ids, after, [], [stacks.notes]);
+    ids = after;
+  });
+
+  await step('5. a stopped container shows drifted, then is healed', async () => {
+    const web = only(stacks.web, 'web');
+    sh(engine, ['stop', web.id], { env });
+    let sawDrifted = false;
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const list = (await server.get('/api/services')).services as Array<{ name: string; state: string }>;
+      const state = list.find((s) => s.name === stacks.web)?.state;
+      if (state === 'drifted') sawDrifted = true;
+      const running = containers(stacks.web).filter((c) => c.state === 'running');
+      if (sawDrifted && state === 'in-sync' && running.length === 1) break;
+      assert.ok(Date.now() < deadline, `web not drifted and healed within 60 s (drifted seen: ${sawDrifted}, state ${state}, containers ${JSON.stringify(containers(stacks.web))})`);
+      await new Promise((resolve) => setTimeout(resolve, 150));
+    }
+    assert.equal((await waitForHttp(`http://127.0.0.1:${webPort}/`)).trim(), WEB_GREETING);
+    const after = snapshot();
+    // Healing may restart the stopped container or create a new one; nothing else moves.
+    const healed = { ...after, [stacks.web]: ids[stacks.web]! };
+    assertUnchangedExcept(ids, healed, []);
+    ids = after;
+  });
+
+  await step('6. the acme.json its container writes does not redeploy proxy on the next push', async () => {
+    const proxy = only(stacks.proxy, 'proxy');
+    const before = readFileSync(acmePath(repo, stacks), 'utf8');
+    exec(proxy, 'sh', '-c', 'echo \'{"renewed": "again"}\' >> /data/acme.json');
+    assert.notEqual(readFileSync(acmePath(repo, stacks), 'utf8'), before, 'the container wrote the file in the checkout');
+    repo.write('README.md', '# Self-hosted services\n\nSee each service directory.\n');
+    const run = await pushAndDeploy('docs: README');
+    assert.deepEqual(deployedServices(run), [], summary(run));
+    assertUnchangedExcept(ids, snapshot(), []);
+  });
+
+  await step('7. a burst of 5 package webhooks within the window is one run and one pull', async () => {
+    const rebuilt: PushedImage = await buildAndPush(engines, `${appRepository}:1.1`, `app-1.1-rebuilt-${id}`);
+    assert.notEqual(rebuilt.imageId, app11.imageId);
+    const mark = registryLogLines(engines).length;
+    const body = JSON.stringify({ action: 'published', package: { name: `gds-proof/app-${id}` } });
+    const answers = await Promise.all(Array.from({ length: 5 }, () => server.post(`/redeploy-and-update/${stacks.app}`, body, { contentType: 'application/json' })));
+    for (const a of answers) assert.ok(a.status === 202 || a.status === 200, JSON.stringify(a));
+    const runIds = [...new Set(answers.map((a) => a.json.runId as string | undefined).filter((r): r is string => typeof r === 'string'))];
+    assert.equal(runIds.length, 1, `one run for the burst: ${JSON.stringify(answers.map((a) => a.json))}`);
+    const run = await server.waitForRun(runIds[0]!);
+    assert.equal(run.status, 'succeeded', summary(run));
+    const update = deploymentOf(run, stacks.app);
+    assert.equal(update.action, 'update');
+    const runs = (await server.get('/api/runs?limit=20')) as { runs: Array<{ id: string; trigger: string }> };
+    assert.equal(runs.runs.filter((r) => r.trigger === 'redeploy-and-update').length, 1, 'no other update run was recorded');
+    assert.equal(enginePulls(engines, mark, `gds-proof/app-${id}`, '1.1'), 1, 'the engine pulled app:1.1 once');
+    const after = snapshot();
+    assertUnchangedExcept(ids, after, [`${stacks.app}/app`]);
+    const app = only(stacks.app, 'app');
+    assert.equal(app.imageId, rebuilt.imageId);
+    assert.equal(exec(app, 'cat', '/version'), `app-1.1-rebuilt-${id}`);
+  });
+}
