@@ -64,9 +64,16 @@ async function runSuite(t: TestContext, engines: TestEngines, suite: Suite): Pro
   const env: Record<string, string> = engine === 'docker' ? { DOCKER_HOST: engines.dockerHost } : {};
   const scratch = mkdtempSync(path.join(tmpdir(), 'gds-e2e-proof-'));
   const appRepository = `${engines.registryOpen}/gds-proof/app-${id}`;
-  const app10 = await buildAndPush(engines, `${appRepository}:1.0`, `app-1.0-${id}`);
-  const app11 = await buildAndPush(engines, `${appRepository}:1.1`, `app-1.1-${id}`);
-  const pinnedImage = await buildAndPush(engines, `${engines.registryOpen}/gds-proof/pinned-${id}:1.0`, `pinned-${id}`);
+  /** Every image pushed: the engine's copies are removed at the end (by tag and by id, tags move). */
+  const pushed: PushedImage[] = [];
+  const push = async (reference: string, version: string) => {
+    const image = await buildAndPush(engines, reference, version);
+    pushed.push(image);
+    return image;
+  };
+  const app10 = await push(`${appRepository}:1.0`, `app-1.0-${id}`);
+  const app11 = await push(`${appRepository}:1.1`, `app-1.1-${id}`);
+  const pinnedImage = await push(`${engines.registryOpen}/gds-proof/pinned-${id}:1.0`, `pinned-${id}`);
   const options: RealRepositoryOptions = {
     engine,
     id,
@@ -96,9 +103,9 @@ async function runSuite(t: TestContext, engines: TestEngines, suite: Suite): Pro
     for (const project of projects) removeProject(engine, project, env);
     const { volume, network } = notesResources(stacks);
     const cleanup: string[][] = [
-      ['network', 'rm', network],
+      ['network', 'rm', engine === 'podman' ? '-f' : '--force', network],
       ['volume', 'rm', '-f', volume],
-      ['rmi', '-f', app10.reference, app11.reference, pinnedImage.reference, `${appRepository}:1.1`],
+      ...pushed.flatMap((image) => [['rmi', '-f', image.reference], ['rmi', '-f', image.imageId]]),
     ];
     for (const args of cleanup) {
       try {
@@ -286,7 +293,7 @@ async function runSuite(t: TestContext, engines: TestEngines, suite: Suite): Pro
   });
 
   await step('7. a burst of 5 package webhooks within the window is one run and one pull', async () => {
-    const rebuilt: PushedImage = await buildAndPush(engines, `${appRepository}:1.1`, `app-1.1-rebuilt-${id}`);
+    const rebuilt = await push(`${appRepository}:1.1`, `app-1.1-rebuilt-${id}`);
     assert.notEqual(rebuilt.imageId, app11.imageId);
     const mark = registryLogLines(engines).length;
     const body = JSON.stringify({ action: 'published', package: { name: `gds-proof/app-${id}` } });
