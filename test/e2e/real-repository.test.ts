@@ -94,6 +94,9 @@ async function runSuite(t: TestContext, engines: TestEngines, suite: Suite): Pro
     env: {
       ...env,
       ...generationEnv(engine, suite.generation, scratch),
+      // A tool that hangs (podman-compose 1.3 waiting for a condition Podman 4.3 cannot report)
+      // fails its deployment within a minute instead of holding the suite for the default 15.
+      COMPOSE_TIMEOUT_SECONDS: '60',
       // The full list proves drift and healing, and a burst within the debounce window.
       ...(suite.full ? { DRIFT_CHECK_SECONDS: '1', SELF_HEAL: 'true', UPDATE_DEBOUNCE_SECONDS: '3' } : {}),
     },
