@@ -268,6 +268,7 @@ async function runSuite(t: TestContext, engines: TestEngines, suite: Suite): Pro
     setWebPort(repo, stacks, webPort);
     const run = await pushAndDeploy('web: move to another port');
     assert.deepEqual(deployedServices(run), [stacks.web], summary(run));
+    assert.match(deploymentOf(run, stacks.web).reason, /podman-compose\.env/, 'the reason names the file that changed');
     assert.equal((await waitForHttp(`http://127.0.0.1:${webPort}/`)).trim(), WEB_GREETING);
     await portRefused(oldPort);
     const after = snapshot();
