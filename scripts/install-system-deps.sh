@@ -3,7 +3,7 @@
 # Debian 12, and writes the container engine configuration they rely on.
 #
 #   - podman + runc + podman-compose (1.0.3), docker.io (dockerd 20.10) +
-#     docker-compose (1.29.2), docker-registry (distribution 2.8),
+#     docker-compose (1.29.2), python3-dotenv + python3-yaml (podman-compose 1.3), docker-registry (distribution 2.8),
 #     busybox-static (test image), apache2-utils (htpasswd -B), git, iproute2,
 #     curl, iptables, ca-certificates, CNI dnsname plugin (service-name DNS in
 #     podman networks), catatonit (--init)
@@ -18,7 +18,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  podman runc podman-compose
+  podman runc podman-compose python3-dotenv python3-yaml
   docker.io docker-compose
   docker-registry
   busybox-static
@@ -143,25 +143,60 @@ if ! podman info --format '{{.Host.OCIRuntime.Name}}' >/tmp/gds-podman-info.log 
 fi
 log "podman runtime: $(cat /tmp/gds-podman-info.log)"
 
-# Compose v2 from Debian's next release (trixie), side by side: extracted into
-# $COMPOSE_V2_DIR, nothing installed or replaced system-wide (docker-compose 1.29
-# stays the `docker-compose` on PATH). Tests that compare with Compose v2 run
-# $COMPOSE_V2_BIN directly.
+# The current compose tools from Debian's next release (trixie), side by side: extracted
+# under /opt/gds-tools, nothing installed or replaced system-wide (docker-compose 1.29 and
+# podman-compose 1.0.3 stay the ones on PATH). The e2e suites choose a generation by pointing
+# the server's tool settings at these paths (test/e2e/harness.ts, toolGeneration).
+#   /opt/gds-tools/compose-v2/.../cli-plugins/docker-compose  Compose v2 (plugin and standalone)
+#   /opt/gds-tools/podman-compose-1.3/bin/podman-compose      podman-compose 1.3.0 (a wrapper)
 COMPOSE_V2_DIR=/opt/gds-tools/compose-v2
 COMPOSE_V2_BIN=$COMPOSE_V2_DIR/usr/libexec/docker/cli-plugins/docker-compose
+PODMAN_COMPOSE_13_DIR=/opt/gds-tools/podman-compose-1.3
+PODMAN_COMPOSE_13_BIN=$PODMAN_COMPOSE_13_DIR/bin/podman-compose
+TRIXIE=/var/cache/gds-trixie
+
+# Downloads trixie's PACKAGE (.deb) into $TRIXIE/debs with a private sources list (the system's
+# apt sources and lists are not touched), unless it is there; prints the .deb's path.
+trixie_deb() { # PACKAGE VERSION-PREFIX
+  mkdir -p "$TRIXIE/lists/partial" "$TRIXIE/debs"
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main" >"$TRIXIE/sources.list"
+  local apt_trixie=(-o "Dir::Etc::sourcelist=$TRIXIE/sources.list" -o Dir::Etc::sourceparts=- -o "Dir::State::Lists=$TRIXIE/lists" -o APT::Get::List-Cleanup=0)
+  if ! ls "$TRIXIE"/debs/"$1"_"$2"*.deb >/dev/null 2>&1; then
+    apt-get "${apt_trixie[@]}" update -qq >>/tmp/gds-trixie.log 2>&1 &&
+      (cd "$TRIXIE/debs" && apt-get "${apt_trixie[@]}" download "$1" >>/tmp/gds-trixie.log 2>&1) || {
+        tail -n 20 /tmp/gds-trixie.log >&2
+        log "downloading $1 from trixie failed (log: /tmp/gds-trixie.log)"
+        exit 1
+      }
+  fi
+  ls "$TRIXIE"/debs/"$1"_"$2"*.deb | tail -n 1
+}
+
 if [ ! -x "$COMPOSE_V2_BIN" ]; then
-  trixie=/var/cache/gds-trixie
-  mkdir -p "$trixie/lists/partial" "$trixie/debs"
-  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main" >"$trixie/sources.list"
-  apt_trixie=(-o "Dir::Etc::sourcelist=$trixie/sources.list" -o Dir::Etc::sourceparts=- -o "Dir::State::Lists=$trixie/lists" -o APT::Get::List-Cleanup=0)
-  apt-get "${apt_trixie[@]}" update -qq >/tmp/gds-trixie.log 2>&1 &&
-    (cd "$trixie/debs" && apt-get "${apt_trixie[@]}" download docker-compose >>/tmp/gds-trixie.log 2>&1) || {
-      tail -n 20 /tmp/gds-trixie.log >&2
-      log "downloading Compose v2 from trixie failed (log: /tmp/gds-trixie.log)"
-      exit 1
-    }
+  deb=$(trixie_deb docker-compose 2)
   rm -rf "$COMPOSE_V2_DIR" && mkdir -p "$COMPOSE_V2_DIR"
-  dpkg -x "$(ls "$trixie"/debs/docker-compose_2*.deb | tail -n 1)" "$COMPOSE_V2_DIR"
+  dpkg -x "$deb" "$COMPOSE_V2_DIR"
   log "Compose v2: $("$COMPOSE_V2_BIN" version 2>/dev/null) at $COMPOSE_V2_BIN"
+fi
+
+# podman-compose 1.3.0 is pure Python; it needs python-dotenv and PyYAML, which bookworm's
+# python3-dotenv / python3-yaml provide (in PACKAGES above).
+if [ ! -x "$PODMAN_COMPOSE_13_BIN" ]; then
+  deb=$(trixie_deb podman-compose 1.3)
+  rm -rf "$PODMAN_COMPOSE_13_DIR" && mkdir -p "$PODMAN_COMPOSE_13_DIR/bin"
+  dpkg -x "$deb" "$PODMAN_COMPOSE_13_DIR"
+  # The extracted module first on the path: `import podman_compose` then finds 1.3.0, not the
+  # system's 1.0.3 in /usr/lib/python3/dist-packages.
+  printf '%s\n' '#!/bin/sh' \
+    '# podman-compose 1.3.0 from Debian trixie, side by side (scripts/install-system-deps.sh).' \
+    "PYTHONPATH=$PODMAN_COMPOSE_13_DIR/usr/lib/python3/dist-packages\${PYTHONPATH:+:\$PYTHONPATH} exec python3 -m podman_compose \"\$@\"" \
+    >"$PODMAN_COMPOSE_13_BIN"
+  chmod 755 "$PODMAN_COMPOSE_13_BIN"
+  if ! out=$("$PODMAN_COMPOSE_13_BIN" version 2>&1); then
+    echo "$out" >&2
+    log "podman-compose 1.3 does not run from $PODMAN_COMPOSE_13_BIN"
+    exit 1
+  fi
+  log "podman-compose 1.3: $(echo "$out" | grep -i 'podman-compose version') at $PODMAN_COMPOSE_13_BIN"
 fi
 log "done"

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { createEngines, createRuntimes } from './adapters/compose/index.js';
 import type { ProcessRunner } from './adapters/process-runner.js';
-import { prepareRegistryAuth } from './adapters/registry-auth.js';
+import { prepareRegistryAuth, registryCredentialValues } from './adapters/registry-auth.js';
 import type { Config } from './config.js';
 import type { RuntimeRegistry } from './ports/runtime.js';
 
@@ -20,9 +20,12 @@ export function composeRuntimes(config: Config, run: ProcessRunner, engines: Ret
         registryAuthFile: config.registryAuthFile,
         stateDir: path.join(config.dataDir, 'registry-auth'),
       }),
+    registrySecrets: () => registryCredentialValues({ envRepoPath: config.envRepoPath, ghcrUser: config.ghcrUser, registryAuthFile: config.registryAuthFile }),
     processEnv: config.childEnv,
     overrideDir: path.join(config.dataDir, 'compose-overrides'),
     dockerCompose: config.dockerCompose,
+    podmanComposeCommand: config.podmanComposeCommand,
+    dockerComposeCommand: config.dockerComposeCommand,
     timeoutMs: config.composeTimeoutMs,
     stopTimeoutSeconds: config.stopTimeoutSeconds,
     gate: { settleMs: config.deploySettleMs, healthTimeoutMs: config.deployHealthTimeoutMs },

@@ -291,6 +291,12 @@ describe('loadConfig', () => {
       assert.equal(loadConfig({ ...base, TRUST_PROXY: '::1,fd00::/8' }, fakeFs()).trustProxy, '::1,fd00::/8');
     });
 
+    it('reads UPDATE_DEBOUNCE_SECONDS: 10 s by default, 0 off, at most 600', () => {
+      assert.equal(loadConfig(base, fakeFs()).updateDebounceMs, 10_000);
+      assert.equal(loadConfig({ ...base, UPDATE_DEBOUNCE_SECONDS: '0' }, fakeFs()).updateDebounceMs, 0);
+      assert.match(configError({ ...base, UPDATE_DEBOUNCE_SECONDS: '601' }).problems.join('\n'), /UPDATE_DEBOUNCE_SECONDS/);
+    });
+
     it('refuses bad values, every one named, in one ConfigError', () => {
       const problems = configError({
         ...base, WEBHOOK_MODE: 'lenient', WEBHOOK_AUTH_FAILURES_PER_MINUTE: '0', TRUST_PROXY: 'proxy.example.com,10.0.0.0/33',
@@ -336,5 +342,15 @@ describe('health gate settings', () => {
   it('are server settings: never passed to the compose tools', () => {
     const config = loadConfig({ ...base, DEPLOY_SETTLE_SECONDS: '2', PATH: '/usr/bin' }, fakeFs());
     assert.equal(config.childEnv['DEPLOY_SETTLE_SECONDS'], undefined);
+  });
+
+  it('PRUNE defaults to true with PRUNE_MAX_FRACTION 0.5; both are checked', () => {
+    const base = { WEBHOOK_SECRET: SECRET };
+    assert.deepEqual(loadConfig(base, fakeFs()).prune, { enabled: true, maxFraction: 0.5 });
+    assert.deepEqual(loadConfig({ ...base, PRUNE: 'false', PRUNE_MAX_FRACTION: '1' }, fakeFs()).prune, { enabled: false, maxFraction: 1 });
+    assert.equal(loadConfig({ ...base, PRUNE_MAX_FRACTION: '0.25' }, fakeFs()).prune.maxFraction, 0.25);
+    const error = configError({ ...base, PRUNE: 'no', PRUNE_MAX_FRACTION: '1.5' });
+    assert.ok(error.problems.some((p) => /PRUNE must be true or false/.test(p)));
+    assert.ok(error.problems.some((p) => /PRUNE_MAX_FRACTION must be a number from 0 to 1/.test(p)));
   });
 });

@@ -38,6 +38,8 @@ export interface Config extends WebhookSettings {
   composeTimeoutMs: number;
   /** Seconds a container gets to stop before it is killed, when one must be replaced. */
   stopTimeoutSeconds: number;
+  /** UPDATE_DEBOUNCE_SECONDS: package webhooks for one service within this window become one update (0: off). */
+  updateDebounceMs: number;
   /** Health gate: how long a new container without a healthcheck must keep running (DEPLOY_SETTLE_SECONDS). */
   deploySettleMs: number;
   /** Health gate: the longest a deployment waits for its containers to settle (DEPLOY_HEALTH_TIMEOUT_SECONDS). */
@@ -46,6 +48,10 @@ export interface Config extends WebhookSettings {
   maxBodyBytes: number;
   /** `docker compose` (v2 plugin), `docker-compose` (standalone), or auto-detected. */
   dockerCompose: 'auto' | 'plugin' | 'standalone';
+  /** PODMAN_COMPOSE_COMMAND: the podman-compose to run (a name on PATH or a path); its version is detected. */
+  podmanComposeCommand: string;
+  /** DOCKER_COMPOSE_COMMAND: the standalone Docker Compose (`docker-compose` 1.29, or Compose v2's binary). */
+  dockerComposeCommand: string;
   logLevel: string;
   ghcrUser: string | undefined;
   registryAuthFile: string | undefined;
@@ -57,6 +63,13 @@ export interface Config extends WebhookSettings {
   notify: NotifySettings;
   /** ROLLBACK_ON_FAILURE: a health-gate failure puts the last good deployment back (per-service opt-out: `x-gitops: { rollback: false }`). */
   rollbackOnFailure: boolean;
+  /** PRUNE (take down services removed in git; false: list them `orphaned`) and PRUNE_MAX_FRACTION (the guard). */
+  prune: { enabled: boolean; maxFraction: number };
+  /** DRIFT_CHECK_SECONDS: how often engine state is compared with what was deployed; undefined: off (0). */
+  driftCheckMs: number | undefined;
+  /** SELF_HEAL: a drifted service is deployed again (origin `heal`), within SELF_HEAL_MAX_PER_HOUR. */
+  selfHeal: boolean;
+  selfHealMaxPerHour: number;
   /** Acceptable but unwise settings, logged at start-up. */
   warnings: string[];
 }
@@ -133,18 +146,33 @@ const envSchema = z.object({
   DEPLOY_PARALLELISM: intInRange('DEPLOY_PARALLELISM', 1, 64).default(4),
   COMPOSE_TIMEOUT_SECONDS: intInRange('COMPOSE_TIMEOUT_SECONDS', 1, 86_400).default(900),
   STOP_TIMEOUT_SECONDS: intInRange('STOP_TIMEOUT_SECONDS', 0, 3_600).default(10),
+  UPDATE_DEBOUNCE_SECONDS: intInRange('UPDATE_DEBOUNCE_SECONDS', 0, 600).default(10),
   // Health gate (README "Health-gated deployments"): the default window is defended there with its measurement.
   DEPLOY_SETTLE_SECONDS: intInRange('DEPLOY_SETTLE_SECONDS', 0, 3_600).default(5),
   DEPLOY_HEALTH_TIMEOUT_SECONDS: intInRange('DEPLOY_HEALTH_TIMEOUT_SECONDS', 1, 86_400).default(300),
   GIT_TIMEOUT_SECONDS: intInRange('GIT_TIMEOUT_SECONDS', 1, 3_600).default(120),
   MAX_BODY_BYTES: intInRange('MAX_BODY_BYTES', 1, 64 * 1024 * 1024).default(1024 * 1024),
   DOCKER_COMPOSE: z.enum(['auto', 'plugin', 'standalone'], 'DOCKER_COMPOSE must be auto, plugin or standalone').default('auto'),
+  // Tool selection (issue 9): a second tool generation side by side, e.g. under /opt/gds-tools.
+  PODMAN_COMPOSE_COMMAND: z.string().trim().min(1, 'PODMAN_COMPOSE_COMMAND must not be empty').default('podman-compose'),
+  DOCKER_COMPOSE_COMMAND: z.string().trim().min(1, 'DOCKER_COMPOSE_COMMAND must not be empty').default('docker-compose'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'LOG_LEVEL must be a pino level').default('info'),
   GHCR_USER: z.string().min(1).optional(),
   REGISTRY_AUTH_FILE: z.string().min(1).optional(),
   CHILD_ENV_PASS: z.string().optional(),
   // Rollback (issue 12): a deployment that fails the health gate goes back to the last good one.
   ROLLBACK_ON_FAILURE: z.enum(['true', 'false'], 'ROLLBACK_ON_FAILURE must be true or false').default('true').transform((v) => v === 'true'),
+  // Pruning (issue 9): services whose directory is removed in git are taken down, with a guard.
+  PRUNE: z.enum(['true', 'false'], 'PRUNE must be true or false').default('true').transform((v) => v === 'true'),
+  PRUNE_MAX_FRACTION: z
+    .string()
+    .regex(/^(0(\.\d+)?|1(\.0*)?|\.\d+)$/, 'PRUNE_MAX_FRACTION must be a number from 0 to 1 (1 turns the guard off)')
+    .default('0.5')
+    .transform(Number),
+  // Drift (issue 9): engine state against what was deployed, and self-heal with a flap limit.
+  DRIFT_CHECK_SECONDS: intInRange('DRIFT_CHECK_SECONDS', 0, 86_400).default(300),
+  SELF_HEAL: z.enum(['true', 'false'], 'SELF_HEAL must be true or false').default('false').transform((v) => v === 'true'),
+  SELF_HEAL_MAX_PER_HOUR: intInRange('SELF_HEAL_MAX_PER_HOUR', 1, 60).default(3),
 });
 
 /** Every variable the server reads itself: never given to git or the compose tools. */
@@ -258,11 +286,14 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs, option
     parallelism: e.DEPLOY_PARALLELISM,
     composeTimeoutMs: e.COMPOSE_TIMEOUT_SECONDS * 1000,
     stopTimeoutSeconds: e.STOP_TIMEOUT_SECONDS,
+    updateDebounceMs: e.UPDATE_DEBOUNCE_SECONDS * 1000,
     deploySettleMs: e.DEPLOY_SETTLE_SECONDS * 1000,
     deployHealthTimeoutMs: e.DEPLOY_HEALTH_TIMEOUT_SECONDS * 1000,
     gitTimeoutMs: e.GIT_TIMEOUT_SECONDS * 1000,
     maxBodyBytes: e.MAX_BODY_BYTES,
     dockerCompose: e.DOCKER_COMPOSE,
+    podmanComposeCommand: e.PODMAN_COMPOSE_COMMAND,
+    dockerComposeCommand: e.DOCKER_COMPOSE_COMMAND,
     logLevel: e.LOG_LEVEL,
     ghcrUser: e.GHCR_USER,
     registryAuthFile: e.REGISTRY_AUTH_FILE ? path.resolve(e.REGISTRY_AUTH_FILE) : undefined,
@@ -270,6 +301,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs, option
     childEnvPass: childEnvPass.names,
     notify: notify.settings,
     rollbackOnFailure: e.ROLLBACK_ON_FAILURE,
+    prune: { enabled: e.PRUNE, maxFraction: e.PRUNE_MAX_FRACTION },
+    driftCheckMs: e.DRIFT_CHECK_SECONDS === 0 ? undefined : e.DRIFT_CHECK_SECONDS * 1000,
+    selfHeal: e.SELF_HEAL,
+    selfHealMaxPerHour: e.SELF_HEAL_MAX_PER_HOUR,
     ...webhook.settings,
     warnings,
   };

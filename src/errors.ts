@@ -31,6 +31,7 @@ export const errorCatalog = {
   CONTAINER_UNHEALTHY: { status: 500, message: 'A container the deployment started did not become healthy (its healthcheck failed or did not pass in time)' },
   CONTAINER_EXITED: { status: 500, message: 'A container the deployment started exited with a non-zero code' },
   CONTAINER_RESTARTING: { status: 500, message: 'A container the deployment started keeps being restarted by its restart policy' },
+  PRUNE_REFUSED: { status: 409, message: 'Pruning refused: more services would be removed at once than PRUNE_MAX_FRACTION allows' },
   ROLLBACK_TARGET_NOT_FOUND: { status: 404, message: 'No earlier successful deployment of the service matches' },
   ENGINE_UNAVAILABLE: { status: 503, message: 'The container engine cannot be reached' },
   COMMAND_NOT_FOUND: { status: 500, message: 'A required command is not installed' },

@@ -13,6 +13,7 @@ import { openSqliteStore } from './adapters/sqlite-store.js';
 import { composeRuntimes } from './compose-runtimes.js';
 import type { Config } from './config.js';
 import { createDispatcher } from './deploy/dispatcher.js';
+import { createUpdateDebounce } from './deploy/update-debounce.js';
 import { createHandoffWatcher } from './deploy/handoff-watcher.js';
 import { createImageServices } from './deploy/image-services.js';
 import { Pipeline } from './deploy/pipeline.js';
@@ -20,6 +21,8 @@ import { previewPlan } from './deploy/plan-preview.js';
 import type { RollbackEngine } from './deploy/rollback.js';
 import { createRemotePoller } from './deploy/remote-poller.js';
 import { createImagePoller } from './deploy/image-poller.js';
+import { createDriftWatch } from './deploy/drift-watch.js';
+import { buildDriftNotification } from './notify/drift-message.js';
 import { createRegistryDigests } from './adapters/registry-digest.js';
 import { prepareRegistryAuth } from './adapters/registry-auth.js';
 import { createRunningImages } from './adapters/running-images.js';
@@ -30,7 +33,7 @@ import { ensureExampleRepository } from './example/example-repository.js';
 import { createAuthFailureLimiter, DEFAULT_MAX_TRACKED_ADDRESSES } from './http/auth-failure-limiter.js';
 import { OpenStreams } from './http/open-streams.js';
 import { buildServer } from './http/server.js';
-import { describeServices } from './http/views.js';
+import { describeGoneServices, describeServices } from './http/views.js';
 import { createLogger } from './logging.js';
 import { createNotifier } from './notify/notifier.js';
 import { systemClock, type Clock } from './ports/clock.js';
@@ -115,7 +118,8 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
   const events = new RunEventBus(store, (error) => logger.error({ err: error }, 'a run event listener failed'));
   const selfUpdater = createSelfUpdater({ engines, helperEnv: helperEnvironment(config) });
 
-  const dispatcher = createDispatcher({ store, events, clock, logger, executor: () => pipeline });
+  const updateDebounce = createUpdateDebounce({ windowMs: config.updateDebounceMs });
+  const dispatcher = createDispatcher({ store, events, clock, logger, executor: () => pipeline, updateDebounce });
   let view: ReturnType<typeof createServicesView>;
   const pipeline: Pipeline = new Pipeline({
     store,
@@ -134,6 +138,8 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
     handoffTimeoutMs,
     // Rollback after a health-gate failure (issue 12).
     rollbackOnFailure: config.rollbackOnFailure,
+    // Pruning of services removed in git (issue 9).
+    prune: { servicesDirectory: config.servicesDirectory, ...config.prune },
     rollback: {
       repository,
       catalogFor: (root, listing) => catalogFor(root, listing),
@@ -156,7 +162,9 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
       const counts: Record<string, number> = {};
       const snapshot = view.peek();
       if (!snapshot) return counts;
-      for (const s of describeServices(snapshot.services, store.listDeployedStates(), store.lastDeployments(), config.deployServerName, store.listPins())) {
+      const [deployed, last] = [store.listDeployedStates(), store.lastDeployments()];
+      const orphans = describeGoneServices(new Set(snapshot.services.map((s) => s.name)), deployed, last);
+      for (const s of [...describeServices(snapshot.services, deployed, last, config.deployServerName, store.listPins(), drift.drift()), ...orphans]) {
         counts[s.state] = (counts[s.state] ?? 0) + 1;
       }
       return counts;
@@ -164,6 +172,29 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
   });
   const notifier = createNotifier({ settings: config.notify, logger });
   const observers = observeRuns({ store, events, metrics, notifier, serverName: config.deployServerName, publicUrl: config.publicUrl, logger });
+  // Drift (DRIFT_CHECK_SECONDS, SELF_HEAL): engine state against what was deployed, after every run too.
+  const drift = createDriftWatch({
+    services: async () => (await view.services()).services,
+    store,
+    // The engine of the runtime that deployed the service (a runtime that cannot say is not checked).
+    containers: (service) => runtimes[service.runtime].containers?.(service) ?? Promise.resolve(undefined),
+    selfService: config.deployServerName,
+    ...(config.selfHeal ? {
+      heal: {
+        maxPerHour: config.selfHealMaxPerHour,
+        deployService: (service: string) => dispatcher.triggers.deployService(service, 'heal'),
+        busy: (service: string) => dispatcher.queue.busy(`deploy:${service}`),
+      },
+    } : {}),
+    notify: (notice) => notifier.send?.(buildDriftNotification(notice, { serverName: config.deployServerName, publicUrl: config.publicUrl })),
+    onHeal: (service) => metrics.driftHeal?.(service),
+    intervalMs: config.driftCheckMs,
+    logger: logger.child({ component: 'drift-watch' }),
+  });
+  // DRIFT_CHECK_SECONDS=0 turns the check off altogether, after runs too.
+  const stopDriftAfterRuns = config.driftCheckMs === undefined ? () => undefined : events.observe((event) => {
+    if (event.type === 'end') drift.afterRun();
+  });
   const handoffs = createHandoffWatcher({ store, events, selfUpdater, clock, logger, onForeignRunEnd: observers.onForeignRunEnd });
   handoffs.start(HANDOFF_CHECK_MS);
 
@@ -203,6 +234,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
     streams,
     draining: () => draining,
     services: () => view.services(),
+    drift: () => drift.drift(),
     triggers: dispatcher.triggers,
     rollbackService: (service, target, origin) => dispatcher.rollbackService(service, target, origin),
     previewPlan: () =>
@@ -214,6 +246,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
         store,
         selfService: config.deployServerName,
         scratchDir: path.join(config.dataDir, 'plan-preview'),
+        toolOf: async (kind) => runtimes[kind].describeTool?.(),
       }),
   });
   // The first snapshot, before anything can hold the repository lock.
@@ -245,6 +278,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
     intervalMs: config.imagePollIntervalMs, logger: logger.child({ component: 'image-poller' }),
   });
   imagePoller?.start();
+  drift.start();
 
   let closing: Promise<void> | undefined;
   return {
@@ -257,10 +291,11 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
         logger,
         graceMs: config.shutdownGraceMs,
         http: { drain: () => void (draining = true), close: () => app.close() },
-        queue: dispatcher.queue,
+        // A run waiting out its update window must not hold the drain: the window ends with the queue.
+        queue: { close: () => (dispatcher.queue.close(), updateDebounce.close()), idle: () => dispatcher.queue.idle() },
         pipeline,
         streams,
-        background: { stop: () => (poller?.stop(), imagePoller?.stop(), handoffs.stop(), observers.stop()) },
+        background: { stop: () => (poller?.stop(), imagePoller?.stop(), drift.stop(), stopDriftAfterRuns(), handoffs.stop(), observers.stop()) },
         notifier,
         store,
       })),
@@ -303,6 +338,8 @@ function helperEnvironment(config: Config): Record<string, string> {
     DEPLOY_SERVER_NAME: config.deployServerName,
     DEFAULT_RUNTIME: config.defaultRuntime,
     DOCKER_COMPOSE: config.dockerCompose,
+    PODMAN_COMPOSE_COMMAND: config.podmanComposeCommand,
+    DOCKER_COMPOSE_COMMAND: config.dockerComposeCommand,
     COMPOSE_TIMEOUT_SECONDS: String(config.composeTimeoutMs / 1000),
     STOP_TIMEOUT_SECONDS: String(config.stopTimeoutSeconds),
     GIT_TIMEOUT_SECONDS: String(config.gitTimeoutMs / 1000),

@@ -156,6 +156,18 @@ export class EngineCli {
     await this.run({ command: this.cli, args: ['rm', '--force', ...ids], timeoutMs: this.timeoutMs, onOutput: output, ...abort });
   }
 
+  /** Names of the networks labelled with the compose project (both compose tools label theirs). */
+  async listProjectNetworks(project: string): Promise<string[]> {
+    const listing = (await this.exec(['network', 'ls', '--quiet', '--filter', `label=com.docker.compose.project=${project}`, '--format', '{{.Name}}'])).stdout;
+    return listing.split('\n').map((s) => s.trim()).filter(Boolean);
+  }
+
+  /** Removes networks (their containers must be gone). */
+  async removeNetworks(names: readonly string[], output: (chunk: string) => void, signal?: AbortSignal): Promise<void> {
+    if (names.length === 0) return;
+    await this.run({ command: this.cli, args: ['network', 'rm', ...names], timeoutMs: this.timeoutMs, onOutput: output, ...(signal ? { signal } : {}) });
+  }
+
   private exec(args: string[]) {
     return this.run({ command: this.cli, args, timeoutMs: this.timeoutMs }).catch((error: unknown) => {
       if (isAppError(error) && error.code === 'PROCESS_FAILED' && /cannot connect|connection refused|no such file or directory.*sock|is the docker daemon running/i.test(String(error.details?.['stderr'] ?? ''))) {

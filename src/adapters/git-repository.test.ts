@@ -154,6 +154,27 @@ describe('createGitRepository', () => {
     assert.deepEqual(await repository.listTrackedFiles('nothing-here'), []);
   });
 
+  it('tells a removal in git from a directory lost from the checkout or never tracked (pruning)', async () => {
+    const repository = createGitRepository({ path: checkout, run });
+    const deployed = (await repository.sync()).commit;
+    await commitFile(author, 'services/api/compose.yaml', 'services: {}\n');
+    await git(author, 'rm', '-q', '-r', 'services/web');
+    await git(author, 'commit', '-q', '-m', 'remove web');
+    await git(author, 'push', '-q');
+    const synced = (await repository.sync()).commit;
+    assert.equal(await repository.trackedRemoval(deployed, synced, 'services/web'), true);
+    assert.equal(await repository.trackedRemoval(deployed, synced, 'services/api'), false, 'added, not removed');
+    // Deleted by hand in the checkout only: git still has it, so it is not a removal.
+    rmSync(join(checkout, 'services/api'), { recursive: true, force: true });
+    assert.equal(await repository.trackedRemoval(synced, synced, 'services/api'), false);
+    // Untracked in the checkout (never in git at either commit).
+    mkdirSync(join(checkout, 'services/scratch'), { recursive: true });
+    writeFileSync(join(checkout, 'services/scratch/compose.yaml'), 'services: {}\n');
+    assert.equal(await repository.trackedRemoval(deployed, synced, 'services/scratch'), false);
+    await rejectsWith(repository.trackedRemoval('f'.repeat(40), synced, 'services/web'), 'REPOSITORY_INVALID');
+    await rejectsWith(repository.trackedRemoval('not-a-commit', synced, 'services/web'), 'REPOSITORY_INVALID');
+  });
+
   it('reports REPOSITORY_INVALID for a path that is not a repository or does not exist', async () => {
     const plain = mkdtempSync(join(root, 'plain-'));
     await rejectsWith(createGitRepository({ path: plain, run }).sync(), 'REPOSITORY_INVALID');

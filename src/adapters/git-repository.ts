@@ -175,6 +175,15 @@ export function createGitRepository(options: { path: string; run: ProcessRunner;
     },
 
 
+    async trackedRemoval(from, to, dir) {
+      for (const commit of [from, to]) if (!/^[0-9a-f]{40,64}$/.test(commit)) throw invalid(`${commit} is not a commit id`);
+      // ls-tree of both commits, not the working tree: a checkout that lost the directory
+      // (deleted by hand, unreadable) is not a removal in git. One path is enough to tell.
+      const tracked = async (commit: string) =>
+        (await listZ(['ls-tree', '-r', '--name-only', '-z', `${commit}^{tree}`, '--', normalisePathspec(dir)], `git ls-tree ${commit}`)).length > 0;
+      return (await tracked(from)) && !(await tracked(to));
+    },
+
     listTrackedFiles(dir) {
       return listZ(['ls-files', '-z', '--', normalisePathspec(dir)], 'git ls-files');
     },

@@ -54,4 +54,13 @@ describe('prometheus metrics', () => {
     assert.match(text, /^gds_services\{state="pinned"\} 1$/m);
     assert.match(text, /^gds_services\{state="rolled-back"\} 2$/m);
   });
+
+  it('counts self-heals of drifted services and shows drifted services', async () => {
+    const metrics = createMetrics({ version: '1', serverName: 'home', queueDepth: () => 0, servicesByState: () => ({ drifted: 1 }) });
+    metrics.driftHeal?.('app');
+    metrics.driftHeal?.('app');
+    const text = await metrics.render();
+    assert.match(text, /^gds_drift_heals_total\{service="app"\} 2$/m);
+    assert.match(text, /^gds_services\{state="drifted"\} 1$/m);
+  });
 });

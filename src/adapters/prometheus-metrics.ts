@@ -46,6 +46,12 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     labelNames: ['service', 'kind'] as const,
     registers: [registry],
   });
+  const heals = new Counter({
+    name: 'gds_drift_heals_total',
+    help: 'Redeploys self-heal queued for drifted services, by service',
+    labelNames: ['service'] as const,
+    registers: [registry],
+  });
   const duration = new Histogram({
     name: 'gds_deployment_duration_seconds',
     help: 'Time a deployment took, from start to its final state, by service and runtime',
@@ -66,7 +72,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
       this.set(deps.queueDepth());
     },
   });
-  const states = ['in-sync', 'changed', 'never-deployed', 'failed', 'rolled-back', 'pinned', 'problem', 'self'];
+  const states = ['in-sync', 'changed', 'never-deployed', 'failed', 'rolled-back', 'pinned', 'problem', 'self', 'drifted', 'orphaned'];
   new Gauge({
     name: 'gds_services',
     help: 'Services in the environment repository, by state',
@@ -102,6 +108,9 @@ export function createMetrics(deps: MetricsDeps): Metrics {
         else if (data['status'] === 'succeeded' && data['rollback'] === 'manual') rollbacks.inc({ service: labels.service, kind: 'manual' });
         if (typeof data['durationSeconds'] === 'number') duration.observe(labels, data['durationSeconds']);
       }
+    },
+    driftHeal(service) {
+      heals.inc({ service });
     },
     render: () => registry.metrics(),
   };

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, test } from 'node:test';
-import { prepareRegistryAuth } from './registry-auth.js';
+import { prepareRegistryAuth, registryCredentialValues } from './registry-auth.js';
 
 let dir: string;
 let repo: string;
@@ -119,4 +119,17 @@ test('the merged file is replaced by a rename: a parallel reader never sees a pa
   assert.equal(bad, 0, `${bad} of ${reads} reads saw a partial file`);
   assert.deepEqual(readdirSync(path.dirname(file)), ['config.json'], 'no temporary file is left');
   assert.equal(statSync(file).mode & 0o777, 0o600);
+});
+
+test('the credential strings of every source are known to redaction, without writing anything', () => {
+  writeFileSync(path.join(repo, 'secrets', 'ghcr.cred'), 'ghp_token\n');
+  const operatorFile = path.join(dir, 'auth.json');
+  const auth = Buffer.from('bot:registry-pw').toString('base64');
+  writeFileSync(operatorFile, JSON.stringify({ auths: { 'registry.example.com': { auth }, 'other.example.com': { identitytoken: 'id-token', password: 'pw2' } } }));
+  writeFileSync(path.join(repo, 'secrets', 'registry-auth.json'), '{ not json');
+  const values = registryCredentialValues({ envRepoPath: repo, ghcrUser: 'octo', registryAuthFile: operatorFile });
+  const ghcr = Buffer.from('octo:ghp_token').toString('base64');
+  assert.deepEqual(values.sort(), [auth, 'bot:registry-pw', 'registry-pw', 'id-token', 'pw2', 'ghp_token', ghcr, 'octo:ghp_token'].sort());
+  assert.deepEqual(registryCredentialValues({ envRepoPath: path.join(dir, 'nowhere'), ghcrUser: undefined, registryAuthFile: undefined }), []);
+  assert.ok(!readdirSync(dir).includes('state'), 'nothing written');
 });

@@ -81,3 +81,48 @@ function writeAtomically(file: string, text: string): void {
     throw error;
   }
 }
+
+/**
+ * The credential strings of the same sources, for redaction: each `auth` (base64), its decoded
+ * `user:password` and the password, `password`/`identitytoken`/`registrytoken` fields, and the
+ * ghcr token. Reads without writing and never throws: a source that cannot be read gives nothing
+ * here, and the pull that needs it fails with PULL_FAILED (which never quotes a credential).
+ */
+export function registryCredentialValues(sources: Omit<RegistryAuthSources, 'stateDir'>): string[] {
+  const values = new Set<string>();
+  const addAuth = (auth: string) => {
+    values.add(auth);
+    const decoded = Buffer.from(auth, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon < 0) return;
+    values.add(decoded);
+    values.add(decoded.slice(colon + 1));
+  };
+  const fromFile = (file: string) => {
+    try {
+      if (!existsSync(file)) return;
+      for (const entry of Object.values(parseAuthFile(file).auths ?? {})) {
+        if (typeof entry !== 'object' || entry === null) continue;
+        if (typeof entry.auth === 'string' && entry.auth !== '') addAuth(entry.auth);
+        for (const field of ['password', 'identitytoken', 'registrytoken']) {
+          const value = entry[field];
+          if (typeof value === 'string' && value !== '') values.add(value);
+        }
+      }
+    } catch {
+      // Unreadable: see above.
+    }
+  };
+  if (sources.registryAuthFile) fromFile(sources.registryAuthFile);
+  fromFile(path.join(sources.envRepoPath, 'secrets', 'registry-auth.json'));
+  try {
+    const token = readFileSync(path.join(sources.envRepoPath, 'secrets', 'ghcr.cred'), 'utf8').trim();
+    if (token) {
+      values.add(token);
+      if (sources.ghcrUser) addAuth(Buffer.from(`${sources.ghcrUser}:${token}`).toString('base64'));
+    }
+  } catch {
+    // No ghcr token.
+  }
+  return [...values].filter((value) => value.trim() !== '');
+}

@@ -84,6 +84,30 @@ describe('createServiceCatalog', () => {
     assert.equal(app.problem, undefined);
   });
 
+  it('lists the inputs git does not track: ignored secrets and local files, inside the checkout or outside it', async () => {
+    const outside = mkdtempSync(join(tmpdir(), 'service-catalog-outside-'));
+    roots.push(outside);
+    writeFileSync(join(outside, 'host.env'), 'A=1\n');
+    write('shared/common.env', 'B=2\n');
+    write('services/app/.env', 'C=3\n');
+    write('services/app/podman-compose.yml', `${APP_COMPOSE}    env_file:\n      - ../../secrets/app.env\n      - ../../shared/common.env\n      - ${outside}/host.env\n`.replace('    env_file: ../../secrets/app.env\n', ''));
+    await commitAll();
+    const app = await service('app');
+    assert.deepEqual(app.untrackedInputs, ['../../secrets/app.env', `${outside}/host.env`, 'local.conf']);
+    const [discovered] = await catalog().discover();
+    assert.deepEqual(discovered?.untrackedInputs, app.untrackedInputs);
+  });
+
+  it('a YAML error quoting an inline secret names the fault without the secret', async () => {
+    write('services/broken/compose.yaml', 'services:\n  app:\n    environment:\n      DB_PASSWORD: hunter2\n     bad: [\n');
+    await commitAll();
+    const broken = await service('broken');
+    assert.equal(broken.problem?.code, 'COMPOSE_FILE_INVALID');
+    assert.match(broken.problem?.message ?? '', /at line 5, column 1/);
+    assert.match(broken.problem?.message ?? '', /DB_PASSWORD: \*\*\*/);
+    assert.ok(!broken.problem?.message.includes('hunter2'));
+  });
+
   it('reads the x-gitops opt-in to image polling; a bad x-gitops is a problem, not silence', async () => {
     assert.equal((await service('app')).pollImages, undefined);
     write('services/polled/compose.yaml', 'x-gitops:\n  poll-images: true\nservices:\n  web:\n    image: nginx\n');
@@ -204,15 +228,82 @@ describe('createServiceCatalog', () => {
     assert.deepEqual(changedFiles(envs.files, (await service('envs')).files), ['optional.env']);
   });
 
-  it('hashes bind-mounted files outside the repository and ignores directories and missing sources', async () => {
+  it('hashes read-only bind-mounted files outside the repository and ignores directories, missing sources and writable ones', async () => {
     const outside = mkdtempSync(join(tmpdir(), 'service-catalog-outside-'));
     roots.push(outside);
     writeFileSync(join(outside, 'host.conf'), 'a');
-    write('services/host/compose.yaml', `services:\n  a:\n    volumes:\n      - ${outside}/host.conf:/h.conf\n      - ${outside}:/dir\n      - ./absent:/absent\n`);
+    writeFileSync(join(outside, 'state.db'), 'rows');
+    write('services/host/compose.yaml', `services:\n  a:\n    volumes:\n      - ${outside}/host.conf:/h.conf:ro\n      - ${outside}/state.db:/state.db\n      - ${outside}:/dir\n      - ./absent:/absent\n`);
     const host = await service('host');
     assert.deepEqual(Object.keys(host.files).sort(), [`${outside}/host.conf`, 'compose.yaml']);
+    assert.deepEqual(host.untrackedInputs, [`${outside}/host.conf`, `${outside}/state.db`, 'compose.yaml']);
     unlinkSync(join(outside, 'host.conf'));
     assert.deepEqual(changedFiles(host.files, (await service('host')).files), [`${outside}/host.conf`]);
+  });
+
+  describe('data files', () => {
+    const PROXY = `
+services:
+  proxy:
+    image: example/proxy:1
+    env_file: ../../secrets/app.env
+    volumes:
+      - ./acme.json:/acme.json
+      - ./traefik.toml:/etc/traefik.toml
+      - ./host.toml:/etc/host.toml:ro
+      - ../shared/routes.toml:/etc/routes.toml
+      - ../../secrets/state.db:/state.db
+      - type: bind
+        source: ./long.conf
+        target: /long.conf
+        read_only: true
+`;
+
+    beforeEach(async () => {
+      write('.gitignore', 'secrets/\nacme.json\nhost.toml\nlong.conf\n');
+      write('services/proxy/compose.yaml', PROXY);
+      write('services/proxy/traefik.toml', 'tracked, mounted read-write\n');
+      write('services/shared/routes.toml', 'tracked elsewhere in the repository\n');
+      await commitAll();
+      write('services/proxy/acme.json', '{}');
+      write('services/proxy/host.toml', 'untracked, read-only\n');
+      write('services/proxy/long.conf', 'untracked, read_only: true\n');
+      write('secrets/state.db', 'rows');
+    });
+
+    it('leaves read-write mounts of untracked files out; tracked files and read-only mounts count', async () => {
+      const proxy = await service('proxy');
+      assert.deepEqual(Object.keys(proxy.files).sort(), ['../../secrets/app.env', '../shared/routes.toml', 'compose.yaml', 'host.toml', 'long.conf', 'traefik.toml']);
+      assert.deepEqual(proxy.untrackedInputs, ['../../secrets/app.env', '../../secrets/state.db', 'acme.json', 'host.toml', 'long.conf']);
+      // The container writes its data: no redeploy.
+      write('services/proxy/acme.json', '{"certificates": ["..."]}');
+      write('secrets/state.db', 'more rows');
+      assert.equal((await service('proxy')).fingerprint, proxy.fingerprint);
+      write('services/proxy/host.toml', 'changed\n');
+      assert.deepEqual(changedFiles(proxy.files, (await service('proxy')).files), ['host.toml']);
+    });
+
+    it('counts a writable file that is also mounted read-only elsewhere, and one that turns tracked', async () => {
+      write('services/proxy/compose.yaml', `${PROXY}  reader:\n    image: example/reader:1\n    volumes: [./acme.json:/acme.json:ro]\n`);
+      assert.ok('acme.json' in (await service('proxy')).files);
+      write('services/proxy/compose.yaml', PROXY);
+      await git('add', '-f', 'services/proxy/acme.json');
+      await commitAll();
+      const proxy = await service('proxy');
+      assert.ok('acme.json' in proxy.files);
+      assert.ok(!proxy.untrackedInputs?.includes('acme.json'));
+    });
+
+    it('leaves out what x-gitops.ignore matches, never the compose file or env files', async () => {
+      write('services/proxy/compose.yaml', `x-gitops:\n  ignore: ["*.toml", "compose.yaml", "../../secrets/*", "seed/**"]\n${PROXY}`);
+      write('services/proxy/seed/a/rows.csv', 'tracked seed data\n');
+      write('services/proxy/.env', 'TAG=1\n');
+      await commitAll();
+      const proxy = await service('proxy');
+      assert.deepEqual(Object.keys(proxy.files).sort(), ['../../secrets/app.env', '.env', 'compose.yaml', 'long.conf']);
+      assert.deepEqual(proxy.untrackedInputs, ['../../secrets/app.env', '../../secrets/state.db', 'acme.json', 'host.toml', 'long.conf']);
+      assert.equal((await catalog().discover()).find((s) => s.name === 'proxy')?.fingerprint, proxy.fingerprint);
+    });
   });
 
   it('discovers the same services find() describes', async () => {

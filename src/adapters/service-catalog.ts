@@ -2,8 +2,10 @@ import { createHash } from 'node:crypto';
 import { readdir, stat, type Dirent, type Stats } from 'node:fs';
 import { isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
 import { readGitopsExtension } from '../domain/compose-extension.js';
+import { maskSecretAssignments } from '../domain/redact.js';
 import { extractComposeInputs, parseComposeYaml, type EnvFileEntry } from '../domain/compose-inputs.js';
 import { fingerprintOf } from '../domain/fingerprint.js';
+import { matchesGlob } from '../domain/glob.js';
 import { COMPOSE_FILE_NAMES, INTERPOLATION_ENV_FILES, composeProjectName, inputFileKey, isValidServiceName, runtimeForComposeFile } from '../domain/service-layout.js';
 import { MISSING_DIGEST, type FileDigests, type RuntimeKind, type ServiceSource } from '../domain/types.js';
 import { AppError } from '../errors.js';
@@ -99,7 +101,30 @@ export function createServiceCatalog(options: {
     return { key, absolute: isAbsolute(written) ? resolve(written) : resolve(dir, key) };
   }
 
-  async function describe(name: string, tracked: readonly string[]): Promise<ServiceSource | undefined> {
+  /**
+   * Keys of `files` git does not track. Inside the service directory the listing says; a file
+   * elsewhere in the checkout (`../../secrets/app.env`) is asked of git once per discovery; one
+   * outside the checkout is never tracked. A failing question counts as untracked (masked).
+   */
+  async function untrackedOf(dir: string, keys: string[], tracked: ReadonlySet<string>, outside: Map<string, Promise<boolean>>): Promise<string[]> {
+    const answers = await Promise.all(keys.map((key) => isTrackedKey(dir, key, tracked, outside)));
+    return keys.filter((_, index) => !answers[index]).sort();
+  }
+
+  /** Whether git tracks one input (its key as in `files`); see untrackedOf. */
+  function isTrackedKey(dir: string, key: string, tracked: ReadonlySet<string>, outside: Map<string, Promise<boolean>>): Promise<boolean> {
+    if (!key.startsWith('../') && key !== '..' && !isAbsolute(key)) return Promise.resolve(tracked.has(key));
+    const inRepo = relative(repoPath, resolve(dir, key)).split(sep).join('/');
+    if (inRepo.startsWith('../') || inRepo === '..' || isAbsolute(inRepo)) return Promise.resolve(false);
+    let answer = outside.get(inRepo);
+    if (!answer) {
+      answer = options.repository.listTrackedFiles(inRepo).then((list) => list.includes(inRepo), () => false);
+      outside.set(inRepo, answer);
+    }
+    return answer;
+  }
+
+  async function describe(name: string, tracked: readonly string[], outside: Map<string, Promise<boolean>> = new Map()): Promise<ServiceSource | undefined> {
     const dir = join(servicesRoot, name);
     let entries: Dirent[];
     try {
@@ -130,6 +155,12 @@ export function createServiceCatalog(options: {
     for (const file of INTERPOLATION_ENV_FILES) if (present.has(file)) add({ key: file, absolute: join(dir, file) });
 
     const requiredEnvFiles = new Set<string>();
+    // Env files are configuration whatever x-gitops.ignore says; a required one must still be checked.
+    const envFileKeys = new Set<string>(INTERPOLATION_ENV_FILES.filter((file) => present.has(file)));
+    // Inputs left out of the fingerprint: files containers write (read-write bind mounts of untracked files) and x-gitops.ignore.
+    const excluded = new Map<string, Input>();
+    const trackedSet = new Set(tracked);
+    const isTracked = (input: Input) => isTrackedKey(dir, input.key, trackedSet, outside);
     const composeRead = await limit(() => readInputFile(join(dir, composeFile), readLimit));
     if (composeRead.kind === 'missing') return undefined; // removed while we looked: not a service any more
     let composeDigest = INVALID_DIGEST;
@@ -147,24 +178,37 @@ export function createServiceCatalog(options: {
     if (parsed === undefined) {
       // The compose file itself cannot be read: nothing more to learn from it.
     } else if (!parsed.ok) {
-      problem ??= { code: 'COMPOSE_FILE_INVALID', message: `${name}/${composeFile}: ${parsed.message}` };
+      // The YAML parser quotes the lines around the fault: a secret written inline must not reach the record.
+      problem ??= { code: 'COMPOSE_FILE_INVALID', message: `${name}/${composeFile}: ${maskSecretAssignments(parsed.message)}` };
     } else {
       for (const entry of parsed.envFiles) {
         const input = inputFor(dir, entry.path);
         add(input);
+        envFileKeys.add(input.key);
         if (entry.required) requiredEnvFiles.add(input.key);
       }
       // Bind sources count only when they are files: a mounted directory is covered by its tracked
       // files, and a mounted socket or device (`/var/run/docker.sock`, `/dev/dri`) is no input at all.
       // configs/secrets files and `extends.file` must be regular files.
       const fileOnly = new Set(parsed.fileOnlyPaths.map((path) => inputFor(dir, path).key));
+      const writable = new Set(parsed.writableMountPaths.map((path) => inputFor(dir, path).key));
       const mounted = parsed.mountedPaths.map((path) => inputFor(dir, path)).filter((input) => !inputs.has(input.key));
       const kinds = await Promise.all(mounted.map((input) => statPath(input.absolute)));
+      const data = await Promise.all(mounted.map(async (input) => writable.has(input.key) && !(await isTracked(input))));
       mounted.forEach((input, index) => {
         const info = kinds[index];
-        if (info?.isFile()) add(input);
+        // A file the container may write and git does not hold is the container's data, not configuration.
+        if (info?.isFile() && data[index]) excluded.set(input.key, input);
+        else if (info?.isFile()) add(input);
         else if (info && fileOnly.has(input.key)) invalid.push(`${input.key} ${describeKind(info)}`);
       });
+      for (const [key, input] of inputs) {
+        if (key === composeFile || envFileKeys.has(key)) continue;
+        if (parsed.ignore.some((glob) => matchesGlob(key, glob))) {
+          inputs.delete(key);
+          excluded.set(key, input);
+        }
+      }
     }
 
     const files: FileDigests = {};
@@ -179,6 +223,8 @@ export function createServiceCatalog(options: {
         if (key !== composeFile) invalid.push(`${key} ${digest.reason}`);
       }
     });
+    // Data files left out of `files` are untracked too (redaction masks what they hold).
+    const untrackedInputs = await untrackedOf(dir, [...new Set([...keys, ...excluded.keys()])], trackedSet, outside);
     if (invalid.length > 0) {
       // Takes precedence: a service with an unreadable input must not be deployed as if it were fine.
       problem = { code: 'INPUT_FILE_INVALID', message: `${name}: ${invalid.sort().join('; ')}` };
@@ -193,6 +239,7 @@ export function createServiceCatalog(options: {
       files,
       fingerprint: fingerprintOf(files, sha256hex),
       requiredEnvFiles: [...requiredEnvFiles].sort(),
+      untrackedInputs,
       ...(parsed?.ok && parsed.pollImages ? { pollImages: true as const } : {}),
       ...(parsed?.ok && !parsed.rollback ? { noRollback: true as const } : {}),
       ...(problem ? { problem } : {}),
@@ -235,7 +282,8 @@ export function createServiceCatalog(options: {
       }
       const names = entries.filter((entry) => entry.isDirectory() && isValidServiceName(entry.name)).map((entry) => entry.name);
       const tracked = await trackedPromise;
-      const services = await Promise.all(names.map((name) => describe(name, tracked.get(name) ?? [])));
+      const outside = new Map<string, Promise<boolean>>();
+      const services = await Promise.all(names.map((name) => describe(name, tracked.get(name) ?? [], outside)));
       return services.filter((service): service is ServiceSource => service !== undefined).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     },
 
@@ -253,7 +301,9 @@ function listDirectory(path: string): Promise<Dirent[]> {
   return new Promise((done, fail) => readdir(path, { withFileTypes: true }, (error, entries) => (error ? fail(error) : done(entries))));
 }
 
-type ParsedCompose = { ok: true; envFiles: EnvFileEntry[]; mountedPaths: string[]; fileOnlyPaths: string[]; pollImages: boolean; rollback: boolean } | { ok: false; message: string };
+type ParsedCompose =
+  | { ok: true; envFiles: EnvFileEntry[]; mountedPaths: string[]; fileOnlyPaths: string[]; writableMountPaths: string[]; pollImages: boolean; rollback: boolean; ignore: string[] }
+  | { ok: false; message: string };
 
 /** YAML → the compose inputs. */
 function parseCompose(text: string): ParsedCompose {
@@ -263,5 +313,7 @@ function parseCompose(text: string): ParsedCompose {
   if (!result.ok) return result;
   const extension = readGitopsExtension(parsed.document);
   if (!extension.ok) return extension;
-  return { ok: true, envFiles: result.inputs.envFiles, mountedPaths: result.inputs.mountedPaths, fileOnlyPaths: result.inputs.fileOnlyPaths, pollImages: extension.extension.pollImages, rollback: extension.extension.rollback };
+  const { envFiles, mountedPaths, fileOnlyPaths, writableMountPaths } = result.inputs;
+  const { pollImages, rollback, ignore } = extension.extension;
+  return { ok: true, envFiles, mountedPaths, fileOnlyPaths, writableMountPaths, pollImages, rollback, ignore };
 }

@@ -264,6 +264,16 @@ describe('openSqliteStore', () => {
     assert.equal(store.getDeployedState('web')?.fingerprint, 'fp1');
   });
 
+  it('keeps the drift baseline of each service across a reopen, one per service', () => {
+    const first = openStore();
+    assert.equal(first.getDriftBaseline('web'), undefined);
+    first.saveDriftBaseline('web', 't1', { web: 'h1' });
+    first.saveDriftBaseline('web', 't2', { web: 'h2', db: 'h3' });
+    first.close();
+    const second = openStore();
+    assert.deepEqual(second.getDriftBaseline('web'), { deployedAt: 't2', configHashes: { web: 'h2', db: 'h3' } });
+  });
+
   it('keeps the inputs of each success for a later rollback, and pins a rollback until a success of git ends it', () => {
     const store = openStore();
     const run = store.createRun({ trigger: 'rollback-service', service: 'web', target: 'd_earlier' });
@@ -308,13 +318,35 @@ describe('openSqliteStore', () => {
       }
     };
     const afterFirst = version();
-    assert.deepEqual(afterFirst, { version: 5, journal: 'wal' });
+    assert.deepEqual(afterFirst, { version: 7, journal: 'wal' });
 
     const second = openStore();
     second.close();
     const third = openStore();
     assert.deepEqual(version(), afterFirst);
     assert.equal(third.getRun(run.id)?.id, run.id);
+  });
+
+  it('keeps the compose file of a deployed state, and a prune deletes the state and pin with its tombstone in one go', () => {
+    const store = openStore();
+    const compose = { runtime: 'docker' as const, projectName: 'web', composeFile: 'docker-compose.yml', text: 'services:\n  web: {}\n' };
+    const state = { service: 'web', fingerprint: 'f1', files: {}, commit: 'c1', deployedAt: '2024-05-01T10:00:00.000Z', images: {} };
+    store.saveDeployedState({ ...state, compose });
+    assert.deepEqual(store.getDeployedState('web')?.compose, compose);
+    // A state written without one (the self-update helper's) keeps the stored compose file.
+    store.saveDeployedState({ ...state, fingerprint: 'f2' });
+    assert.deepEqual(store.getDeployedState('web'), { ...state, fingerprint: 'f2', compose });
+    // States without any compose file read as before migration 6 (no key at all).
+    store.saveDeployedState({ ...state, service: 'old' });
+    assert.deepEqual(store.getDeployedState('old'), { ...state, service: 'old' });
+
+    const run = store.createRun({ trigger: 'deploy-all-changed', service: null });
+    const tombstone = store.createDeployment(deployment(run.id, 'web', { action: 'prune', status: 'running' }));
+    store.recordPrune(tombstone.id, { status: 'succeeded', output: 'down', finishedAt: '2024-05-01T10:01:00.000Z' }, 'web');
+    assert.equal(store.getDeployedState('web'), undefined);
+    assert.equal(store.getPin('web'), undefined);
+    assert.deepEqual([store.getDeployment(tombstone.id)?.action, store.getDeployment(tombstone.id)?.status], ['prune', 'succeeded']);
+    assert.equal(store.listServiceDeployments('web', { limit: 5 }).items[0]?.id, tombstone.id);
   });
 
   it('opens a database a newer version migrated when it keeps older readers working, and refuses one that does not', () => {

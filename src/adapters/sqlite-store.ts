@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { FAILED_DEPLOYMENT_STATUSES, type DeployedState, type ServicePin } from '../domain/types.js';
+import { FAILED_DEPLOYMENT_STATUSES, type DeployedCompose, type DeployedState, type ServicePin } from '../domain/types.js';
 import { AppError, errorCatalog } from '../errors.js';
 import type { Clock } from '../ports/clock.js';
 import type {
@@ -114,6 +114,21 @@ const MIGRATIONS: readonly string[] = [
     pinned_at TEXT NOT NULL
   );
   `,
+  `
+  -- Pruning (issue 9): the compose file each service was last deployed with (JSON: runtime,
+  -- project name, file name, text), so its containers can be taken down once its directory is
+  -- gone from git. NULL for states written before this migration (those are never pruned).
+  ALTER TABLE deployed_state ADD COLUMN compose TEXT;
+  `,
+  `
+  -- The configuration hash labels each service's containers had at the first clean drift check
+  -- after its deployment (deployed_at says which one), compared by later checks and restarts.
+  CREATE TABLE drift_baselines (
+    service TEXT PRIMARY KEY,
+    deployed_at TEXT NOT NULL,
+    config_hashes TEXT NOT NULL
+  );
+  `,
 ];
 
 interface RunRow {
@@ -159,6 +174,7 @@ interface DeployedStateRow {
   commit_sha: string | null;
   deployed_at: string;
   images: string;
+  compose: string | null;
 }
 
 /** Patch field → column. Only these columns can be changed after insert. */
@@ -260,6 +276,8 @@ function toDeployedState(row: DeployedStateRow): DeployedState {
   return {
     service: row.service, fingerprint: row.fingerprint, files: JSON.parse(row.files) as Record<string, string>,
     commit: row.commit_sha, deployedAt: row.deployed_at, images: JSON.parse(row.images) as Record<string, string>,
+    // Only when kept, so states of before migration 6 read exactly as they did.
+    ...(row.compose === null || row.compose === undefined ? {} : { compose: JSON.parse(row.compose) as DeployedCompose }),
   };
 }
 
@@ -314,6 +332,9 @@ export function openSqliteStore(options: { file: string; clock: Clock; maxOutput
       ON CONFLICT (service) DO UPDATE SET commit_sha = excluded.commit_sha, git_fingerprint = excluded.git_fingerprint,
         reason = excluded.reason, deployment_id = excluded.deployment_id, pinned_at = excluded.pinned_at`),
     deletePin: db.prepare<[string]>('DELETE FROM pins WHERE service = ?'),
+    getDriftBaseline: db.prepare<[string], { deployed_at: string; config_hashes: string }>('SELECT deployed_at, config_hashes FROM drift_baselines WHERE service = ?'),
+    saveDriftBaseline: db.prepare(`INSERT INTO drift_baselines (service, deployed_at, config_hashes) VALUES (@service, @deployedAt, @configHashes)
+      ON CONFLICT (service) DO UPDATE SET deployed_at = excluded.deployed_at, config_hashes = excluded.config_hashes`),
     // Pages by rowid (insertion order), so the order holds whatever the ids look like.
     listRuns: db.prepare<{ limit: number; before: string | null }, RunRow>(`SELECT * FROM runs
       WHERE @before IS NULL OR rowid < (SELECT rowid FROM runs WHERE id = @before)
@@ -357,10 +378,13 @@ export function openSqliteStore(options: { file: string; clock: Clock; maxOutput
       )`),
     getDeployedState: db.prepare<[string], DeployedStateRow>('SELECT * FROM deployed_state WHERE service = ?'),
     listDeployedStates: db.prepare<[], DeployedStateRow>('SELECT * FROM deployed_state ORDER BY service'),
-    saveDeployedState: db.prepare(`INSERT INTO deployed_state (service, fingerprint, files, commit_sha, deployed_at, images)
-      VALUES (@service, @fingerprint, @files, @commit, @deployedAt, @images)
+    // A state written without a compose file (the self-update helper's) keeps the one stored.
+    saveDeployedState: db.prepare(`INSERT INTO deployed_state (service, fingerprint, files, commit_sha, deployed_at, images, compose)
+      VALUES (@service, @fingerprint, @files, @commit, @deployedAt, @images, @compose)
       ON CONFLICT (service) DO UPDATE SET fingerprint = excluded.fingerprint, files = excluded.files,
-        commit_sha = excluded.commit_sha, deployed_at = excluded.deployed_at, images = excluded.images`),
+        commit_sha = excluded.commit_sha, deployed_at = excluded.deployed_at, images = excluded.images,
+        compose = COALESCE(excluded.compose, deployed_state.compose)`),
+    deleteDeployedState: db.prepare<[string]>('DELETE FROM deployed_state WHERE service = ?'),
     interruptDeployments: db.prepare(`UPDATE deployments SET status = 'interrupted', error_code = 'DEPLOYMENT_INTERRUPTED',
       error = @error, finished_at = @now WHERE status IN ('queued', 'running')
         OR (status = 'handed-off' AND started_at < @staleBefore)`),
@@ -405,6 +429,14 @@ export function openSqliteStore(options: { file: string; clock: Clock; maxOutput
     else statements.deletePin.run(state.service);
   });
 
+  // The tombstone and the end of the service's deployed state together: a crash in between would
+  // either forget the service (containers left running) or take it down again next run.
+  const recordPrune = db.transaction((deploymentId: string, patch: DeploymentPatch, service: string) => {
+    updateDeployment(deploymentId, patch);
+    statements.deleteDeployedState.run(service);
+    statements.deletePin.run(service);
+  });
+
   function updateDeployment(id: string, patch: DeploymentPatch): void {
     const stored: Record<string, unknown> = { ...patch };
     if (patch.output !== undefined) stored.output = boundOutput(patch.output, maxOutputBytes);
@@ -420,6 +452,7 @@ export function openSqliteStore(options: { file: string; clock: Clock; maxOutput
     statements.saveDeployedState.run({
       service: state.service, fingerprint: state.fingerprint, files: JSON.stringify(state.files),
       commit: state.commit, deployedAt: state.deployedAt, images: JSON.stringify(state.images),
+      compose: state.compose ? JSON.stringify(state.compose) : null,
     });
   }
 
@@ -511,8 +544,18 @@ export function openSqliteStore(options: { file: string; clock: Clock; maxOutput
     deletePin(service) {
       return statements.deletePin.run(service).changes > 0;
     },
+    getDriftBaseline(service) {
+      const row = statements.getDriftBaseline.get(service);
+      return row ? { deployedAt: row.deployed_at, configHashes: JSON.parse(row.config_hashes) as Record<string, string> } : undefined;
+    },
+    saveDriftBaseline(service, deployedAt, configHashes) {
+      statements.saveDriftBaseline.run({ service, deployedAt, configHashes: JSON.stringify(configHashes) });
+    },
     recordSuccess(deploymentId, patch, state, pin) {
       recordSuccess(deploymentId, patch, state, pin);
+    },
+    recordPrune(deploymentId, patch, service) {
+      recordPrune(deploymentId, patch, service);
     },
     recoverInterrupted(now, staleHandoffBefore) {
       // Without a cutoff no handoff is stale ('' sorts before every timestamp).

@@ -6,8 +6,8 @@ export interface ApiErrorInfo {
   message: string;
 }
 
-export type ServiceState = 'in-sync' | 'changed' | 'never-deployed' | 'failed' | 'rolled-back' | 'pinned' | 'problem' | 'self';
-export const SERVICE_STATES: readonly ServiceState[] = ['in-sync', 'changed', 'never-deployed', 'failed', 'rolled-back', 'pinned', 'problem', 'self'];
+export type ServiceState = 'in-sync' | 'changed' | 'never-deployed' | 'failed' | 'rolled-back' | 'pinned' | 'problem' | 'self' | 'drifted' | 'orphaned' | 'removed';
+export const SERVICE_STATES: readonly ServiceState[] = ['in-sync', 'changed', 'never-deployed', 'failed', 'rolled-back', 'pinned', 'problem', 'self', 'drifted', 'orphaned', 'removed'];
 
 export interface LastDeployment {
   id: string;
@@ -22,17 +22,21 @@ export interface LastDeployment {
 
 export interface ServiceSummary {
   name: string;
-  runtime: string;
-  composeFile: string;
-  projectName: string;
+  /** null for an `orphaned` or `removed` service deployed before compose files were kept. */
+  runtime: string | null;
+  composeFile: string | null;
+  projectName: string | null;
   state: ServiceState;
-  desiredFingerprint: string;
+  /** null for an `orphaned` or `removed` service: git no longer describes it. */
+  desiredFingerprint: string | null;
   deployedFingerprint: string | null;
   deployedCommit: string | null;
   deployedAt: string | null;
   problem: ApiErrorInfo | null;
   /** Set while the service runs a rollback instead of git. */
   pinned?: { commit: string | null; reason: 'rolled-back' | 'manual'; deploymentId: string; since: string } | null;
+  /** Set while the engine does not run what was deployed (state `drifted`). */
+  drift?: { reasons: string[]; since: string; held: string | null; healsLastHour: number; healRunId: string | null } | null;
   lastDeployment: LastDeployment | null;
 }
 
@@ -80,7 +84,7 @@ export interface RunSummary {
   status: string;
   trigger: string;
   /** `webhook`, `api`, `restart` (start-up recovery) or `poll` (the polling backstop); a string, so a newer server's origin still reads. */
-  origin: 'webhook' | 'api' | 'restart' | 'poll' | (string & {});
+  origin: 'webhook' | 'api' | 'restart' | 'poll' | 'heal' | (string & {});
   service: string | null;
   commit: string | null;
   error: ApiErrorInfo | null;
@@ -107,7 +111,7 @@ export interface RunDetail {
 export interface PlanAnswer {
   commit: string;
   currentCommit: string | null;
-  services: Array<{ service: string; decision: 'deploy' | 'unchanged' | 'self' | 'problem'; reason: string; changedFiles?: string[] }>;
+  services: Array<{ service: string; decision: 'deploy' | 'unchanged' | 'self' | 'problem'; reason: string; changedFiles?: string[]; tool?: string }>;
   counts: Record<string, number>;
 }
 

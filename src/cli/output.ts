@@ -113,7 +113,7 @@ export class Output {
   /** A run or deployment status, coloured by what it means. */
   status(status: string, style: Style = this.style): string {
     if (status === 'succeeded' || status === 'in-sync' || status === 'deploy') return style.green(status);
-    if (FAILED_DEPLOYMENT_STATUSES.has(status) || status === 'problem') return style.red(status);
+    if (FAILED_DEPLOYMENT_STATUSES.has(status) || status === 'problem' || status === 'drifted') return style.red(status);
     if (status === 'running' || status === 'queued' || status === 'changed' || status === 'never-deployed' || status === 'pinned') return style.yellow(status);
     if (status === 'skipped' || status === 'unchanged' || status === 'self') return style.dim(status);
     return status;

@@ -6,6 +6,7 @@ import type { RunResult } from './pipeline.js';
 import { endRun } from './run-end.js';
 import type { RunEventBus } from './run-events.js';
 import { RunQueue, type EnqueueResult } from './run-queue.js';
+import type { UpdateDebounce } from './update-debounce.js';
 
 /** What a run carries out; stored on the run itself, so a restored run is the same job. */
 export interface Job {
@@ -50,6 +51,8 @@ export function createDispatcher(deps: {
   clock: Clock;
   logger: Logger;
   executor: () => RunExecutor;
+  /** Holds a package webhook's update for UPDATE_DEBOUNCE_SECONDS so a burst becomes one run. */
+  updateDebounce?: UpdateDebounce;
 }) {
   /**
    * Runs whose end could not be recorded (the state database failed, say on a full disk). Each
@@ -79,6 +82,12 @@ export function createDispatcher(deps: {
       return record.id;
     },
     execute: async (runId, job) => {
+      if (job.trigger === 'redeploy-and-update') {
+        const window = await deps.updateDebounce?.settled(runId);
+        if (window) deps.logger.info({ runId, service: job.service, deliveries: window.joined }, 'update window closed; one run for its deliveries');
+        // The server began stopping during the window: the run stays queued for the next instance, like any run not started.
+        if (window && queue.isClosed) return;
+      }
       recordLostEnds();
       const executor = deps.executor();
       const result =
@@ -106,7 +115,10 @@ export function createDispatcher(deps: {
 
   const triggers: Triggers = {
     deployAllChanged: (origin) => queue.enqueue(jobOf('deploy-all-changed', null, origin)),
-    redeployAndUpdate: (service, origin) => queue.enqueue(jobOf('redeploy-and-update', service, origin)),
+    redeployAndUpdate: (service, origin) => {
+      const enqueue = () => queue.enqueue(jobOf('redeploy-and-update', service, origin));
+      return deps.updateDebounce ? deps.updateDebounce.trigger(service, origin, enqueue) : enqueue();
+    },
     deployService: (service, origin) => queue.enqueue(jobOf('deploy-service', service, origin)),
   };
 

@@ -9,7 +9,7 @@ const D2 = `sha256:${'2'.repeat(64)}`;
 
 const source = (name: string, extra: Partial<ServiceSource> = {}): ServiceSource => ({
   name, dir: `/repo/services/${name}`, composeFile: 'compose.yaml', runtime: 'podman', projectName: name,
-  files: {}, fingerprint: 'f', requiredEnvFiles: [], ...extra,
+  files: {}, fingerprint: 'f', requiredEnvFiles: [], untrackedInputs: [], ...extra,
 });
 
 function setup(options: { services: ServiceSource[]; images: Record<string, RunningImage[]>; registry: Record<string, string> }) {

@@ -16,6 +16,7 @@ import { FETCH_LOCK } from './plan-preview.js';
 import { endRun } from './run-end.js';
 import type { RunEventBus } from './run-events.js';
 import { SelfUpdateStage } from './self-update.js';
+import { pruneRemoved, readDeployedCompose, type PruneSettings } from './prune.js';
 
 export interface PipelineDeps {
   store: Store;
@@ -46,6 +47,8 @@ export interface PipelineDeps {
   rollback?: RollbackDeps;
   /** ROLLBACK_ON_FAILURE (default true); a service opts out with `x-gitops: { rollback: false }`. */
   rollbackOnFailure?: boolean;
+  /** Pruning of services removed in git (PRUNE, PRUNE_MAX_FRACTION); without it nothing is pruned. */
+  prune?: PruneSettings;
 }
 
 /**
@@ -58,7 +61,7 @@ const INTERRUPTED_MESSAGE = 'The server stopped while the deployment was running
 
 /**
  * The stages of a run, in order:
- *   deploy-all-changed: sync -> discover -> plan -> execute (bounded, per-service locked) -> self -> record
+ *   deploy-all-changed: sync -> discover -> plan -> prune -> execute (bounded, per-service locked) -> self -> record
  *   redeploy-and-update / deploy-service: read one -> update or deploy -> record
  *   rollback-service: read one -> deploy an earlier success's inputs again -> record and pin
  * A deployment that fails the health gate goes on to a rollback stage (afterGateFailure).
@@ -126,7 +129,10 @@ export class Pipeline {
         try {
           services = await this.deps.catalog.discover();
         } catch (error) {
-          this.failRun(runId, log, error, 'reading the services failed; nothing deployed');
+          // No services directory at all (every service removed in one push, a wrong
+          // GITOPS_SERVICES_DIRECTORY): nothing is pruned, but the guard's code says it best.
+          const refused = await this.pruneStage(runId, commit, [], store.listDeployedStates(), log, true).catch(() => undefined);
+          this.failRun(runId, log, refused ?? error, 'reading the services failed; nothing deployed');
           return undefined;
         }
         this.deps.onDiscovered?.(commit, services);
@@ -135,6 +141,11 @@ export class Pipeline {
         const byName = new Map(services.map((s) => [s.name, s] as const));
         const toDeploy = plan.filter((e) => e.decision === 'deploy');
         log.info({ deploy: toDeploy.map((e) => e.service), unchanged: plan.filter((e) => e.decision === 'unchanged').length }, 'plan ready');
+        const refused = await this.pruneStage(runId, commit, services, [...deployed.values()], log);
+        if (refused) {
+          this.failRun(runId, log, refused, 'pruning refused; nothing removed or deployed');
+          return undefined;
+        }
         const deployments = toDeploy.map((entry) => this.recordPlanned(runId, commit, entry));
         await Promise.all(deployments.map((d) => this.execute(d, byName.get(d.service)!, commit, log, 'deploy')));
         return { self: plan.find((e) => e.decision === 'self'), deployed };
@@ -318,7 +329,8 @@ export class Pipeline {
               reason: result.recreated.length > 0 ? `image published; recreated: ${result.recreated.join(', ')}` : 'image published; no image changed',
             });
           }
-          const state: DeployedState = { service: service.name, fingerprint: deployed.fingerprint, files: deployed.files, commit, deployedAt: clock.now().toISOString(), images };
+          const compose = await readDeployedCompose(deployed);
+          const state: DeployedState = { service: service.name, fingerprint: deployed.fingerprint, files: deployed.files, commit, deployedAt: clock.now().toISOString(), images, ...(compose ? { compose } : {}) };
           live.flush();
           store.recordSuccess(deployment.id, { ...patch, status: 'succeeded', output, finishedAt: clock.now().toISOString() }, state, pin);
           // Tells the metrics a rollback on demand from an ordinary success.
@@ -434,6 +446,21 @@ export class Pipeline {
     this.publishDeployment(deployment.id, runtimeTag);
     log.warn({ status: final.status, code: error.code }, final.status === 'rolled-back' ? `${kind} rolled back` : `${kind} failed; rollback failed`);
     return true;
+  }
+
+  /** The prune stage (deploy/prune.ts); PRUNE_REFUSED when its guard refuses. */
+  private pruneStage(runId: string, commit: string, services: ServiceSource[], deployed: DeployedState[], log: Logger, guardOnly = false): Promise<AppError | undefined> {
+    if (!this.deps.prune) return Promise.resolve(undefined);
+    const { store, repository, runtimes, clock, selfService } = this.deps;
+    return pruneRemoved(
+      {
+        store, repository, runtimes, clock, selfService, settings: this.deps.prune, signal: this.abort.signal,
+        withService: (name, work) => this.slots.run(() => this.serviceLocks.run(name, work)),
+        outputSink: (id, deploymentId, service) => this.deps.events.outputSink(id, deploymentId, service),
+        publishDeployment: (id, extra) => this.publishDeployment(id, extra),
+      },
+      { runId, commit, services, deployed, log, guardOnly },
+    );
   }
 
   /** Ends the run from its deployments; an interrupted run is reported as such to the dispatcher. */

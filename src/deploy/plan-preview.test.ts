@@ -66,6 +66,7 @@ describe('plan preview', () => {
         store,
         selfService: 'gitops-deploy-server',
         scratchDir: path.join(dataDir, 'plan-preview'),
+        toolOf: async (kind) => (kind === 'podman' ? 'podman-compose 1.3.0' : undefined),
       });
     deployAll = async () => void (await pipeline.deployAllChanged(store.createRun({ trigger: 'deploy-all-changed', service: null }).id));
     close = () => store.close();
@@ -75,6 +76,11 @@ describe('plan preview', () => {
     close();
     rmSync(dataDir, { recursive: true, force: true });
     repo.dispose();
+  });
+
+  test('every planned service names the compose tool and version that would run it', async () => {
+    const plan = await preview();
+    assert.deepEqual([...new Set(plan.services.map((s) => s.tool))], ['podman-compose 1.3.0']);
   });
 
   test('with nothing pushed, everything is unchanged', async () => {

@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { planDeployAll, type PlanEntry } from '../domain/plan.js';
-import { MISSING_DIGEST, type ServiceSource } from '../domain/types.js';
+import { MISSING_DIGEST, type RuntimeKind, type ServiceSource } from '../domain/types.js';
 import type { Repository } from '../ports/repository.js';
 import type { ServiceCatalog } from '../ports/service-catalog.js';
 import type { Store } from '../ports/store.js';
@@ -19,7 +19,8 @@ export interface PlanPreview {
   commit: string;
   /** The commit checked out now (what the services run, if their deployments succeeded). */
   currentCommit: string;
-  services: Array<{ service: string; decision: PreviewDecision; reason: string; changedFiles: string[] }>;
+  /** `tool`: the compose tool and version that would run the service (`podman-compose 1.3.0`). */
+  services: Array<{ service: string; decision: PreviewDecision; reason: string; changedFiles: string[]; tool?: string }>;
   counts: Record<PreviewDecision, number>;
 }
 
@@ -35,6 +36,8 @@ export interface PlanPreviewDeps {
   selfService: string;
   /** Scratch space for the written-out tree, removed after each preview. */
   scratchDir: string;
+  /** The compose tool and version of a runtime (`podman-compose 1.3.0`), when known. */
+  toolOf?: (runtime: RuntimeKind) => Promise<string | undefined>;
 }
 
 /**
@@ -74,7 +77,13 @@ export async function previewPlan(deps: PlanPreviewDeps): Promise<PlanPreview> {
   });
   const counts: Record<PreviewDecision, number> = { deploy: 0, unchanged: 0, self: 0, problem: 0 };
   for (const entry of entries) counts[entry.decision]++;
-  return { commit, currentCommit: services.currentCommit, services: entries, counts };
+  const tools = new Map<RuntimeKind, string | undefined>();
+  for (const kind of new Set(services.services.map((s) => s.runtime))) tools.set(kind, await deps.toolOf?.(kind).catch(() => undefined));
+  const withTools = entries.map((entry) => {
+    const tool = tools.get(byName.get(entry.service)?.runtime as RuntimeKind);
+    return tool ? { ...entry, tool } : entry;
+  });
+  return { commit, currentCommit: services.currentCommit, services: withTools, counts };
 }
 
 /** Why a deployment of this service would fail before any command runs, or null. */

@@ -6,7 +6,7 @@ import { createServicesView } from './services-view.js';
 
 const service = (name: string, fingerprint = 'f'): ServiceSource => ({
   name, dir: `/r/services/${name}`, composeFile: 'compose.yaml', runtime: 'podman', projectName: name,
-  files: {}, fingerprint, requiredEnvFiles: [],
+  files: {}, fingerprint, requiredEnvFiles: [], untrackedInputs: [],
 });
 
 function setup() {

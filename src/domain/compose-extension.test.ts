@@ -11,22 +11,29 @@ const read = (yaml: string) => {
 
 describe('readGitopsExtension', () => {
   it('is off without x-gitops, on with poll-images: true', () => {
-    assert.deepEqual(read('services: {}\n'), { ok: true, extension: { pollImages: false, rollback: true } });
-    assert.deepEqual(read('x-gitops:\n  poll-images: true\nservices: {}\n'), { ok: true, extension: { pollImages: true, rollback: true } });
-    assert.deepEqual(read('x-gitops:\n  poll-images: false\nservices: {}\n'), { ok: true, extension: { pollImages: false, rollback: true } });
+    assert.deepEqual(read('services: {}\n'), { ok: true, extension: { pollImages: false, rollback: true, ignore: [] } });
+    assert.deepEqual(read('x-gitops:\n  poll-images: true\nservices: {}\n'), { ok: true, extension: { pollImages: true, rollback: true, ignore: [] } });
+    assert.deepEqual(read('x-gitops:\n  poll-images: false\nservices: {}\n'), { ok: true, extension: { pollImages: false, rollback: true, ignore: [] } });
   });
 
   it('reads rollback: false as the per-service opt-out of automatic rollback', () => {
-    assert.deepEqual(read('x-gitops:\n  rollback: false\nservices: {}\n'), { ok: true, extension: { pollImages: false, rollback: false } });
+    assert.deepEqual(read('x-gitops:\n  rollback: false\nservices: {}\n'), { ok: true, extension: { pollImages: false, rollback: false, ignore: [] } });
     assert.match((read('x-gitops:\n  rollback: no\n') as { message: string }).message, /rollback must be true or false/);
   });
 
   it('reads settle as whole seconds', () => {
-    assert.deepEqual(read('x-gitops:\n  settle: 12\nservices: {}\n'), { ok: true, extension: { pollImages: false, rollback: true, settleSeconds: 12 } });
-    assert.deepEqual(read('x-gitops:\n  settle: 0\n  poll-images: true\n'), { ok: true, extension: { pollImages: true, rollback: true, settleSeconds: 0 } });
+    assert.deepEqual(read('x-gitops:\n  settle: 12\nservices: {}\n'), { ok: true, extension: { pollImages: false, rollback: true, settleSeconds: 12, ignore: [] } });
+    assert.deepEqual(read('x-gitops:\n  settle: 0\n  poll-images: true\n'), { ok: true, extension: { pollImages: true, rollback: true, settleSeconds: 0, ignore: [] } });
     for (const bad of ['"5"', '1.5', '-1', '3601', 'true']) {
       assert.match((read(`x-gitops:\n  settle: ${bad}\n`) as { message: string }).message, /settle must be a whole number of seconds from 0 to 3600/, bad);
     }
+  });
+
+  it('reads ignore as a list of globs, refusing anything else', () => {
+    assert.deepEqual(read('x-gitops:\n  ignore: [data/**, "*.sqlite"]\n'), { ok: true, extension: { pollImages: false, rollback: true, ignore: ['data/**', '*.sqlite'] } });
+    assert.match((read('x-gitops:\n  ignore: data/**\n') as { message: string }).message, /ignore must be a list of globs/);
+    assert.match((read('x-gitops:\n  ignore: [1]\n') as { message: string }).message, /ignore must be a list of globs/);
+    assert.match((read('x-gitops:\n  ignore: ["a[b"]\n') as { message: string }).message, /the glob "a\[b" has an unclosed \[/);
   });
 
   it('refuses what it does not understand instead of ignoring it', () => {

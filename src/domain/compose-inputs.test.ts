@@ -64,6 +64,37 @@ describe('extractComposeInputs', () => {
     assert.deepEqual(inputs.services[0]?.bindSources, ['./config/app.ini', '../shared', '/etc/localtime', '.', './tls.pem']);
   });
 
+  it('tells read-only bind mounts from the ones a container may write', () => {
+    const inputs = inputsOf({
+      services: {
+        proxy: {
+          volumes: [
+            './acme.json:/acme.json',
+            './traefik.toml:/etc/traefik.toml:ro',
+            './db.sqlite:/data/db.sqlite:rw,z',
+            './labelled.conf:/labelled.conf:z,ro',
+            { type: 'bind', source: './long-ro.conf', target: '/x', read_only: true },
+            { type: 'bind', source: './long-rw.db', target: '/y' },
+            './both.db:/both.db',
+          ],
+        },
+        reader: { volumes: ['./both.db:/both.db:ro', './app.conf:/app.conf'] },
+      },
+      configs: { conf: { file: './app.conf' } },
+    });
+    assert.deepEqual(inputs.services[0]?.bindMounts.map((m) => [m.source, m.readOnly]), [
+      ['./acme.json', false],
+      ['./traefik.toml', true],
+      ['./db.sqlite', false],
+      ['./labelled.conf', true],
+      ['./long-ro.conf', true],
+      ['./long-rw.db', false],
+      ['./both.db', false],
+    ]);
+    // Read-only anywhere, or read by compose as a config, is configuration: only the rest is writable.
+    assert.deepEqual(inputs.writableMountPaths, ['./acme.json', './db.sqlite', './long-rw.db']);
+  });
+
   it('skips interpolated entries', () => {
     const inputs = inputsOf({
       services: { app: { env_file: ['${ENV_DIR}/app.env', 'plain.env'], volumes: ['${DATA}:/data', './$X:/x', './ok:/ok'] } },

@@ -1,4 +1,5 @@
 import { parseDocument } from 'yaml';
+import { inputFileKey } from './service-layout.js';
 
 /**
  * The files a compose document makes compose read, besides itself: env files and bind-mounted
@@ -18,6 +19,14 @@ export interface ComposeServiceInputs {
   envFiles: EnvFileEntry[];
   /** Host sides of bind mounts (`./x`, `../x`, `/abs`); may be files or directories. */
   bindSources: string[];
+  /** The same bind mounts with their mode: whether the container may write through them. */
+  bindMounts: BindMount[];
+}
+
+/** One bind mount's host side and mode (`:ro` / `read_only: true` make it read-only). */
+export interface BindMount {
+  source: string;
+  readOnly: boolean;
 }
 
 export interface ComposeInputs {
@@ -29,6 +38,11 @@ export interface ComposeInputs {
   mountedPaths: string[];
   /** The part of `mountedPaths` that must be regular files (configs/secrets `file:`, `extends.file`); bind sources may be directories, sockets or devices. */
   fileOnlyPaths: string[];
+  /**
+   * Bind sources every mount of which is read-write (none `:ro`), and that are not configs/secrets
+   * or `extends` files: what a container may write into (an `acme.json`, an SQLite file).
+   */
+  writableMountPaths: string[];
 }
 
 /** A compose file's text read as YAML the way compose reads it (merge keys `<<` on). */
@@ -79,22 +93,33 @@ function envFilesOf(service: string, value: unknown): EnvFileEntry[] {
   });
 }
 
-function bindSourcesOf(service: string, value: unknown): string[] {
+/** Short-syntax mount options (`src:dst:ro,z`): read-only when one of them is `ro`. */
+function shortSyntaxReadOnly(item: string, sourceEnd: number): boolean {
+  const rest = item.slice(sourceEnd + 1);
+  const colon = rest.indexOf(':');
+  if (colon < 0) return false;
+  return rest.slice(colon + 1).split(',').some((option) => option.trim() === 'ro');
+}
+
+function bindMountsOf(service: string, value: unknown): BindMount[] {
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) throw new ShapeError(`service "${service}": volumes must be a list`);
-  const sources: string[] = [];
+  const mounts: BindMount[] = [];
   value.forEach((item, index) => {
     if (typeof item === 'string') {
       // `src:dst[:mode]`; a single part is an anonymous volume with no host side.
       const colon = item.indexOf(':');
-      if (colon > 0) sources.push(item.slice(0, colon));
+      if (colon > 0) mounts.push({ source: item.slice(0, colon), readOnly: shortSyntaxReadOnly(item, colon) });
     } else if (isMapping(item)) {
-      if (item['type'] === 'bind' && typeof item['source'] === 'string') sources.push(item['source']);
+      if (item['type'] === 'bind' && typeof item['source'] === 'string') {
+        const readOnly = item['read_only'] === true || item['read_only'] === 'true';
+        mounts.push({ source: item['source'], readOnly });
+      }
     } else {
       throw new ShapeError(`service "${service}": volumes[${index}] must be a string or a mapping`);
     }
   });
-  return sources.filter((source) => isLiteral(source) && isHostPath(source));
+  return mounts.filter((mount) => isLiteral(mount.source) && isHostPath(mount.source));
 }
 
 /** Files named by top-level `configs:` and `secrets:` (`file:` entries), which compose bind-mounts. */
@@ -126,11 +151,13 @@ export function extractComposeInputs(document: unknown): ComposeInputsResult {
       const image = definition['image'];
       const extendsValue = definition['extends'];
       if (isMapping(extendsValue) && typeof extendsValue['file'] === 'string') extendsFiles.push(extendsValue['file']);
+      const bindMounts = bindMountsOf(name, definition['volumes']);
       services.push({
         name,
         image: typeof image === 'string' ? image : undefined,
         envFiles: envFilesOf(name, definition['env_file']).filter((entry) => isLiteral(entry.path)),
-        bindSources: bindSourcesOf(name, definition['volumes']),
+        bindSources: bindMounts.map((mount) => mount.source),
+        bindMounts,
       });
     }
   } catch (error) {
@@ -143,13 +170,18 @@ export function extractComposeInputs(document: unknown): ComposeInputsResult {
     envFiles.set(entry.path, (envFiles.get(entry.path) ?? false) || entry.required);
   }
   const mounted = [...services.flatMap((service) => service.bindSources), ...definitionFilesOf(document), ...extendsFiles];
+  const fileOnly = [...definitionFilesOf(document), ...extendsFiles].filter(isLiteral);
+  // A path is writable only when no mount of it is read-only and compose reads it for nothing else.
+  const readOnly = new Set([...services.flatMap((service) => service.bindMounts.filter((m) => m.readOnly).map((m) => m.source)), ...fileOnly].map(inputFileKey));
+  const writable = services.flatMap((service) => service.bindMounts.filter((m) => !m.readOnly && !readOnly.has(inputFileKey(m.source))).map((m) => m.source));
   return {
     ok: true,
     inputs: {
       services,
       envFiles: [...envFiles].map(([path, required]) => ({ path, required })),
       mountedPaths: [...new Set(mounted.filter(isLiteral))],
-      fileOnlyPaths: [...new Set([...definitionFilesOf(document), ...extendsFiles].filter(isLiteral))],
+      fileOnlyPaths: [...new Set(fileOnly)],
+      writableMountPaths: [...new Set(writable)],
     },
   };
 }

@@ -17,6 +17,7 @@ function source(name: string, files: FileDigests): ServiceSource {
     files,
     fingerprint: fingerprintOf(files, sha256),
     requiredEnvFiles: [],
+    untrackedInputs: [],
   };
 }
 

@@ -35,6 +35,13 @@ test('what does not reach the service leaves the hash alone', () => {
   assert.equal(h({ files: { ...base.files, 'other/x': 'o2', 'podman-compose.yml': 'c2' } }), original, 'files of other services');
 });
 
+test('a data file the catalog leaves out of files (a writable mount of an untracked file) never enters the hash', () => {
+  const withData = { definition: { ...(base.definition as object), volumes: ['./conf:/etc/app:ro', './acme.json:/acme.json'] }, inputPaths: [...base.inputPaths, './acme.json'] };
+  // The catalog holds no digest for acme.json, so the container writing it changes nothing.
+  assert.equal(h({ ...withData }), h({ ...withData, files: { ...base.files, 'other/x': 'o2' } }));
+  assert.notEqual(h({ ...withData, files: { ...base.files, 'acme.json': 'a1' } }), h({ ...withData }), 'once it is an input (tracked, read-only), it counts');
+});
+
 test('referenced variables are found in every syntax, escaped dollars are not', () => {
   assert.deepEqual(referencedVariables('$A ${B} ${C:-x} ${D-y} $$E'), ['A', 'B', 'C', 'D']);
 });

@@ -15,7 +15,10 @@ export interface ServiceConfigInput {
   variables: Readonly<Record<string, string | undefined>>;
   /** Env files and bind-mount sources of this compose service, as written. */
   inputPaths: readonly string[];
-  /** The service's file digests (ServiceSource.files). */
+  /**
+   * The service's file digests (ServiceSource.files). Only these count: a bind source absent from
+   * them (a data file the container writes, an `x-gitops.ignore` match) adds its path, never its content.
+   */
   files: FileDigests;
   /** The image id the container must run, when known. */
   imageId: string | undefined;

@@ -24,6 +24,12 @@ export interface ServiceSource {
   fingerprint: string;
   /** Env files compose reads for this service that must exist (relative paths, as in `files`). */
   requiredEnvFiles: string[];
+  /**
+   * Keys of `files` that git does not track (git-ignored secrets, files outside the repository),
+   * plus the data files left out of `files` (read-write mounts of untracked files, x-gitops.ignore):
+   * their values are secrets to redaction. Absent (older callers, tests): every file counts as tracked.
+   */
+  untrackedInputs?: string[];
   /** Opted in to image polling (`x-gitops: { poll-images: true }`): moved tags are pulled without a webhook. */
   pollImages?: true;
   /** Opted out of automatic rollback (`x-gitops: { rollback: false }`): a gate failure stays a failure. */
@@ -41,15 +47,30 @@ export interface DeployedState {
   deployedAt: string;
   /** Image id per compose service, as running after the deployment. */
   images: Record<string, string>;
+  /** What `down` needs once the service's directory is gone from git (pruning); absent before it was kept. */
+  compose?: DeployedCompose | null;
+}
+
+/**
+ * The compose file a service was last deployed with, kept in the store: when its directory is
+ * removed in git the checkout no longer has it, and its containers still have to be taken down.
+ * Only the tracked compose file's text, never env files or secrets.
+ */
+export interface DeployedCompose {
+  runtime: RuntimeKind;
+  projectName: string;
+  /** File name of the compose file inside the service directory. */
+  composeFile: string;
+  text: string;
 }
 
 /** deploy-service: an operator asked to redeploy one service as it stands, changed or not. */
 export type RunTrigger = 'deploy-all-changed' | 'redeploy-and-update' | 'deploy-service' | 'rollback-service';
-/** Who asked for a run: a signed webhook, the management API, start-up recovery, or the polling backstop. */
-export type RunOrigin = 'webhook' | 'api' | 'restart' | 'poll';
+/** Who asked for a run: a signed webhook, the management API, start-up recovery, the polling backstop, or self-heal of a drifted service. */
+export type RunOrigin = 'webhook' | 'api' | 'restart' | 'poll' | 'heal';
 export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed';
-/** `skip` is no longer recorded; runs of earlier versions hold it (the own service, left alone). */
-export type DeploymentAction = 'deploy' | 'update' | 'skip';
+/** `prune`: the tombstone of a service whose directory was removed in git (its containers taken down). `skip` is no longer recorded; runs of earlier versions hold it (the own service, left alone). */
+export type DeploymentAction = 'deploy' | 'update' | 'skip' | 'prune';
 /**
  * `handed-off`: the server's own service is being replaced by a helper container, which records
  * the end (`succeeded`, or `rolled-back` when the new instance did not come up healthy).

@@ -162,6 +162,23 @@ describe('management API', () => {
       assert.deepEqual(filtered.services.map((s: { name: string }) => s.name), ['app']);
     });
 
+    it('lists a deployed service gone from the checkout as orphaned, and answers a pruned one as removed with its tombstone', async () => {
+      const compose = { runtime: 'podman' as const, projectName: 'old', composeFile: 'podman-compose.yml', text: 'services: {}\n' };
+      store.saveDeployedState({ service: 'old', fingerprint: 'f', files: {}, commit: 'abc', deployedAt: '2024-05-01T09:00:00.000Z', images: {}, compose });
+      const listed = (await get('/api/services')).json().services.map((s: { name: string; state: string; runtime: string | null }) => [s.name, s.state, s.runtime]);
+      assert.deepEqual(listed, [['app', 'never-deployed', 'podman'], ['db', 'never-deployed', 'docker'], ['old', 'orphaned', 'podman']]);
+      assert.equal((await get('/api/services/old')).json().service.state, 'orphaned');
+
+      const run = store.createRun({ trigger: 'deploy-all-changed', service: null });
+      const tombstone = store.createDeployment({ runId: run.id, service: 'old', action: 'prune', status: 'running', reason: 'services/old removed in git', commit: 'def' });
+      store.recordPrune(tombstone.id, { status: 'succeeded' }, 'old');
+      assert.deepEqual((await get('/api/services')).json().services.map((s: { name: string }) => s.name), ['app', 'db']);
+      const detail = (await get('/api/services/old')).json();
+      assert.equal(detail.service.state, 'removed');
+      assert.deepEqual(detail.history.map((d: { action: string; status: string }) => [d.action, d.status]), [['prune', 'succeeded']]);
+      assert.equal((await get('/api/services/never-there')).statusCode, 404);
+    });
+
     it('marks a changed service and one whose last deployment failed', async () => {
       const [appSource, dbSource] = catalog.services;
       store.saveDeployedState({ service: 'app', fingerprint: 'old', files: { 'podman-compose.yml': 'old' }, commit: 'a', deployedAt: 'x', images: {} });

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { PlanPreview } from '../deploy/plan-preview.js';
+import type { ServiceDrift } from '../domain/drift.js';
 import type { RunEventBus } from '../deploy/run-events.js';
 import { isValidServiceName } from '../domain/service-layout.js';
 import type { RunOrigin, ServiceSource } from '../domain/types.js';
@@ -9,7 +10,7 @@ import type { Store } from '../ports/store.js';
 import { bearerAuth } from './auth.js';
 import type { OpenStreams } from './open-streams.js';
 import { streamRunEvents } from './event-stream.js';
-import { describeDeployment, describeRun, describeRunSummary, describeServices } from './views.js';
+import { describeDeployment, describeGoneServices, describeRun, describeRunSummary, describeServices } from './views.js';
 
 export interface Triggered {
   runId: string;
@@ -36,6 +37,8 @@ export interface ApiDeps {
   previewPlan(): Promise<PlanPreview>;
   /** Queues a rollback-service run for `target` (a successful deployment's id); without it the rollback routes answer 404. */
   rollbackService?(service: string, target: string, origin: RunOrigin): Triggered;
+  /** Services the drift check found drifted (DRIFT_CHECK_SECONDS); without it none is. */
+  drift?: () => ReadonlyMap<string, ServiceDrift>;
   /** Interval of the SSE keep-alive comment. */
   heartbeatMs?: number;
   /** The open event streams, ended at shutdown. */
@@ -107,6 +110,24 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiDeps): void {
         return { service, commit };
       };
 
+      /** A service the checkout no longer has but the store knows (orphaned, or removed with its tombstone). */
+      const goneService = async (name: string, limit: number, before: string | undefined) => {
+        const { services } = await deps.services();
+        if (services.some((s) => s.name === name)) return undefined;
+        const deployed = deps.store.getDeployedState(name);
+        const history = deps.store.listServiceDeployments(name, { limit, ...(before ? { before } : {}) });
+        const [newest] = before ? deps.store.listServiceDeployments(name, { limit: 1 }).items : history.items;
+        const [summary] = describeGoneServices(new Set(), deployed ? [deployed] : [], new Map(newest ? [[name, newest] as const] : []), { removed: [name] });
+        if (!summary) return undefined;
+        return {
+          service: summary,
+          files: [],
+          deployed: deployed ? { commit: deployed.commit, deployedAt: deployed.deployedAt, images: deployed.images } : null,
+          history: history.items.map(describeDeployment),
+          next: history.next,
+        };
+      };
+
       api.get('/version', async () => ({
         name: deps.serverName,
         version: deps.version,
@@ -120,9 +141,12 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiDeps): void {
         const needle = typeof q === 'string' ? q.toLowerCase() : '';
         const { services, commit } = await deps.services();
         const shown = needle ? services.filter((s) => s.name.toLowerCase().includes(needle)) : services;
+        const [deployed, last] = [deps.store.listDeployedStates(), deps.store.lastDeployments()];
+        // Deployed services gone from the checkout and not pruned are listed `orphaned`.
+        const orphans = describeGoneServices(new Set(services.map((s) => s.name)), deployed, last).filter((s) => s.name.toLowerCase().includes(needle));
         return {
           commit,
-          services: describeServices(shown, deps.store.listDeployedStates(), deps.store.lastDeployments(), deps.serverName, deps.store.listPins()),
+          services: [...describeServices(shown, deployed, last, deps.serverName, deps.store.listPins(), deps.drift?.()), ...orphans],
         };
       });
 
@@ -131,13 +155,15 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiDeps): void {
         const query = queryOf(request);
         const limit = intParam(query['limit'], 'limit', 1, 200, 20);
         const before = idParam(query['before'], 'before');
+        const gone = await goneService(name, limit, before);
+        if (gone) return gone;
         const { service } = await findService(name);
         const deployed = deps.store.getDeployedState(name);
         // Its own newest deployment, not every service's (lastDeployments reads them all).
         const [newest] = deps.store.listServiceDeployments(name, { limit: 1 }).items;
         const last = new Map(newest ? [[name, newest] as const] : []);
         const pin = deps.store.getPin(name);
-        const [summary] = describeServices([service], deployed ? [deployed] : [], last, deps.serverName, pin ? [pin] : []);
+        const [summary] = describeServices([service], deployed ? [deployed] : [], last, deps.serverName, pin ? [pin] : [], deps.drift?.());
         const history = deps.store.listServiceDeployments(name, { limit, ...(before ? { before } : {}) });
         const paths = [...new Set([...Object.keys(service.files), ...Object.keys(deployed?.files ?? {})])].sort();
         return {

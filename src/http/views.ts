@@ -1,6 +1,8 @@
+import type { ServiceDrift } from '../domain/drift.js';
 import { serviceState } from '../domain/service-state.js';
 import type { DeployedState, ServicePin, ServiceSource } from '../domain/types.js';
 
+import type { ServiceState } from '../domain/service-state.js';
 export type { ServiceState } from '../domain/service-state.js';
 import type { DeploymentRecord, RunRecord, RunSummaryRecord } from '../ports/store.js';
 
@@ -68,6 +70,8 @@ export function describeServices(
   selfService: string,
   /** Pinned services (rolled back): shown with the commit they run. */
   pins: readonly ServicePin[] = [],
+  /** Services the drift check found drifted (drift-watch.ts). */
+  drift: ReadonlyMap<string, ServiceDrift> = new Map(),
 ) {
   const deployedByName = new Map(deployed.map((s) => [s.service, s] as const));
   const pinByName = new Map(pins.map((p) => [p.service, p] as const));
@@ -75,9 +79,12 @@ export function describeServices(
     const state = deployedByName.get(service.name);
     const lastDeployment = last.get(service.name);
     const pin = pinByName.get(service.name);
+    const drifted = drift.get(service.name);
     return {
       name: service.name,
-      state: serviceState(service, state, lastDeployment, selfService, pin),
+      state: serviceState(service, state, lastDeployment, selfService, pin, drifted !== undefined),
+      /** Set while the engine does not run what was deployed: why, since when, and whether it is held from healing. */
+      drift: drifted ? { reasons: drifted.reasons, since: drifted.since, held: drifted.held, healsLastHour: drifted.healsLastHour, healRunId: drifted.healRunId } : null,
       /** Set while the service runs a rollback instead of git: the commit it runs, and why. */
       pinned: pin ? { commit: pin.commit, reason: pin.reason, deploymentId: pin.deploymentId, since: pin.pinnedAt } : null,
       /** The server's own service: updated through a helper container. */
@@ -105,4 +112,44 @@ export function describeServices(
         : null,
     };
   });
+}
+
+/**
+ * Services the checkout no longer has, in the shape of describeServices: `orphaned` when a
+ * deployed state is left (still running), `removed` when the newest deployment is the prune's
+ * tombstone (asked for by name only: the services list drops them). Names in `present` are skipped.
+ */
+export function describeGoneServices(
+  present: ReadonlySet<string>,
+  deployed: DeployedState[],
+  last: Map<string, DeploymentRecord>,
+  options: { removed?: string[] } = {},
+) {
+  const states = new Map(deployed.map((s) => [s.service, s] as const));
+  const names = [...new Set([...states.keys(), ...(options.removed ?? [])])].filter((name) => !present.has(name)).sort();
+  return names.flatMap((name) => {
+    const state = states.get(name);
+    const lastDeployment = last.get(name);
+    if (!state && lastDeployment?.action !== 'prune') return [];
+    return [{
+      name,
+      state: (state ? 'orphaned' : 'removed') as ServiceState,
+      pinned: null,
+      self: false,
+      runtime: state?.compose?.runtime ?? null,
+      composeFile: state?.compose?.composeFile ?? null,
+      projectName: state?.compose?.projectName ?? null,
+      desiredFingerprint: null,
+      deployedFingerprint: state?.fingerprint ?? null,
+      inSync: false,
+      deployedCommit: state?.commit ?? null,
+      deployedAt: state?.deployedAt ?? null,
+      problem: null,
+      lastDeployment: lastDeployment ? lastDeploymentOf(lastDeployment) : null,
+    }];
+  });
+}
+
+function lastDeploymentOf(d: DeploymentRecord) {
+  return { id: d.id, runId: d.runId, status: d.status, action: d.action, reason: d.reason, startedAt: d.startedAt, finishedAt: d.finishedAt, error: errorOf(d) };
 }

@@ -4,7 +4,7 @@
  * sender stays a small function a test can call with a fake fetch.
  */
 import { signBody } from '../webhook/signature.js';
-import { truncate, type Notification, type NotificationKind, type RunOutcome } from './outcome.js';
+import { truncate, type DriftDetails, type Notification, type NotificationKind, type RunOutcome } from './outcome.js';
 import type { NotifySettings } from './settings.js';
 
 /** Sends one notification; throws ChannelHttpError on a non-2xx answer, fetch's errors otherwise. */
@@ -39,10 +39,10 @@ export const DISCORD_MAX_CHARS = 2000;
 export const SLACK_MAX_CHARS = 4000;
 const MAX_TITLE_CHARS = 250;
 
-const NTFY_PRIORITY: Record<NotificationKind, string> = { failure: 'high', recovery: 'default', success: 'low' };
-const NTFY_TAG: Record<NotificationKind, string> = { failure: 'rotating_light', recovery: 'white_check_mark', success: 'rocket' };
+const NTFY_PRIORITY: Record<NotificationKind, string> = { failure: 'high', recovery: 'default', success: 'low', drift: 'high' };
+const NTFY_TAG: Record<NotificationKind, string> = { failure: 'rotating_light', recovery: 'white_check_mark', success: 'rocket', drift: 'warning' };
 
-export type WebhookEvent = `deployment.${NotificationKind}`;
+export type WebhookEvent = `deployment.${Exclude<NotificationKind, 'drift'>}` | 'service.drift';
 
 /** The generic webhook's JSON body. Field order is fixed so the signed bytes are reproducible. */
 export interface WebhookPayload {
@@ -51,9 +51,12 @@ export interface WebhookPayload {
   title: string;
   text: string;
   dashboardUrl: string | null;
-  run: RunOutcome['run'];
+  /** null on a drift notice: no run is about it. */
+  run: RunOutcome['run'] | null;
   services: { failed: string[]; recovered: string[]; succeeded: string[] };
   deployments: RunOutcome['deployments'];
+  /** `service.drift` only. */
+  drift?: DriftDetails;
 }
 
 /** ntfy: the text as the body, title and priority as headers (https://docs.ntfy.sh/publish/). */
@@ -138,8 +141,21 @@ export function createWebhookSender(opts: { url: string; secret?: string | undef
 
 export function buildWebhookPayload(notification: Notification): WebhookPayload {
   const { outcome } = notification;
+  if (notification.drift) {
+    return {
+      event: 'service.drift',
+      server: outcome.serverName,
+      title: notification.title,
+      text: notification.text,
+      dashboardUrl: outcome.dashboardUrl,
+      run: null,
+      services: { failed: notification.failed, recovered: [], succeeded: [] },
+      deployments: [],
+      drift: notification.drift,
+    };
+  }
   return {
-    event: `deployment.${notification.kind}`,
+    event: `deployment.${notification.kind as Exclude<NotificationKind, 'drift'>}`,
     server: outcome.serverName,
     title: notification.title,
     text: notification.text,

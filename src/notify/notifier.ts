@@ -19,6 +19,8 @@ import type { NotifySettings } from './settings.js';
 export interface Notifier {
   /** Fire and forget: returns at once and never throws; sending happens in the background. */
   runFinished(outcome: RunOutcome): void;
+  /** A drift notice (built by notify/drift-message.ts), sent like a run's notification. */
+  send?(notification: Notification): void;
   /** Resolves when every send in flight settled. */
   flush(): Promise<void>;
 }
@@ -31,6 +33,7 @@ export const RETRY_DELAY_MS = 1000;
 /** For a server with no channel configured, and for tests of code that takes a Notifier. */
 export const noopNotifier: Notifier = Object.freeze({
   runFinished: () => undefined,
+  send: () => undefined,
   flush: async () => undefined,
 });
 
@@ -96,7 +99,38 @@ export function createNotifier(deps: NotifierDeps): Notifier {
     }
   }
 
+  /** One background send per channel (see the header); never throws. */
+  function dispatch(notification: Notification): void {
+    for (const channel of channels) {
+      if (inFlight.size >= maxInFlight) {
+        logger.warn({ channel: channel.name, runId: notification.outcome.run.id, inFlight: inFlight.size }, 'notification dropped: too many in flight');
+        continue;
+      }
+      // The slot is taken now, the work starts on a later turn of the event loop: even
+      // building the request is off the caller's path (Node's first fetch loads undici
+      // synchronously, which takes tens of milliseconds). deliver logs its own failures; the
+      // catch only guards against a logger that throws, since an unhandled rejection would
+      // take the whole server down.
+      const send: Promise<void> = new Promise<void>((resolve) => setImmediate(resolve))
+        .then(() => deliver(channel, notification))
+        .catch(() => undefined)
+        .finally(() => inFlight.delete(send));
+      inFlight.add(send);
+    }
+  }
+
   return {
+    send(notification) {
+      try {
+        dispatch(notification);
+      } catch (error) {
+        try {
+          logger.warn({ err: describeError(error, undefined, settings.timeoutMs, redact) }, 'notification failed');
+        } catch {
+          // Nothing left to do without a logger.
+        }
+      }
+    },
     runFinished(outcome) {
       try {
         const notification = buildNotification(outcome, { onSuccess: settings.onSuccess });
@@ -104,22 +138,7 @@ export function createNotifier(deps: NotifierDeps): Notifier {
           logger.debug({ runId: outcome.run.id }, 'nothing to notify');
           return;
         }
-        for (const channel of channels) {
-          if (inFlight.size >= maxInFlight) {
-            logger.warn({ channel: channel.name, runId: outcome.run.id, inFlight: inFlight.size }, 'notification dropped: too many in flight');
-            continue;
-          }
-          // The slot is taken now, the work starts on a later turn of the event loop: even
-          // building the request is off the caller's path (Node's first fetch loads undici
-          // synchronously, which takes tens of milliseconds). deliver logs its own failures; the
-          // catch only guards against a logger that throws, since an unhandled rejection would
-          // take the whole server down.
-          const send: Promise<void> = new Promise<void>((resolve) => setImmediate(resolve))
-            .then(() => deliver(channel, notification))
-            .catch(() => undefined)
-            .finally(() => inFlight.delete(send));
-          inFlight.add(send);
-        }
+        dispatch(notification);
       } catch (error) {
         // A malformed outcome is a bug in the caller; it still must not break the run that reported it.
         try {

@@ -24,7 +24,7 @@ export interface RunOutcome {
   };
   deployments: Array<{
     service: string;
-    action: 'deploy' | 'update' | 'skip';
+    action: 'deploy' | 'update' | 'skip' | 'prune';
     status: string;
     reason: string;
     error: { code: string; message: string } | null;
@@ -33,7 +33,8 @@ export interface RunOutcome {
   }>;
 }
 
-export type NotificationKind = 'failure' | 'recovery' | 'success';
+/** `drift`: not a run but a service whose containers are not what was deployed (notify/drift-message.ts). */
+export type NotificationKind = 'failure' | 'recovery' | 'success' | 'drift';
 
 /** One message about one run, ready for any channel. */
 export interface Notification {
@@ -45,7 +46,21 @@ export interface Notification {
   failed: string[];
   recovered: string[];
   succeeded: string[];
+  /** A run's outcome; for a drift notice, only `serverName`, `dashboardUrl` and `run.id` (the delivery id) mean anything. */
   outcome: RunOutcome;
+  /** Set on drift notices: what the webhook channel sends instead of the run. */
+  drift?: DriftDetails;
+}
+
+/** A drift notice as the generic webhook sends it. */
+export interface DriftDetails {
+  kind: 'drifted' | 'held';
+  service: string;
+  reasons: string[];
+  since: string;
+  commit: string | null;
+  healRunId: string | null;
+  held: string | null;
 }
 
 /** Error messages can carry a compose tool's whole stderr; a notification needs the gist. */

@@ -9,5 +9,7 @@ export interface Metrics {
   webhook(route: string, outcome: WebhookOutcome): void;
   /** Feeds run events (from the run event bus) into the run and deployment metrics. */
   observe(event: RunEventRecord): void;
+  /** Self-heal queued a redeploy of a drifted service (`gds_drift_heals_total`). */
+  driftHeal?(service: string): void;
   render(): Promise<string>;
 }

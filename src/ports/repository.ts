@@ -6,6 +6,12 @@ export interface Repository {
    * REPOSITORY_INVALID; the working tree is then unchanged or not trusted by the caller.
    */
   sync(signal?: AbortSignal): Promise<{ commit: string }>;
+  /**
+   * Whether `dir` (relative to the repository root) held tracked files at commit `from` and holds
+   * none at commit `to`: a removal in git, as opposed to a directory that is unreadable, untracked
+   * or missing from the checkout. No network. Throws REPOSITORY_INVALID when a commit is unknown.
+   */
+  trackedRemoval(from: string, to: string, dir: string): Promise<boolean>;
   /** The commit checked out now (no network). */
   head(): Promise<string>;
   /** Paths (relative to the repository root, forward slashes) of tracked files under `dir`. */

@@ -1,4 +1,5 @@
-import type { RuntimeKind, ServiceSource } from '../domain/types.js';
+import type { DeployedCompose, RuntimeKind, ServiceSource } from '../domain/types.js';
+import type { ContainerState } from '../domain/engine-state.js';
 
 /** Streams the compose tool's output while a deployment runs. */
 export type OutputSink = (chunk: string) => void;
@@ -40,6 +41,17 @@ export interface Runtime {
   deploy(service: ServiceSource, ctx: ActionContext): Promise<DeployResult>;
   /** Pulls the service's images and recreates only the containers whose image changed. */
   update(service: ServiceSource, ctx: ActionContext): Promise<UpdateResult>;
+  /** The service's containers as its engine runs them now (the drift check); without it the service is not checked. */
+  containers?(service: ServiceSource): Promise<ContainerState[]>;
+  /** The compose tool and version that runs this runtime's services (`podman-compose 1.3.0`), for the plan and doctor. */
+  describeTool?(): Promise<string>;
+  /**
+   * Takes a removed service down with the compose file it was last deployed with: stops and
+   * removes its containers and networks, keeps its volumes (named volumes hold data). Resolves
+   * only once the engine has no container or network of the project left. Optional so that
+   * runtimes which cannot remove (test doubles) still type; pruning then fails that service.
+   */
+  down?(target: DeployedCompose & { service: string }, ctx: ActionContext): Promise<void>;
 }
 
 /** One runtime per kind, chosen per service by its `runtime` field. */

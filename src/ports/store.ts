@@ -144,11 +144,24 @@ export interface Store {
    * With `pin` the service is pinned to what was deployed (a rollback); without, any pin ends.
    */
   recordSuccess(deploymentId: string, patch: DeploymentPatch, state: DeployedState, pin?: ServicePin): void;
+  /**
+   * A prune that took the service's containers down, in one transaction: the deployment's final
+   * patch (the tombstone), and the service's deployed state and pin deleted. Should the directory
+   * come back, the service is new again.
+   */
+  recordPrune(deploymentId: string, patch: DeploymentPatch, service: string): void;
   /** The service's pin (it runs a rollback, not what git says), or undefined. Written by recordSuccess. */
   getPin(service: string): ServicePin | undefined;
   listPins(): ServicePin[];
   /** Unpins a service (it follows git again); false when it was not pinned. */
   deletePin(service: string): boolean;
+  /**
+   * Drift: the configuration hash label per compose service that the service's containers had at
+   * the first clean drift check after the deployment of `deployedAt` (a baseline of another
+   * deployment is stale).
+   */
+  getDriftBaseline(service: string): { deployedAt: string; configHashes: Record<string, string> } | undefined;
+  saveDriftBaseline(service: string, deployedAt: string, configHashes: Record<string, string>): void;
   /**
    * Start-up recovery: deployments left `running` or `queued` by a dead process become
    * `interrupted`, runs left `running` become `failed`; runs still `queued` stay queued. Returns how many of each: a run can be left

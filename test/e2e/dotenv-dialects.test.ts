@@ -68,7 +68,7 @@ function project(t: TestContext): ServiceSource {
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(path.join(dir, '.env'), DOTENV);
   writeFileSync(path.join(dir, 'compose.yaml'), COMPOSE);
-  return { name: 'dotenv', dir, composeFile: 'compose.yaml', runtime: 'docker', projectName: `dotenv-${uid()}`, files: {}, fingerprint: '', requiredEnvFiles: [] };
+  return { name: 'dotenv', dir, composeFile: 'compose.yaml', runtime: 'docker', projectName: `dotenv-${uid()}`, files: {}, fingerprint: '', requiredEnvFiles: [], untrackedInputs: [] };
 }
 
 /** Our view: every X_k and the image, as readComposeModel resolves them with the tool's dialect. */

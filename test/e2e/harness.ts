@@ -13,6 +13,24 @@ import { startServer, type RunningServer } from '../../src/main.js';
 import type { RuntimeRegistry } from '../../src/ports/runtime.js';
 import { signBody } from '../../src/webhook/signature.js';
 import { loadTestEngines, SKIP_NO_ENGINES, type TestEngines } from './engines/engines.js';
+import { currentToolsInstalled, selectTools, SKIP_NO_CURRENT_TOOLS, type ToolGeneration, type ToolSelection } from './engines/tool-generations.js';
+
+export type { ToolGeneration } from './engines/tool-generations.js';
+
+/**
+ * Server settings that make it run one compose tool generation (`current`: Compose v2 and
+ * podman-compose 1.3 from /opt/gds-tools; `debian12`: docker-compose 1.29 and podman-compose
+ * 1.0.3 on PATH); give `env` to TestServer.start and dispose it after. Missing current tools
+ * skip locally and fail in CI, as missing engines do.
+ */
+export function requireToolGeneration(t: TestContext, generation: ToolGeneration, docker: 'plugin' | 'standalone' = 'standalone'): ToolSelection | undefined {
+  if (generation === 'current' && !currentToolsInstalled()) {
+    if (process.env['CI']) throw new Error(`CI=true but ${SKIP_NO_CURRENT_TOOLS}`);
+    t.skip(SKIP_NO_CURRENT_TOOLS);
+    return undefined;
+  }
+  return selectTools(generation, docker);
+}
 
 /**
  * The running test engines. Locally a missing engine skips the suite with the fix; in CI
@@ -144,6 +162,8 @@ export class TestServer {
       // The health gate's window (default 5 s) would add its length to every deployment of every
       // suite; suites about the window set their own.
       DEPLOY_SETTLE_SECONDS: '1',
+      // The update debounce (default 10 s) would hold every package webhook's run; its own suite sets it.
+      UPDATE_DEBOUNCE_SECONDS: '0',
       LOG_LEVEL: process.env['E2E_LOG_LEVEL'] ?? 'silent',
       ...options.env,
     });

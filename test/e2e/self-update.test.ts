@@ -164,7 +164,8 @@ async function selfUpdateScenario(t: TestContext, engines: TestEngines, engine: 
     repo.write(`services/web/${engine.composeFile}`, `services:\n  web:\n    image: ${engines.busyboxImage}\n    command: ["sleep", "3600"]\n    init: true\n`);
     repo.push('the server and one service');
     sh('git', ['-C', repo.checkout, 'pull', '-q']);
-    repo.writeSecret('secrets/server.env', `WEBHOOK_SECRET=${SECRET}\nAPI_TOKEN=${TOKEN}\n`);
+    // No update window: the scenario below needs the package webhook's update to run beside the deploy-all.
+    repo.writeSecret('secrets/server.env', `WEBHOOK_SECRET=${SECRET}\nAPI_TOKEN=${TOKEN}\nUPDATE_DEBOUNCE_SECONDS=0\n`);
     sh(engine.composeTool, ['-p', name, 'up', '-d'], { cwd: path.join(repo.checkout, 'services', name), env: { CONTAINER_HOST: undefined, ...engine.env } });
     assert.equal((await health()).instance, 'v1');
     first = server();

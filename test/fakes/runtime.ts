@@ -1,4 +1,4 @@
-import type { RuntimeKind, ServiceSource } from '../../src/domain/types.js';
+import type { DeployedCompose, RuntimeKind, ServiceSource } from '../../src/domain/types.js';
 import { AppError } from '../../src/errors.js';
 import type { ActionContext, DeployResult, Runtime, RuntimeRegistry, UpdateResult } from '../../src/ports/runtime.js';
 
@@ -42,6 +42,15 @@ export class FakeRuntime implements Runtime {
   async update(service: ServiceSource, ctx: ActionContext): Promise<UpdateResult> {
     await this.act('update', service, ctx);
     return { imagesBefore: { main: 'old' }, imagesAfter: { main: 'new' }, recreated: ['main'], gated: [] };
+  }
+
+  /** Pruning: records the take-down (with the stored compose text it was given); `failNext` fails it. */
+  readonly downs: Array<DeployedCompose & { service: string }> = [];
+  async down(target: DeployedCompose & { service: string }, ctx: ActionContext): Promise<void> {
+    this.downs.push(target);
+    ctx.output(`down ${target.projectName}\n`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    if (this.failures.delete(target.service)) throw new AppError('COMPOSE_FAILED', `${target.service} down failed on purpose`);
   }
 
   private async act(action: 'deploy' | 'update', service: ServiceSource, ctx: ActionContext): Promise<void> {

@@ -17,6 +17,7 @@ export function fakeServiceSource(name: string, overrides: Partial<ServiceSource
     files,
     fingerprint: fingerprintOf(files, sha256),
     requiredEnvFiles: [],
+    untrackedInputs: [],
     ...overrides,
   };
 }

@@ -12,7 +12,7 @@ import { dockerComposeTool, podmanCompose } from './tools.js';
 function serviceWith(files: Record<string, string>): { service: ServiceSource; dispose: () => void } {
   const dir = mkdtempSync(path.join(tmpdir(), 'gds-compose-file-'));
   for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, name), text);
-  const service: ServiceSource = { name: 'svc', dir, composeFile: 'compose.yaml', runtime: 'podman', projectName: 'svc', files: {}, fingerprint: '', requiredEnvFiles: [] };
+  const service: ServiceSource = { name: 'svc', dir, composeFile: 'compose.yaml', runtime: 'podman', projectName: 'svc', files: {}, fingerprint: '', requiredEnvFiles: [], untrackedInputs: [] };
   return { service, dispose: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
@@ -44,7 +44,7 @@ test('the image, interpolation variables and redacted values follow the tool\'s 
     assert.equal(model.variables['TOKEN'], 's3cret-value', tool.name);
   }
   // podman --env-file keeps quotes: the container sees `"quoted-key"`, which is what must be redacted.
-  assert.ok((await readComposeModel(service, {}, { dotenv: podmanCompose.dotenv })).envValues.includes('"quoted-key"'));
+  assert.ok((await readComposeModel(service, {}, { dotenv: podmanCompose.dotenv })).secretValues.includes('"quoted-key"'));
 });
 
 test('an env file that became a FIFO fails the model with INPUT_FILE_INVALID instead of blocking', { timeout: 5_000 }, async (t) => {
@@ -52,4 +52,30 @@ test('an env file that became a FIFO fails the model with INPUT_FILE_INVALID ins
   t.after(dispose);
   execFileSync('mkfifo', [path.join(service.dir, '.env')]);
   await assert.rejects(readComposeModel(service, {}), (error: unknown) => isAppError(error) && error.code === 'INPUT_FILE_INVALID' && /\.env is a FIFO/.test(error.message));
+});
+
+test('secret values: untracked env files, secret keys, server environment; ordinary tracked values stay readable', async (t) => {
+  const { service: base, dispose } = serviceWith({
+    'compose.yaml': [
+      'services:',
+      '  app:',
+      '    image: busybox',
+      '    env_file: secret.env',
+      '    environment:',
+      '      POSTGRES_DB: ${POSTGRES_DB}',
+      '      FROM_ENV: ${FROM_SERVER}',
+      '      DB_PASSWORD: ${DB_PW}',
+      '    volumes:',
+      '      - ${DATA_DIR}:/var/lib/postgresql/data',
+      '',
+    ].join('\n'),
+    '.env': 'POSTGRES_DB=postgres\nDATA_DIR=./data\nAPI_TOKEN=abc\nDB_PW=plain-looking\nWORKERS=30\n',
+    'secret.env': 'SESSION_VALUE=untracked-value\n',
+  });
+  t.after(dispose);
+  const service = { ...base, untrackedInputs: ['secret.env'] };
+  const model = await readComposeModel(service, { FROM_SERVER: 'server-value', UNUSED: 'never-referenced' });
+  assert.deepEqual([...model.secretValues].sort(), ['abc', 'plain-looking', 'server-value', 'untracked-value']);
+  // The same env file, tracked: only its secret-looking keys would count (none here).
+  assert.ok(!(await readComposeModel(base, { FROM_SERVER: 'server-value' })).secretValues.includes('untracked-value'));
 });

@@ -2,7 +2,8 @@ import path from 'node:path';
 import { extractComposeInputs, parseComposeYaml } from '../../domain/compose-inputs.js';
 import { COMPOSE_GO, type DotenvDialect } from '../../domain/dotenv.js';
 import { interpolate } from '../../domain/interpolate.js';
-import { INTERPOLATION_ENV_FILES } from '../../domain/service-layout.js';
+import { composeEnvironment, fromServerEnvironment, secretValues } from '../../domain/secret-values.js';
+import { INTERPOLATION_ENV_FILES, inputFileKey } from '../../domain/service-layout.js';
 import type { ServiceSource } from '../../domain/types.js';
 import { AppError } from '../../errors.js';
 import { readInputFile } from '../safe-read.js';
@@ -34,8 +35,8 @@ const DEFAULT_DOTENV: ToolDotenv = { interpolation: COMPOSE_GO, envFile: COMPOSE
 /** What a deployment reads from a compose file. */
 export interface ComposeModel {
   services: ComposeServiceModel[];
-  /** Values of every env file the service reads: kept out of stored output. */
-  envValues: string[];
+  /** The service's secret values (domain/secret-values.ts): kept out of stored output, events and notifications. */
+  secretValues: string[];
   /** Top-level sections other than `services`. */
   shared: Record<string, unknown>;
   /** Interpolation variables, with the tool's precedence applied. */
@@ -63,19 +64,24 @@ export async function readComposeModel(
   }
   const environment = Object.fromEntries(Object.entries(processEnv).filter(([, v]) => v !== undefined));
   const variables: Record<string, string | undefined> = {};
-  const envValues: string[] = [];
   const dotenv = options.dotenv ?? DEFAULT_DOTENV;
+  // What redaction needs of each env file: its values as the tool reads them, whether git tracks it, its text.
+  const envFiles: Array<{ values: Record<string, string | undefined>; tracked: boolean; text: string }> = [];
+  const untracked = new Set(service.untrackedInputs ?? []);
   // Absent env files are reported by the catalog's checks, not here.
-  const readEnv = async (file: string, dialect: DotenvDialect) => dialect.parse((await readInput(service, file)) ?? '', environment);
-  const defined = (values: Record<string, string | undefined>) => Object.values(values).filter((v): v is string => v !== undefined);
+  const readEnv = async (file: string, dialect: DotenvDialect) => {
+    const text = (await readInput(service, file)) ?? '';
+    const values = dialect.parse(text, environment);
+    envFiles.push({ values, tracked: !untracked.has(inputFileKey(file)), text });
+    return values;
+  };
   for (const file of INTERPOLATION_ENV_FILES) {
     const values = await readEnv(file, dotenv.interpolation);
     const unset = dotenv.unsetInterpolatesAs;
     Object.assign(variables, unset === undefined ? values : Object.fromEntries(Object.entries(values).map(([k, v]) => [k, v ?? unset])));
-    envValues.push(...defined(values));
   }
   const inputs = extractComposeInputs(document);
-  for (const entry of inputs.ok ? inputs.inputs.envFiles : []) envValues.push(...defined(await readEnv(entry.path, dotenv.envFile)));
+  for (const entry of inputs.ok ? inputs.inputs.envFiles : []) await readEnv(entry.path, dotenv.envFile);
   if (options.envFileWins) Object.assign(variables, { ...environment, ...variables });
   else Object.assign(variables, environment);
 
@@ -95,7 +101,12 @@ export async function readComposeModel(
     });
   }
   const { services: _services, ...shared } = document as Record<string, unknown>;
-  return { services: models, envValues, shared, variables };
+  const secrets = secretValues({
+    envFiles,
+    environment: composeEnvironment(document, variables),
+    fromServer: fromServerEnvironment({ composeText: text, envFileTexts: envFiles.map((f) => f.text), environment, variables }),
+  });
+  return { services: models, secretValues: secrets, shared, variables };
 }
 
 /**

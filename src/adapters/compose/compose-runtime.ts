@@ -6,21 +6,35 @@ import { checkEngineState, imagesByService, type ContainerState, type ExpectedSe
 import type { SettleRules } from '../../domain/settle.js';
 import { createRedactor, lineBufferedSink } from '../../domain/redact.js';
 import { CONFIG_HASH_LABEL, serviceConfigHash } from '../../domain/service-config-hash.js';
-import type { RuntimeKind, ServiceSource } from '../../domain/types.js';
-import { AppError, isAppError } from '../../errors.js';
+import type { DeployedCompose, RuntimeKind, ServiceSource } from '../../domain/types.js';
+import { AppError, isAppError, toAppError } from '../../errors.js';
 import type { ActionContext, DeployResult, Runtime, UpdateResult } from '../../ports/runtime.js';
 import { sha256hex } from '../../util/digest.js';
 import type { EngineCli } from '../engine-cli.js';
 import { probeDuring, waitSettled, type HealthGateDeps } from '../health-gate.js';
 import type { ProcessRunner } from '../process-runner.js';
+import { createNoiseFolder, noiseRulesFor, withoutNoise } from '../../domain/tool-noise.js';
+import { composeDown } from './compose-down.js';
 import { readComposeModel, type ComposeModel, type ComposeServiceModel, type ToolDotenv } from './compose-file.js';
+import { imageFreshness, type Freshness } from './image-freshness.js';
 
 /** How one compose tool is invoked. */
 export interface ComposeTool {
   /** Name for messages: `podman-compose`, `docker compose`, `docker-compose`. */
   name: string;
-  /** argv that brings a project up detached from the given compose files, run in the service directory. */
-  up(project: string, composeFiles: readonly string[]): { command: string; args: string[] };
+  /** The version the tool reported (`1.0.3`, `1.3.0`, `2.26.1`, `1.29.2`), or `unknown`; see describeTool in tools.ts. */
+  version: string;
+  /**
+   * argv that brings a project up detached from the given compose files, run in the service
+   * directory; `services` (only when `upNamesServices`) limits it to those compose services.
+   */
+  up(project: string, composeFiles: readonly string[], services?: readonly string[]): { command: string; args: string[] };
+  /**
+   * Whether `up` is given the compose services to create. podman-compose 1.3 takes the whole
+   * project down when any container's config hash differs; naming only the services without a
+   * running container keeps the others running.
+   */
+  upNamesServices: boolean;
   /**
    * Whether `up` recreates containers whose configuration changed. Docker Compose does;
    * podman-compose 1.0.3 does not (it restarts the old container and exits 0), so for it the
@@ -45,6 +59,8 @@ export interface ComposeRuntimeDeps {
   run: ProcessRunner;
   /** Registry credentials for pulls, read afresh per action (a sync may have changed them). */
   authEnv: () => Record<string, string>;
+  /** Registry credential strings (registry-auth.ts), read afresh per action and masked like the service's secrets. */
+  registrySecrets?: () => string[];
   /** The environment compose interpolates from, to resolve image references. */
   processEnv: Record<string, string | undefined>;
   /** Where the generated compose override files (configuration hash labels) are written. */
@@ -55,6 +71,8 @@ export interface ComposeRuntimeDeps {
   gate: SettleRules;
   /** The gate's clock, sleep and poll interval (tests); default: the real ones. */
   gateTiming?: Omit<HealthGateDeps, 'engine'>;
+  /** The registry's digest for a tag (manifest HEAD with the pull's credentials): an update pulls only what moved. Absent: always pull. */
+  registryDigest?: (reference: string, authEnv: Record<string, string>) => Promise<string>;
 }
 
 const realTiming: Omit<HealthGateDeps, 'engine'> = {
@@ -78,6 +96,12 @@ export class ComposeRuntime implements Runtime {
     this.kind = deps.kind;
   }
 
+  /** The tool and version that runs this runtime's services: `podman-compose 1.3.0`. */
+  async describeTool(): Promise<string> {
+    const tool = await this.deps.tool();
+    return `${tool.name} ${tool.version}`;
+  }
+
   async deploy(service: ServiceSource, ctx: ActionContext): Promise<DeployResult> {
     const { after, gated } = await this.redacted(service, ctx, (model, out) => this.converge(service, model, out, false));
     return { images: imagesByService(after), gated };
@@ -90,14 +114,27 @@ export class ComposeRuntime implements Runtime {
     return { imagesBefore: imagesByService(before), imagesAfter: imagesByService(after), recreated, gated };
   }
 
+  /** Pruning: see compose-down.ts (the stored compose file, written under the override directory). */
+  down(target: DeployedCompose & { service: string }, ctx: ActionContext): Promise<void> {
+    const { tool, engine, run, timeoutMs, stopTimeoutSeconds } = this.deps;
+    return composeDown({ tool, engine, run, timeoutMs, stopTimeoutSeconds, workDir: path.join(this.deps.overrideDir, 'down') }, target, ctx);
+  }
+
+  /** The project's containers on this runtime's engine (the drift check: one engine call). */
+  containers(service: ServiceSource): Promise<ContainerState[]> {
+    return this.deps.engine.listProjectContainers(service.projectName);
+  }
+
   /**
    * Reads the compose model and runs `work` with an output sink and errors from which every
-   * env file value is removed: the output and errors are stored and served by the API.
+   * secret (the model's secret values, the registry credentials) is removed: this is the one
+   * redactor of a deployment's text. The pipeline stores the output, streams it as events and
+   * records the error, from which notifications are written.
    */
   private async redacted<T>(service: ServiceSource, ctx: ActionContext, work: (model: ComposeModel, ctx: ActionContext) => Promise<T>): Promise<T> {
     const { envFileWins, dotenv } = await this.deps.tool();
     const model = await readComposeModel(service, this.deps.processEnv, { envFileWins, dotenv });
-    const redact = createRedactor(model.envValues);
+    const redact = createRedactor([...model.secretValues, ...(this.deps.registrySecrets?.() ?? [])]);
     const sink = lineBufferedSink(ctx.output, redact);
     try {
       return await work(model, { ...ctx, output: sink.write });
@@ -114,7 +151,8 @@ export class ComposeRuntime implements Runtime {
     const tool = await this.deps.tool();
     const env = this.authEnv();
     const before = await engine.listProjectContainers(service.projectName);
-    const images = await this.ensureImages(model.services, env, ctx, refresh);
+    const freshness = new Map<string, Freshness>();
+    const images = await this.ensureImages(model.services, env, ctx, refresh, before, freshness);
     const expected: ExpectedService[] = model.services.map((s) => {
       const imageId = s.image ? images.get(s.image) : undefined;
       const configHash = serviceConfigHash(
@@ -123,13 +161,19 @@ export class ComposeRuntime implements Runtime {
       );
       return { name: s.name, imageId, configHash };
     });
+    if (refresh && unchangedAndInPlace(freshness, expected, before)) {
+      const digests = [...freshness.values()].flatMap((f) => (f.kind === 'unchanged' ? [f.digest] : []));
+      ctx.output(digests.length > 0 ? `image unchanged (digest ${digests.join(', ')}); nothing recreated\n` : 'every image is pinned by digest; nothing recreated\n');
+      return { before, after: before, gated: [] };
+    }
     const override = await this.writeOverride(service, expected);
 
     let needsUp = true;
     if (!tool.recreatesChanged) {
       const wanted = new Map(expected.map((e) => [e.name, e.configHash] as const));
       // Containers of changed compose services, and of services gone from the file (orphans).
-      const stale = before.filter((c) => wanted.get(c.service) !== c.configHash);
+      // `has` first: a stray started by hand carries no label, and undefined would equal undefined.
+      const stale = before.filter((c) => !wanted.has(c.service) || wanted.get(c.service) !== c.configHash);
       await engine.removeContainers(stale.map((c) => c.id), this.deps.stopTimeoutSeconds, ctx.output, ctx.signal);
       const kept = before.filter((c) => !stale.includes(c));
       needsUp = expected.some((e) => !kept.some((c) => c.service === e.name && c.state === 'running'));
@@ -140,7 +184,8 @@ export class ComposeRuntime implements Runtime {
     const list = () => engine.listProjectContainers(service.projectName);
     // Only a `service_healthy` dependency makes `up` itself wait for a probe.
     const upWaitsForHealth = model.services.some((s) => waitsForHealthy(s.definition));
-    const upping = needsUp ? this.up(tool, service, override, env, ctx) : Promise.resolve('');
+    const toCreate = expected.filter((e) => !before.some((c) => c.service === e.name && c.state === 'running' && c.configHash === e.configHash)).map((e) => e.name);
+    const upping = needsUp ? this.up(tool, service, override, env, ctx, toCreate) : Promise.resolve('');
     const said = upWaitsForHealth ? await probeDuring(gateDeps, list, beforeIds, upping) : await upping;
     const after = await this.verify(tool, service, expected, ctx, said, beforeIds);
     const fresh = after.filter((c) => !before.some((b) => b.id === c.id)).sort((a, b) => a.name.localeCompare(b.name));
@@ -185,13 +230,30 @@ export class ComposeRuntime implements Runtime {
    * Makes sure every image is present, pulling the missing ones (or all pullable ones when
    * `refresh`), and returns the image id of each reference.
    */
-  private async ensureImages(model: ComposeServiceModel[], env: Record<string, string>, ctx: ActionContext, refresh: boolean): Promise<Map<string, string | undefined>> {
+  private async ensureImages(
+    model: ComposeServiceModel[],
+    env: Record<string, string>,
+    ctx: ActionContext,
+    refresh: boolean,
+    before: ContainerState[] = [],
+    freshness = new Map<string, Freshness>(),
+  ): Promise<Map<string, string | undefined>> {
     const { engine } = this.deps;
     const ids = new Map<string, string | undefined>();
     for (const reference of new Set(model.flatMap((s) => (s.image ? [s.image] : [])))) {
-      let id = refresh ? undefined : await engine.imageId(reference);
+      let pull = refresh;
+      if (refresh && isPullable(reference) && this.deps.registryDigest) {
+        const users = new Set(model.filter((s) => s.image === reference).map((s) => s.name));
+        const fresh = await imageFreshness({ engine, registryDigest: this.deps.registryDigest }, reference, before.filter((c) => users.has(c.service)), env);
+        freshness.set(reference, fresh);
+        if (fresh.kind === 'pinned') ctx.output(`${reference} is pinned by digest: never updated\n`);
+        else if (fresh.kind === 'unchanged') ctx.output(`${reference}: the registry still serves ${fresh.digest}, the image running; not pulled\n`);
+        else if (fresh.note) ctx.output(`${fresh.note}\n`);
+        pull = fresh.kind === 'pull';
+      }
+      let id = pull ? undefined : await engine.imageId(reference);
       const builds = model.some((s) => s.image === reference && s.builds);
-      if (!id && isPullable(reference) && !(builds && !refresh)) {
+      if (!id && isPullable(reference) && !(builds && !pull)) {
         ctx.output(`pulling ${reference}\n`);
         await engine.pull(reference, env, ctx.output, ctx.signal);
       }
@@ -215,17 +277,29 @@ export class ComposeRuntime implements Runtime {
   }
 
   /** Runs the tool's `up`; returns its output, which may tell why the state check then fails. */
-  private async up(tool: ComposeTool, service: ServiceSource, override: string, env: Record<string, string>, ctx: ActionContext): Promise<string> {
-    const { command, args } = tool.up(service.projectName, [service.composeFile, override]);
-    ctx.output(`$ ${[command, ...args].join(' ')}\n`);
+  private async up(tool: ComposeTool, service: ServiceSource, override: string, env: Record<string, string>, ctx: ActionContext, toCreate: readonly string[]): Promise<string> {
+    const { command, args } = tool.up(service.projectName, [service.composeFile, override], tool.upNamesServices ? toCreate : undefined);
+    ctx.output(`$ ${[command, ...args].join(' ')}   # ${tool.name} ${tool.version}\n`);
+    // The tool's known-noise lines (podman-compose's "already in use" for kept containers) are
+    // folded into one line, so that a successful deployment reads as one; the raw output (and
+    // so an error message taken from it) is unchanged.
+    const folder = createNoiseFolder(noiseRulesFor(tool));
+    const onOutput = (chunk: string) => {
+      const text = folder.write(chunk);
+      if (text) ctx.output(text);
+    };
     try {
-      const result = await this.deps.run({ command, args, cwd: service.dir, env, timeoutMs: this.deps.timeoutMs, onOutput: ctx.output, signal: ctx.signal });
-      return result.output;
+      const result = await this.deps.run({ command, args, cwd: service.dir, env, timeoutMs: this.deps.timeoutMs, onOutput, signal: ctx.signal });
+      // Without the noise: a failed state check quotes the tool's last error line, never one of those.
+      return withoutNoise(result.output, noiseRulesFor(tool));
     } catch (error) {
       if (isAppError(error) && error.code === 'PROCESS_FAILED') {
         throw new AppError('COMPOSE_FAILED', `${tool.name} up failed: ${lastErrorLine(String(error.details?.['output'] ?? ''))}`, { details: error.details, cause: error });
       }
       throw error;
+    } finally {
+      const rest = folder.end();
+      if (rest) ctx.output(rest);
     }
   }
 
@@ -243,6 +317,17 @@ export class ComposeRuntime implements Runtime {
   }
 }
 
+/**
+ * Whether an update has nothing to do: no image moved (each unchanged or digest-pinned) and every
+ * compose service already runs, under its current configuration hash, with nothing stray.
+ */
+function unchangedAndInPlace(freshness: ReadonlyMap<string, Freshness>, expected: ExpectedService[], before: ContainerState[]): boolean {
+  if (freshness.size === 0 || [...freshness.values()].some((f) => f.kind === 'pull')) return false;
+  const wanted = new Map(expected.map((e) => [e.name, e.configHash] as const));
+  if (before.some((c) => wanted.get(c.service) !== c.configHash || c.state !== 'running')) return false;
+  return expected.every((e) => before.some((c) => c.service === e.name));
+}
+
 /** Whether a compose service has a `depends_on` entry with `condition: service_healthy`. */
 function waitsForHealthy(definition: unknown): boolean {
   const dependsOn = (definition as { depends_on?: unknown } | null)?.depends_on;
@@ -251,8 +336,9 @@ function waitsForHealthy(definition: unknown): boolean {
 }
 
 /** The same error with every string it carries passed through `redact`. */
-function redactError(error: unknown, redact: (text: string) => string): unknown {
-  if (!isAppError(error)) return error;
+function redactError(thrown: unknown, redact: (text: string) => string): unknown {
+  // Not only catalogued errors: an unexpected one's message is recorded too (as INTERNAL).
+  const error = toAppError(thrown);
   const details = error.details
     ? Object.fromEntries(Object.entries(error.details).map(([k, v]) => [k, typeof v === 'string' ? redact(v) : Array.isArray(v) ? v.map((x) => (typeof x === 'string' ? redact(x) : x)) : v]))
     : undefined;

@@ -32,6 +32,10 @@ export function registerPlanCommand(program: Command, ctx: CliContext): void {
       if (rows.length > 0) out.table(['SERVICE', 'DECISION', 'REASON'], rows);
       const counts = DECISION_ORDER.map((decision) => `${plan.counts[decision] ?? 0} ${decision === 'deploy' ? 'to deploy' : decision}`);
       out.print(counts.join(', '));
+      // Which compose tool and version runs which services (`--json` has it per service).
+      const byTool = new Map<string, string[]>();
+      for (const s of plan.services) if (s.tool) byTool.set(s.tool, [...(byTool.get(s.tool) ?? []), s.service]);
+      for (const [tool, names] of byTool) out.print(`${tool}: ${names.sort().join(', ')}`);
       return ExitCode.ok;
     }),
   );

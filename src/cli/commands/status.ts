@@ -38,7 +38,7 @@ export function registerStatusCommand(program: Command, ctx: CliContext): void {
       }
       out.table(
         ['SERVICE', 'RUNTIME', 'STATE', 'COMMIT', 'DEPLOYED AT', 'LAST'],
-        services.map((s) => [s.name, s.runtime, out.status(s.state), shortCommit(s.deployedCommit), formatTime(s.deployedAt), lastWord(s)]),
+        services.map((s) => [s.name, s.runtime ?? '-', stateWord(s, out), shortCommit(s.deployedCommit), formatTime(s.deployedAt), lastWord(s)]),
       );
       const byState = new Map<string, number>();
       for (const s of services) byState.set(s.state, (byState.get(s.state) ?? 0) + 1);
@@ -48,9 +48,16 @@ export function registerStatusCommand(program: Command, ctx: CliContext): void {
   );
 }
 
-/** Why the service is where it is: its problem, or the last deployment's reason and error. */
+/** The state, with a drifted service's hold from self-heal: `drifted (held: healed 3 times in the last hour)`. */
+function stateWord(service: ServiceSummary, out: { status(word: string): string }): string {
+  return service.state === 'drifted' && service.drift?.held ? `${out.status(service.state)} (${service.drift.held})` : out.status(service.state);
+}
+
+/** Why the service is where it is: its problem, its drift, or the last deployment's reason and error. */
 function lastWord(service: ServiceSummary): string {
   if (service.problem) return `${service.problem.code}: ${service.problem.message}`;
+  if (service.state === 'orphaned') return 'not in the checkout, still running (not pruned: see the server log; PRUNE=false or no removal in git)';
+  if (service.state === 'drifted' && service.drift) return `${service.drift.reasons.join('; ')}${service.drift.healRunId ? ` (healing: run ${service.drift.healRunId})` : ''}`;
   const pinned = service.pinned ? `pinned to ${shortCommit(service.pinned.commit)} until git changes it; ` : '';
   const last = service.lastDeployment;
   if (pinned) return `${pinned}${last ? `${last.action} ${last.status}${last.error ? ` ${last.error.code}: ${last.error.message}` : ''}` : ''}`;

@@ -1,5 +1,6 @@
 import type { ProcessRunner } from '../../adapters/process-runner.js';
 import type { RuntimeKind } from '../../domain/types.js';
+import { parseToolVersion } from '../../adapters/compose/tools.js';
 import { isAppError } from '../../errors.js';
 import { fail, pass, warn, type CheckResult, type DoctorContext } from './check.js';
 
@@ -7,20 +8,23 @@ interface Probe {
   command: string;
   args: string[];
   /** The version in the command's output. */
-  version: RegExp;
+  version: (output: string) => string | undefined;
 }
 
-const PROBES = {
-  git: { command: 'git', args: ['--version'], version: /git version (\S+)/ },
-  podman: { command: 'podman', args: ['--version'], version: /podman version (\S+)/i },
-  'podman-compose': { command: 'podman-compose', args: ['version'], version: /podman-composer? version\s+(\S+)/i },
-  docker: { command: 'docker', args: ['--version'], version: /Docker version ([^\s,]+)/i },
-  // The same probe the server uses to choose between the plugin and the standalone tool.
-  'docker compose': { command: 'docker', args: ['compose', 'version'], version: /v?(\d+\.\d+\.\d+[^\s,]*)/ },
-  'docker-compose': { command: 'docker-compose', args: ['version', '--short'], version: /v?(\d+\.\d+\.\d+[^\s,]*)/ },
-} satisfies Record<string, Probe>;
+const first = (pattern: RegExp) => (output: string) => pattern.exec(output)?.[1];
 
-type ToolName = keyof typeof PROBES;
+const probes = (ctx: DoctorContext) =>
+  ({
+    git: { command: 'git', args: ['--version'], version: first(/git version (\S+)/) },
+    podman: { command: 'podman', args: ['--version'], version: first(/podman version (\S+)/i) },
+    // The commands and version probes the server itself uses (PODMAN_COMPOSE_COMMAND, DOCKER_COMPOSE_COMMAND).
+    'podman-compose': { command: ctx.config?.podmanComposeCommand ?? 'podman-compose', args: ['version'], version: parseToolVersion },
+    docker: { command: 'docker', args: ['--version'], version: first(/Docker version ([^\s,]+)/i) },
+    'docker compose': { command: 'docker', args: ['compose', 'version', '--short'], version: parseToolVersion },
+    'docker-compose': { command: ctx.config?.dockerComposeCommand ?? 'docker-compose', args: ['version', '--short'], version: parseToolVersion },
+  }) satisfies Record<string, Probe>;
+
+type ToolName = keyof ReturnType<typeof probes>;
 
 const INSTALL: Record<ToolName, string> = {
   git: 'install git (apt-get install git)',
@@ -33,17 +37,23 @@ const INSTALL: Record<ToolName, string> = {
 
 type ProbeResult = { ok: true; version: string } | { ok: false; why: string };
 
-async function probe(run: ProcessRunner, tool: ToolName, timeoutMs: number): Promise<ProbeResult> {
-  const { command, args, version } = PROBES[tool];
+async function probe(ctx: DoctorContext, run: ProcessRunner, tool: ToolName, timeoutMs: number): Promise<ProbeResult> {
+  const { command, args, version } = probes(ctx)[tool];
   try {
     const result = await run({ command, args, timeoutMs });
-    return { ok: true, version: version.exec(result.output)?.[1] ?? 'unknown version' };
+    return { ok: true, version: version(`${result.stdout}\n${result.output}`) ?? 'unknown version' };
   } catch (error) {
     if (isAppError(error) && error.code === 'COMMAND_NOT_FOUND') return { ok: false, why: `${command} is not installed or not on PATH` };
     if (isAppError(error) && error.code === 'PROCESS_TIMEOUT') return { ok: false, why: `\`${command} ${args.join(' ')}\` did not finish within ${Math.round(timeoutMs / 1000)} s` };
     const output = isAppError(error) && typeof error.details?.['output'] === 'string' ? (error.details['output'] as string).trim().split('\n')[0] : '';
     return { ok: false, why: `\`${command} ${args.join(' ')}\` failed${output ? `: ${output}` : ''}` };
   }
+}
+
+/** ` at PATH` when a tool setting names a command other than the tool's own name. */
+function commandNote(ctx: DoctorContext, tool: ToolName): string {
+  const command = probes(ctx)[tool].command;
+  return tool.includes(' ') || command === tool ? '' : ` at ${command}`;
 }
 
 /** Whether a runtime's tools must be there: yes when a service uses it, or (repository unknown) when it is the default. */
@@ -61,10 +71,10 @@ function missing(ctx: DoctorContext, runtime: RuntimeKind | 'always', tool: Tool
 
 /** git, then the Podman tools, then the Docker tools, with their versions (probed at once, reported in order). */
 export async function checkTools(ctx: DoctorContext): Promise<CheckResult[]> {
-  const at = (tool: ToolName) => probe(ctx.run, tool, ctx.timeoutMs);
+  const at = (tool: ToolName) => probe(ctx, ctx.run, tool, ctx.timeoutMs);
   const report = async (tool: ToolName, runtime: RuntimeKind | 'always') => {
     const found = await at(tool);
-    return found.ok ? pass(`tool:${tool.replace(' ', '-')}`, `${tool} ${found.version}`) : missing(ctx, runtime, tool, found.why);
+    return found.ok ? pass(`tool:${tool.replace(' ', '-')}`, `${tool} ${found.version}${commandNote(ctx, tool)}`) : missing(ctx, runtime, tool, found.why);
   };
   return Promise.all([report('git', 'always'), report('podman', 'podman'), report('podman-compose', 'podman'), report('docker', 'docker'), dockerCompose(ctx, at)]);
 }
@@ -80,7 +90,7 @@ async function dockerCompose(ctx: DoctorContext, at: (tool: ToolName) => Promise
   const standalone = await at('docker-compose');
   if (standalone.ok) {
     const why = preference === 'auto' ? '; the docker compose plugin is not installed' : '';
-    return pass('tool:docker-compose', `docker-compose ${standalone.version} (standalone${why})`);
+    return pass('tool:docker-compose', `docker-compose ${standalone.version} (standalone${why})${commandNote(ctx, 'docker-compose')}`);
   }
   return missing(ctx, 'docker', 'docker-compose', preference === 'auto' ? `neither the docker compose plugin nor docker-compose works (${standalone.why})` : standalone.why);
 }

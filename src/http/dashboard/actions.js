@@ -54,6 +54,9 @@ export async function deployAllChanged(button) {
 
 export function actionButtons(service, small = true) {
   if (service.state === 'self') return '<span class="muted small" title="The server does not redeploy its own service">own service</span>';
+  // Gone from the checkout: there is nothing to redeploy; the next deploy-all prunes it (or PRUNE=false keeps it).
+  if (service.state === 'orphaned') return '<span class="muted small" title="Deployed, but its directory is no longer in the checkout; not pruned (PRUNE=false, the guard, or no removal in git)">not in git</span>';
+  if (service.state === 'removed') return '<span class="muted small" title="Its directory was removed in git and its containers taken down">pruned</span>';
   const name = esc(service.name);
   const cls = small ? ' class="small"' : '';
   return `<button type="button"${cls} data-act="deploy" data-name="${name}">Redeploy</button>` +

@@ -15,10 +15,11 @@ export const enc = encodeURIComponent;
 /** Status words the stylesheet knows; anything else is drawn neutral. */
 export const BADGE_KINDS = {
   succeeded: 'ok', 'in-sync': 'ok', unchanged: 'muted', skipped: 'muted', self: 'muted',
-  failed: 'bad', problem: 'bad', interrupted: 'bad', 'rolled-back': 'bad',
+  failed: 'bad', problem: 'bad', interrupted: 'bad', 'rolled-back': 'bad', drifted: 'bad',
   'handed-off': 'run',
   running: 'run', deploy: 'run', update: 'run',
   queued: 'wait', changed: 'wait', 'never-deployed': 'wait', pinned: 'wait',
+  orphaned: 'bad', removed: 'muted', prune: 'run',
 };
 
 export function badge(status, extraClass = '') {

@@ -7,7 +7,7 @@ import { BADGE_KINDS, badge, enc, errorHtml, esc, shaHtml, timeHtml } from './fo
 import { Poller } from './poller.js';
 import { $ } from './shell.js';
 
-const STATES = ['problem', 'failed', 'rolled-back', 'pinned', 'changed', 'never-deployed', 'in-sync', 'self'];
+const STATES = ['problem', 'failed', 'drifted', 'rolled-back', 'pinned', 'orphaned', 'changed', 'never-deployed', 'in-sync', 'self'];
 
 /** Kept across views so the filter survives a visit to a service or a run. */
 const servicesFilter = { q: '', state: 'all' };
@@ -149,7 +149,7 @@ function serviceRowHtml(s) {
     lastHtml = `${status}<a href="#/runs/${esc(enc(last.runId))}" title="${esc(`${last.action ?? ''} ${last.status ?? ''}`)}">${esc(last.reason || last.action || 'run')}</a>${errorHtml(last.error, 'small')}`;
   }
   const deployed = s.deployedCommit || s.deployedAt ? `${shaHtml(s.deployedCommit)} <span class="small">${timeHtml(s.deployedAt)}</span>` : '<span class="muted">never</span>';
-  const problem = s.problem ? errorHtml(s.problem, 'small') : '';
+  const problem = s.problem ? errorHtml(s.problem, 'small') : s.drift ? driftHtml(s.drift) : '';
   return `<tr data-name="${name}" data-state="${esc(s.state)}">` +
     `<td class="name"><a href="${href}">${name}</a>${s.self ? ' <span class="badge b-muted" title="The deploy server itself: updated through a helper container">this server</span>' : ''}</td>` +
     `<td class="col-runtime">${esc(s.runtime)}</td>` +
@@ -157,4 +157,12 @@ function serviceRowHtml(s) {
     `<td class="deployed">${deployed}</td>` +
     `<td class="col-last">${lastHtml}</td>` +
     `<td class="col-actions">${actionButtons(s)}</td></tr>`;
+}
+
+/** Why a drifted service is drifted (the drift check's findings) and whether self-heal holds it. */
+export function driftHtml(drift) {
+  const reasons = Array.isArray(drift.reasons) ? drift.reasons : [];
+  const held = drift.held ? `<div class="small drift-held">${esc(drift.held)}</div>` : '';
+  const healing = drift.healRunId && !drift.held ? ` <a class="small" href="#/runs/${esc(enc(drift.healRunId))}">healing</a>` : '';
+  return `<div class="small drift-reasons">${reasons.map((r) => esc(r)).join('<br>')}${healing}</div>${held}`;
 }
