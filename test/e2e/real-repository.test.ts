@@ -7,9 +7,7 @@
 //   Podman:  podman-compose 1.0.3 (Debian 12) full,  podman-compose 1.3 short;
 //   dockerd: Compose v2 (`docker compose`) full,     docker-compose 1.29 short.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { describe, test, type TestContext } from 'node:test';
 import type { TestEngines } from './engines/engines.js';
 import {
@@ -19,7 +17,6 @@ import {
   buildAndPush,
   bumpAppTag,
   enginePulls,
-  generationEnv,
   notesDbContainerName,
   notesResources,
   registryLogLines,
@@ -29,9 +26,8 @@ import {
   type Engine,
   type PushedImage,
   type RealRepositoryOptions,
-  type ToolGeneration,
 } from './fixtures/real-repository.js';
-import { EnvRepo, TestServer, containerEnv, deploymentOf, freePort, projectContainers, removeProject, requireEngines, sh, stepper, summary, uid, waitForHttp, type Container, type RunView } from './harness.js';
+import { E2E_API_TOKEN, EnvRepo, TestServer, containerEnv, requireToolGeneration, type ToolGeneration, deploymentOf, freePort, projectContainers, removeProject, requireEngines, sh, stepper, summary, uid, waitForHttp, type Container, type RunView } from './harness.js';
 
 interface Suite {
   engine: Engine;
@@ -69,7 +65,9 @@ async function runSuite(t: TestContext, engines: TestEngines, suite: Suite): Pro
   const tool = toolOf(engine, suite.generation);
   const id = uid();
   const env: Record<string, string> = engine === 'docker' ? { DOCKER_HOST: engines.dockerHost } : {};
-  const scratch = mkdtempSync(path.join(tmpdir(), 'gds-e2e-proof-'));
+  // Compose v2 runs as the `docker compose` plugin, the way most Docker users run it.
+  const tools = requireToolGeneration(t, suite.generation, engine === 'docker' && suite.generation === 'current' ? 'plugin' : 'standalone');
+  if (!tools) return;
   const appRepository = `${engines.registryOpen}/gds-proof/app-${id}`;
   /** Every image pushed: the engine's copies are removed at the end (by tag and by id, tags move). */
   const pushed: PushedImage[] = [];
@@ -100,7 +98,7 @@ async function runSuite(t: TestContext, engines: TestEngines, suite: Suite): Pro
     checkout: repo.checkout,
     env: {
       ...env,
-      ...generationEnv(engine, suite.generation, scratch),
+      ...tools.env,
       // A tool that hangs (podman-compose 1.3 waiting for a condition Podman 4.3 cannot report)
       // fails its deployment within a minute instead of holding the suite for the default 15.
       COMPOSE_TIMEOUT_SECONDS: '60',
@@ -126,7 +124,7 @@ async function runSuite(t: TestContext, engines: TestEngines, suite: Suite): Pro
     }
     server.dispose();
     repo.dispose();
-    rmSync(scratch, { recursive: true, force: true });
+    tools.dispose();
   });
 
   const step = stepper(t);
@@ -199,6 +197,11 @@ async function runSuite(t: TestContext, engines: TestEngines, suite: Suite): Pro
       if (refused.includes(project)) assert.equal(problem?.code, 'COMPOSE_UNSUPPORTED', `${project}: ${JSON.stringify(problem)}`);
       else assert.equal(problem, null, `${project} runs with ${tool}: ${JSON.stringify(problem)}`);
     }
+    // The plan names the tool and version that will run each service.
+    const plan = (await (await fetch(`${server.url}/api/plan`, { method: 'POST', headers: { authorization: `Bearer ${E2E_API_TOKEN}` } })).json()) as {
+      services: Array<{ service: string; tool?: string }>;
+    };
+    for (const project of projects) assert.equal(plan.services.find((p) => p.service === project)?.tool, tool, `${project}: ${JSON.stringify(plan.services)}`);
     const run = await server.deployAll();
     assert.deepEqual(deployedServices(run), projects.filter((p) => !refused.includes(p)).sort(), summary(run));
     for (const project of refused) assertRefused(deploymentOf(run, project));
