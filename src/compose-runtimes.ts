@@ -4,6 +4,7 @@ import type { ProcessRunner } from './adapters/process-runner.js';
 import { prepareRegistryAuth, registryCredentialValues } from './adapters/registry-auth.js';
 import type { Config } from './config.js';
 import type { RuntimeRegistry } from './ports/runtime.js';
+import type { ServiceSource } from './domain/types.js';
 
 /**
  * The compose runtimes as both composition roots (the server and the self-update helper) build
@@ -30,4 +31,9 @@ export function composeRuntimes(config: Config, run: ProcessRunner, engines: Ret
     stopTimeoutSeconds: config.stopTimeoutSeconds,
     gate: { settleMs: config.deploySettleMs, healthTimeoutMs: config.deployHealthTimeoutMs },
   });
+}
+
+/** The catalog's compat check over a registry: each service asks the runtime that would run it. */
+export function compatOf(runtimes: RuntimeRegistry): (service: ServiceSource) => Promise<{ code: 'COMPOSE_UNSUPPORTED'; message: string } | undefined> {
+  return async (service) => runtimes[service.runtime].checkCompose?.(service);
 }

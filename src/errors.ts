@@ -23,6 +23,7 @@ export const errorCatalog = {
   REPOSITORY_INVALID: { status: 500, message: 'The environment repository checkout is not usable' },
   COMPOSE_FILE_INVALID: { status: 422, message: 'The compose file cannot be read' },
   COMPOSE_FILE_AMBIGUOUS: { status: 422, message: 'The service directory holds more than one compose file' },
+  COMPOSE_UNSUPPORTED: { status: 422, message: 'The compose tool that would run the service cannot run a construct its compose file uses' },
   INPUT_FILE_INVALID: { status: 422, message: 'An input file of the service is not a regular file or is too large' },
   ENV_FILE_MISSING: { status: 422, message: 'An env file the compose file needs does not exist' },
   COMPOSE_FAILED: { status: 500, message: 'The compose tool failed' },

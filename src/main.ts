@@ -10,7 +10,7 @@ import { createProcessRunner, type ProcessRunner } from './adapters/process-runn
 import { createSelfUpdater } from './adapters/self-updater.js';
 import { createServiceCatalog } from './adapters/service-catalog.js';
 import { openSqliteStore } from './adapters/sqlite-store.js';
-import { composeRuntimes } from './compose-runtimes.js';
+import { compatOf, composeRuntimes } from './compose-runtimes.js';
 import type { Config } from './config.js';
 import { createDispatcher } from './deploy/dispatcher.js';
 import { createUpdateDebounce } from './deploy/update-debounce.js';
@@ -110,11 +110,12 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
   }
 
   const repository = createGitRepository({ path: config.envRepoPath, run, timeoutMs: config.gitTimeoutMs });
-  const catalogFor = (root: string, listing: Parameters<typeof createServiceCatalog>[0]['repository']) =>
-    createServiceCatalog({ repoPath: root, servicesDirectory: config.servicesDirectory, defaultRuntime: config.defaultRuntime, repository: listing });
-  const catalog = catalogFor(config.envRepoPath, repository);
   const engines = createEngines(run, config.composeTimeoutMs, config.childEnv);
   const runtimes = overrides.runtimes ?? composeRuntimes(config, run, engines);
+  const compat = compatOf(runtimes);
+  const catalogFor = (root: string, listing: Parameters<typeof createServiceCatalog>[0]['repository']) =>
+    createServiceCatalog({ repoPath: root, servicesDirectory: config.servicesDirectory, defaultRuntime: config.defaultRuntime, repository: listing, compat });
+  const catalog = catalogFor(config.envRepoPath, repository);
   const events = new RunEventBus(store, (error) => logger.error({ err: error }, 'a run event listener failed'));
   const selfUpdater = createSelfUpdater({ engines, helperEnv: helperEnvironment(config) });
 

@@ -50,6 +50,8 @@ export function createServiceCatalog(options: {
   concurrency?: number;
   /** Largest input file accepted, in bytes (default 64 MiB); tests lower it. */
   inputFileLimit?: number;
+  /** A construct the tool that would run the service cannot run (ports/runtime.ts `compatOf`); the catalog knows no tools. */
+  compat?: (service: ServiceSource) => Promise<{ code: 'COMPOSE_UNSUPPORTED'; message: string } | undefined>;
 }): ServiceCatalog {
   const repoPath = resolve(options.repoPath);
   const servicesRelative = normaliseRelative(options.servicesDirectory);
@@ -230,7 +232,7 @@ export function createServiceCatalog(options: {
       problem = { code: 'INPUT_FILE_INVALID', message: `${name}: ${invalid.sort().join('; ')}` };
     }
 
-    return {
+    const source: ServiceSource = {
       name,
       dir,
       composeFile,
@@ -244,6 +246,12 @@ export function createServiceCatalog(options: {
       ...(parsed?.ok && !parsed.rollback ? { noRollback: true as const } : {}),
       ...(problem ? { problem } : {}),
     };
+    if (!problem && options.compat) {
+      // An input that vanished or turned unreadable meanwhile is the deployment's to report.
+      const unsupported = await options.compat(source).catch(() => undefined);
+      if (unsupported) source.problem = { code: unsupported.code, message: unsupported.message.startsWith(`${name}: `) ? unsupported.message : `${name}: ${unsupported.message}` };
+    }
+    return source;
   }
 
   /** The directory of a service name, or undefined for a name that is not a plain directory name. */

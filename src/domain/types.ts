@@ -35,7 +35,7 @@ export interface ServiceSource {
   /** Opted out of automatic rollback (`x-gitops: { rollback: false }`): a gate failure stays a failure. */
   noRollback?: true;
   /** Set when the directory cannot be deployed as it stands (unreadable compose file, ...). */
-  problem?: { code: 'COMPOSE_FILE_INVALID' | 'COMPOSE_FILE_AMBIGUOUS' | 'INPUT_FILE_INVALID'; message: string };
+  problem?: { code: 'COMPOSE_FILE_INVALID' | 'COMPOSE_FILE_AMBIGUOUS' | 'INPUT_FILE_INVALID' | 'COMPOSE_UNSUPPORTED'; message: string };
 }
 
 /** What the last successful deployment of a service put in place. */

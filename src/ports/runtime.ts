@@ -41,6 +41,12 @@ export interface Runtime {
   deploy(service: ServiceSource, ctx: ActionContext): Promise<DeployResult>;
   /** Pulls the service's images and recreates only the containers whose image changed. */
   update(service: ServiceSource, ctx: ActionContext): Promise<UpdateResult>;
+  /**
+   * A construct of the service's compose file that this runtime's tool version cannot run as
+   * written (`COMPOSE_UNSUPPORTED`), or undefined. Touches nothing; the catalog reports it.
+   */
+  checkCompose?(service: ServiceSource): Promise<{ code: 'COMPOSE_UNSUPPORTED'; message: string } | undefined>;
+
   /** The service's containers as its engine runs them now (the drift check); without it the service is not checked. */
   containers?(service: ServiceSource): Promise<ContainerState[]>;
   /** The compose tool and version that runs this runtime's services (`podman-compose 1.3.0`), for the plan and doctor. */

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import type { ServiceSource } from '../../domain/types.js';
 import { isAppError } from '../../errors.js';
-import { readComposeModel } from './compose-file.js';
+import { interpolationEnv, interpolationVariables, readComposeModel } from './compose-file.js';
 import { dockerComposeTool, podmanCompose } from './tools.js';
 
 function serviceWith(files: Record<string, string>): { service: ServiceSource; dispose: () => void } {
@@ -16,19 +16,29 @@ function serviceWith(files: Record<string, string>): { service: ServiceSource; d
   return { service, dispose: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-test('image interpolation: the environment beats .env unless the tool loads .env over it', async (t) => {
-  const { service, dispose } = serviceWith({ 'compose.yaml': 'services:\n  app:\n    image: busybox:${TAG}\n', '.env': 'TAG=from-file\n' });
+test('interpolation precedence, the same for every tool: podman-compose.env over .env over the environment', async (t) => {
+  const { service, dispose } = serviceWith({
+    'compose.yaml': 'services:\n  app:\n    image: busybox:${TAG}\n    ports: ["${HOST_PORT}:80"]\n',
+    '.env': 'TAG=from-dotenv\nHOST_PORT=8080\nBARE\n',
+    'podman-compose.env': 'HOST_PORT=8081\n',
+  });
   t.after(dispose);
-  const env = { TAG: 'from-env' };
-  assert.equal((await readComposeModel(service, env)).services[0]!.image, 'busybox:from-env');
-  assert.equal((await readComposeModel(service, env, { envFileWins: true })).services[0]!.image, 'busybox:from-file');
-  assert.equal((await readComposeModel(service, {}, { envFileWins: true })).services[0]!.image, 'busybox:from-file');
+  for (const tool of [podmanCompose, await dockerComposeTool({ preference: 'standalone', run: async () => { throw new Error('not called'); } })()]) {
+    const model = await readComposeModel(service, { TAG: 'from-env', HOST_PORT: '1', BARE: 'env-bare', PATH: '/bin' }, { dotenv: tool.dotenv, envFileWins: tool.envFileWins });
+    assert.equal(model.services[0]!.image, 'busybox:from-dotenv', tool.name);
+    assert.equal(model.variables['HOST_PORT'], '8081', tool.name);
+    assert.equal(model.variables['BARE'], tool.envFileWins ? undefined : 'env-bare', `${tool.name}: a key without = in .env`);
+    assert.deepEqual(model.interpolationFiles['podman-compose.env'], { HOST_PORT: '8081' });
+    assert.equal(interpolationEnv(model.variables)['HOST_PORT'], '8081', 'what the tool gets in its environment');
+  }
 });
 
-test('podman-compose 1.0.3 loads .env over the environment; Docker Compose does not', async () => {
-  assert.equal(podmanCompose.envFileWins, true);
-  const docker = await dockerComposeTool({ preference: 'standalone', run: async () => { throw new Error('not called'); } })();
-  assert.equal(docker.envFileWins, false);
+test('a key without = that the environment does not set: what the tool makes of it', () => {
+  assert.deepEqual(interpolationVariables({}, [{ values: { K: undefined } }], 'None'), { K: 'None' });
+  assert.deepEqual(interpolationVariables({ K: 'env' }, [{ values: { K: undefined } }], 'None'), { K: 'env' });
+  assert.deepEqual(interpolationVariables({ K: 'env' }, [{ values: { K: undefined }, bareKeysUnset: true }]), { K: undefined }, 'podman-compose 1.0 .env');
+  assert.deepEqual(interpolationVariables({}, [{ values: { K: undefined } }]), { K: undefined });
+  assert.deepEqual(interpolationEnv({ K: undefined, L: 'x' }), { L: 'x' });
 });
 
 test('the image, interpolation variables and redacted values follow the tool\'s .env rules', async (t) => {
@@ -39,7 +49,7 @@ test('the image, interpolation variables and redacted values follow the tool\'s 
   });
   t.after(dispose);
   for (const tool of [podmanCompose, await dockerComposeTool({ preference: 'standalone', run: async () => { throw new Error('not called'); } })()]) {
-    const model = await readComposeModel(service, {}, { envFileWins: tool.envFileWins, dotenv: tool.dotenv });
+    const model = await readComposeModel(service, {}, { dotenv: tool.dotenv });
     assert.equal(model.services[0]!.image, 'busybox:1.36', tool.name);
     assert.equal(model.variables['TOKEN'], 's3cret-value', tool.name);
   }

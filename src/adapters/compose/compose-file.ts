@@ -39,19 +39,25 @@ export interface ComposeModel {
   secretValues: string[];
   /** Top-level sections other than `services`. */
   shared: Record<string, unknown>;
-  /** Interpolation variables, with the tool's precedence applied. */
+  /** Interpolation variables, with the server's precedence applied (see readComposeModel). */
   variables: Record<string, string | undefined>;
+  /** `.env` and `podman-compose.env` as the tool's dialect reads them (absent: empty), for the compatibility check. */
+  interpolationFiles: Record<string, Record<string, string | undefined>>;
+  /** The compose file parsed. */
+  document: unknown;
 }
 
 /**
  * The compose services a plain `up` starts (services behind a profile are not), with their
- * image references resolved the way the tool resolves them: the process environment wins over
- * `.env` / `podman-compose.env` beside the compose file, unless `envFileWins` (podman-compose 1.0.3).
+ * image references resolved from `variables`: the server's interpolation precedence, the same
+ * for every tool (`podman-compose.env` over `.env` over the server's passed environment). The
+ * runtime hands `variables` to the tool in its environment, so what it interpolates is this.
  */
 export async function readComposeModel(
   service: ServiceSource,
   processEnv: Record<string, string | undefined>,
-  options: { envFileWins?: boolean; dotenv?: ToolDotenv } = {},
+  // `envFileWins` (podman-compose 1.0): the tool loads `.env` over its environment, so a `.env` key without `=` unsets the variable.
+  options: { dotenv?: ToolDotenv; envFileWins?: boolean } = {},
 ): Promise<ComposeModel> {
   const text = await readInput(service, service.composeFile);
   if (text === undefined) throw new AppError('COMPOSE_FILE_INVALID', `${service.composeFile} does not exist`);
@@ -62,8 +68,7 @@ export async function readComposeModel(
   if (typeof services !== 'object' || services === null || Array.isArray(services)) {
     throw new AppError('COMPOSE_FILE_INVALID', `${service.composeFile} has no services mapping`);
   }
-  const environment = Object.fromEntries(Object.entries(processEnv).filter(([, v]) => v !== undefined));
-  const variables: Record<string, string | undefined> = {};
+  const environment = Object.fromEntries(Object.entries(processEnv).filter((entry): entry is [string, string] => entry[1] !== undefined));
   const dotenv = options.dotenv ?? DEFAULT_DOTENV;
   // What redaction needs of each env file: its values as the tool reads them, whether git tracks it, its text.
   const envFiles: Array<{ values: Record<string, string | undefined>; tracked: boolean; text: string }> = [];
@@ -75,15 +80,15 @@ export async function readComposeModel(
     envFiles.push({ values, tracked: !untracked.has(inputFileKey(file)), text });
     return values;
   };
-  for (const file of INTERPOLATION_ENV_FILES) {
-    const values = await readEnv(file, dotenv.interpolation);
-    const unset = dotenv.unsetInterpolatesAs;
-    Object.assign(variables, unset === undefined ? values : Object.fromEntries(Object.entries(values).map(([k, v]) => [k, v ?? unset])));
-  }
+  const interpolationFiles: Record<string, Record<string, string | undefined>> = {};
+  for (const file of INTERPOLATION_ENV_FILES) interpolationFiles[file] = await readEnv(file, dotenv.interpolation);
+  const variables = interpolationVariables(
+    environment,
+    INTERPOLATION_ENV_FILES.map((file) => ({ values: interpolationFiles[file]!, bareKeysUnset: file === '.env' && options.envFileWins === true })),
+    dotenv.unsetInterpolatesAs,
+  );
   const inputs = extractComposeInputs(document);
   for (const entry of inputs.ok ? inputs.inputs.envFiles : []) await readEnv(entry.path, dotenv.envFile);
-  if (options.envFileWins) Object.assign(variables, { ...environment, ...variables });
-  else Object.assign(variables, environment);
 
   const perService = new Map((inputs.ok ? inputs.inputs.services : []).map((s) => [s.name, s] as const));
   const models: ComposeServiceModel[] = [];
@@ -106,7 +111,29 @@ export async function readComposeModel(
     environment: composeEnvironment(document, variables),
     fromServer: fromServerEnvironment({ composeText: text, envFileTexts: envFiles.map((f) => f.text), environment, variables }),
   });
-  return { services: models, secretValues: secrets, shared, variables };
+  return { services: models, secretValues: secrets, shared, variables, interpolationFiles, document };
+}
+
+/**
+ * The interpolation precedence: each file in `files` over the ones before it, all over the
+ * environment. A key written without `=` takes the value below it, else what the tool makes of
+ * it (`unset`: docker-compose 1.29 says `None`), unless the file's `bareKeysUnset`.
+ */
+export function interpolationVariables(
+  environment: Readonly<Record<string, string>>,
+  files: readonly { values: Readonly<Record<string, string | undefined>>; bareKeysUnset?: boolean }[],
+  unset?: string,
+): Record<string, string | undefined> {
+  const variables: Record<string, string | undefined> = { ...environment };
+  for (const { values, bareKeysUnset } of files) {
+    for (const [key, value] of Object.entries(values)) variables[key] = bareKeysUnset ? value : (value ?? variables[key] ?? unset);
+  }
+  return variables;
+}
+
+/** The variables to put in the tool's environment: every defined one, so the tool interpolates exactly `variables`. */
+export function interpolationEnv(variables: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(variables).filter((entry): entry is [string, string] => entry[1] !== undefined));
 }
 
 /**

@@ -5,7 +5,7 @@ import { readGitopsExtension } from '../../domain/compose-extension.js';
 import { checkEngineState, imagesByService, type ContainerState, type ExpectedService } from '../../domain/engine-state.js';
 import type { SettleRules } from '../../domain/settle.js';
 import { createRedactor, lineBufferedSink } from '../../domain/redact.js';
-import { CONFIG_HASH_LABEL, serviceConfigHash } from '../../domain/service-config-hash.js';
+import { CONFIG_HASH_LABEL, referencedVariables, serviceConfigHash } from '../../domain/service-config-hash.js';
 import type { DeployedCompose, RuntimeKind, ServiceSource } from '../../domain/types.js';
 import { AppError, isAppError, toAppError } from '../../errors.js';
 import type { ActionContext, DeployResult, Runtime, UpdateResult } from '../../ports/runtime.js';
@@ -13,9 +13,10 @@ import { sha256hex } from '../../util/digest.js';
 import type { EngineCli } from '../engine-cli.js';
 import { probeDuring, waitSettled, type HealthGateDeps } from '../health-gate.js';
 import type { ProcessRunner } from '../process-runner.js';
+import { checkCompat, type CompatProblem } from '../../domain/compose-compat.js';
 import { createNoiseFolder, noiseRulesFor, withoutNoise } from '../../domain/tool-noise.js';
 import { composeDown } from './compose-down.js';
-import { readComposeModel, type ComposeModel, type ComposeServiceModel, type ToolDotenv } from './compose-file.js';
+import { interpolationEnv, readComposeModel, type ComposeModel, type ComposeServiceModel, type ToolDotenv } from './compose-file.js';
 import { imageFreshness, type Freshness } from './image-freshness.js';
 
 /** How one compose tool is invoked. */
@@ -132,8 +133,11 @@ export class ComposeRuntime implements Runtime {
    * records the error, from which notifications are written.
    */
   private async redacted<T>(service: ServiceSource, ctx: ActionContext, work: (model: ComposeModel, ctx: ActionContext) => Promise<T>): Promise<T> {
-    const { envFileWins, dotenv } = await this.deps.tool();
-    const model = await readComposeModel(service, this.deps.processEnv, { envFileWins, dotenv });
+    const tool = await this.deps.tool();
+    const model = await readComposeModel(service, this.deps.processEnv, { dotenv: tool.dotenv, envFileWins: tool.envFileWins });
+    // The catalog refused such a file already; this catches one that changed since, before anything is touched.
+    const problem = compatProblem(model, tool);
+    if (problem) throw new AppError(problem.code, `${service.name}: ${problem.message}`);
     const redact = createRedactor([...model.secretValues, ...(this.deps.registrySecrets?.() ?? [])]);
     const sink = lineBufferedSink(ctx.output, redact);
     try {
@@ -185,7 +189,7 @@ export class ComposeRuntime implements Runtime {
     // Only a `service_healthy` dependency makes `up` itself wait for a probe.
     const upWaitsForHealth = model.services.some((s) => waitsForHealthy(s.definition));
     const toCreate = expected.filter((e) => !before.some((c) => c.service === e.name && c.state === 'running' && c.configHash === e.configHash)).map((e) => e.name);
-    const upping = needsUp ? this.up(tool, service, override, env, ctx, toCreate) : Promise.resolve('');
+    const upping = needsUp ? this.up(tool, service, model, override, env, ctx, toCreate) : Promise.resolve('');
     const said = upWaitsForHealth ? await probeDuring(gateDeps, list, beforeIds, upping) : await upping;
     const after = await this.verify(tool, service, expected, ctx, said, beforeIds);
     const fresh = after.filter((c) => !before.some((b) => b.id === c.id)).sort((a, b) => a.name.localeCompare(b.name));
@@ -276,10 +280,24 @@ export class ComposeRuntime implements Runtime {
     return file;
   }
 
-  /** Runs the tool's `up`; returns its output, which may tell why the state check then fails. */
-  private async up(tool: ComposeTool, service: ServiceSource, override: string, env: Record<string, string>, ctx: ActionContext, toCreate: readonly string[]): Promise<string> {
+  /**
+   * The problem with running this service's compose file with this runtime's tool, or undefined:
+   * what the catalog reports before any plan or deployment (see domain/compose-compat.ts).
+   */
+  async checkCompose(service: ServiceSource): Promise<CompatProblem | undefined> {
+    const tool = await this.deps.tool();
+    return compatProblem(await readComposeModel(service, this.deps.processEnv, { dotenv: tool.dotenv, envFileWins: tool.envFileWins }), tool);
+  }
+
+  /**
+   * Runs the tool's `up`; returns its output, which may tell why the state check then fails.
+   * The interpolation variables go in the tool's environment, where every tool but
+   * podman-compose 1.0 lets them beat its own `.env` reading (the compat check covers 1.0).
+   */
+  private async up(tool: ComposeTool, service: ServiceSource, model: ComposeModel, override: string, auth: Record<string, string>, ctx: ActionContext, toCreate: readonly string[]): Promise<string> {
     const { command, args } = tool.up(service.projectName, [service.composeFile, override], tool.upNamesServices ? toCreate : undefined);
     ctx.output(`$ ${[command, ...args].join(' ')}   # ${tool.name} ${tool.version}\n`);
+    const env = { ...interpolationEnv(model.variables), ...auth };
     // The tool's known-noise lines (podman-compose's "already in use" for kept containers) are
     // folded into one line, so that a successful deployment reads as one; the raw output (and
     // so an error message taken from it) is unchanged.
@@ -315,6 +333,15 @@ export class ComposeRuntime implements Runtime {
     }
     return actual;
   }
+}
+
+/** The compat check over a compose model: the document, and the interpolation facts podman-compose 1.0 needs. */
+function compatProblem(model: ComposeModel, tool: ComposeTool): CompatProblem | undefined {
+  return checkCompat(model.document, tool, {
+    referenced: referencedVariables(JSON.stringify(model.document)),
+    dotenv: model.interpolationFiles['.env'] ?? {},
+    podmanComposeEnv: model.interpolationFiles['podman-compose.env'] ?? {},
+  });
 }
 
 /**

@@ -2,7 +2,9 @@ import { existsSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { createGitRepository, redactUrlCredentials } from '../../adapters/git-repository.js';
 import type { ProcessResult } from '../../adapters/process-runner.js';
+import { createEngines } from '../../adapters/compose/index.js';
 import { createServiceCatalog } from '../../adapters/service-catalog.js';
+import { compatOf, composeRuntimes } from '../../compose-runtimes.js';
 import type { Config } from '../../config.js';
 import type { RuntimeKind } from '../../domain/types.js';
 import { isAppError } from '../../errors.js';
@@ -148,7 +150,9 @@ async function checkServices(ctx: DoctorContext, config: Config): Promise<{ resu
     };
   }
   const repository = createGitRepository({ path: config.envRepoPath, run: ctx.run, timeoutMs: ctx.timeoutMs });
-  const catalog = createServiceCatalog({ repoPath: config.envRepoPath, servicesDirectory: config.servicesDirectory, defaultRuntime: config.defaultRuntime, repository });
+  // The same tools the server would run: a construct they cannot run is a problem here too.
+  const compat = compatOf(composeRuntimes(config, ctx.run, createEngines(ctx.run, ctx.timeoutMs, config.childEnv)));
+  const catalog = createServiceCatalog({ repoPath: config.envRepoPath, servicesDirectory: config.servicesDirectory, defaultRuntime: config.defaultRuntime, repository, compat });
   let services;
   try {
     services = await catalog.discover();
