@@ -190,18 +190,20 @@ async function runSuite(t: TestContext, engines: TestEngines, suite: Suite): Pro
   let webPort = options.webPort;
 
   await step('1. first deploy: every stack runs, with its secrets, healthcheck, volume, network and ports', async () => {
-    // The services view (what the plan and doctor read) names the refusal before any run.
-    const views = (await server.get('/api/services')).services as Array<{ name: string; problem: { code: string; message: string } | null }>;
-    for (const project of projects) {
-      const problem = views.find((v) => v.name === project)?.problem ?? null;
-      if (refused.includes(project)) assert.equal(problem?.code, 'COMPOSE_UNSUPPORTED', `${project}: ${JSON.stringify(problem)}`);
-      else assert.equal(problem, null, `${project} runs with ${tool}: ${JSON.stringify(problem)}`);
-    }
-    // The plan names the tool and version that will run each service.
+    // Before anything is touched, the plan (against the remote head) names the tool and version
+    // that will run each service, and the refusal with the construct.
     const plan = (await (await fetch(`${server.url}/api/plan`, { method: 'POST', headers: { authorization: `Bearer ${E2E_API_TOKEN}` } })).json()) as {
-      services: Array<{ service: string; tool?: string }>;
+      services: Array<{ service: string; decision: string; reason: string; tool?: string }>;
     };
-    for (const project of projects) assert.equal(plan.services.find((p) => p.service === project)?.tool, tool, `${project}: ${JSON.stringify(plan.services)}`);
+    for (const project of projects) {
+      const entry = plan.services.find((p) => p.service === project);
+      assert.equal(entry?.tool, tool, `${project}: ${JSON.stringify(entry)}`);
+      if (!refused.includes(project)) assert.equal(entry.decision, 'deploy', JSON.stringify(entry));
+      else {
+        assert.equal(entry.decision, 'problem', JSON.stringify(entry));
+        assert.ok(entry.reason.includes('COMPOSE_UNSUPPORTED') && entry.reason.includes(tool) && entry.reason.includes('long-syntax env_file'), entry.reason);
+      }
+    }
     const run = await server.deployAll();
     assert.deepEqual(deployedServices(run), projects.filter((p) => !refused.includes(p)).sort(), summary(run));
     for (const project of refused) assertRefused(deploymentOf(run, project));
