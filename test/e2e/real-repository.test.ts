@@ -189,7 +189,7 @@ async function runSuite(t: TestContext, engines: TestEngines, suite: Suite): Pro
   let ids: Snapshot = {};
   let webPort = options.webPort;
 
-  await step('1. first deploy: every stack runs, with its secrets, healthcheck, volume, network and ports', async () => {
+  await step('1. first deploy: every stack runs (secrets, healthcheck, volume, network, ports), or the tool\'s refusal is named before anything is touched', async () => {
     // Before anything is touched, the plan (against the remote head) names the tool and version
     // that will run each service, and the refusal with the construct.
     const plan = (await (await fetch(`${server.url}/api/plan`, { method: 'POST', headers: { authorization: `Bearer ${E2E_API_TOKEN}` } })).json()) as {
