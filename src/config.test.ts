@@ -354,3 +354,28 @@ describe('health gate settings', () => {
     assert.ok(error.problems.some((p) => /PRUNE_MAX_FRACTION must be a number from 0 to 1/.test(p)));
   });
 });
+
+describe('retries and SELF_DEPLOY', () => {
+  const base = { WEBHOOK_SECRET: SECRET, ENV_REPO_PATH: '/srv/env' };
+
+  it('retries after 30 s doubling up to 30 min by default; 0 turns retries off; the cap is never below the first delay', () => {
+    const defaults = loadConfig(base, fakeFs());
+    assert.equal(defaults.retryBackoffMs, 30_000);
+    assert.equal(defaults.retryBackoffMaxMs, 1_800_000);
+    assert.equal(loadConfig({ ...base, RETRY_BACKOFF_SECONDS: '0' }, fakeFs()).retryBackoffMs, undefined);
+    const set = loadConfig({ ...base, RETRY_BACKOFF_SECONDS: '600', RETRY_BACKOFF_MAX_SECONDS: '60' }, fakeFs());
+    assert.equal(set.retryBackoffMs, 600_000);
+    assert.equal(set.retryBackoffMaxMs, 600_000);
+    const error = configError({ ...base, RETRY_BACKOFF_SECONDS: 'soon' });
+    assert.ok(error.problems.includes('RETRY_BACKOFF_SECONDS must be a whole number'), error.message);
+    assert.ok(configError({ ...base, RETRY_BACKOFF_MAX_SECONDS: '0' }).problems.includes('RETRY_BACKOFF_MAX_SECONDS must be between 1 and 86400'));
+  });
+
+  it('deploys the own service only through its container unless SELF_DEPLOY=in-place, and refuses other values', () => {
+    assert.equal(loadConfig(base, fakeFs()).selfDeploy, 'container');
+    assert.equal(loadConfig({ ...base, SELF_DEPLOY: 'in-place' }, fakeFs()).selfDeploy, 'in-place');
+    const error = configError({ ...base, SELF_DEPLOY: 'yes' });
+    assert.ok(error.problems.includes('SELF_DEPLOY must be container or in-place'), error.message);
+    assert.equal(loadConfig({ ...base, SELF_DEPLOY: 'in-place', PATH: '/usr/bin' }, fakeFs()).childEnv['SELF_DEPLOY'], undefined, 'a server setting');
+  });
+});

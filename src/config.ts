@@ -63,6 +63,15 @@ export interface Config extends WebhookSettings {
   notify: NotifySettings;
   /** ROLLBACK_ON_FAILURE: a health-gate failure puts the last good deployment back (per-service opt-out: `x-gitops: { rollback: false }`). */
   rollbackOnFailure: boolean;
+  /** Transient failures are retried after this long, doubled per attempt up to `retryBackoffMaxMs`; undefined: no retries (RETRY_BACKOFF_SECONDS=0). */
+  retryBackoffMs: number | undefined;
+  retryBackoffMaxMs: number;
+  /**
+   * SELF_DEPLOY: `container` (default) deploys the own service only through a container of it the
+   * server runs in (the self-update helper); `in-place` also deploys it like any other service
+   * when the server runs elsewhere (on the host, in development).
+   */
+  selfDeploy: 'container' | 'in-place';
   /** PRUNE (take down services removed in git; false: list them `orphaned`) and PRUNE_MAX_FRACTION (the guard). */
   prune: { enabled: boolean; maxFraction: number };
   /** DRIFT_CHECK_SECONDS: how often engine state is compared with what was deployed; undefined: off (0). */
@@ -162,6 +171,10 @@ const envSchema = z.object({
   CHILD_ENV_PASS: z.string().optional(),
   // Rollback (issue 12): a deployment that fails the health gate goes back to the last good one.
   ROLLBACK_ON_FAILURE: z.enum(['true', 'false'], 'ROLLBACK_ON_FAILURE must be true or false').default('true').transform((v) => v === 'true'),
+  // Retries of transient failures (engine away, registry timeout, a hung tool killed).
+  RETRY_BACKOFF_SECONDS: intInRange('RETRY_BACKOFF_SECONDS', 0, 86_400).default(30),
+  RETRY_BACKOFF_MAX_SECONDS: intInRange('RETRY_BACKOFF_MAX_SECONDS', 1, 86_400).default(1_800),
+  SELF_DEPLOY: z.enum(['container', 'in-place'], 'SELF_DEPLOY must be container or in-place').default('container'),
   // Pruning (issue 9): services whose directory is removed in git are taken down, with a guard.
   PRUNE: z.enum(['true', 'false'], 'PRUNE must be true or false').default('true').transform((v) => v === 'true'),
   PRUNE_MAX_FRACTION: z
@@ -301,6 +314,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, fs: ConfigFs = realFs, option
     childEnvPass: childEnvPass.names,
     notify: notify.settings,
     rollbackOnFailure: e.ROLLBACK_ON_FAILURE,
+    retryBackoffMs: e.RETRY_BACKOFF_SECONDS === 0 ? undefined : e.RETRY_BACKOFF_SECONDS * 1000,
+    retryBackoffMaxMs: Math.max(e.RETRY_BACKOFF_MAX_SECONDS, e.RETRY_BACKOFF_SECONDS) * 1000,
+    selfDeploy: e.SELF_DEPLOY,
     prune: { enabled: e.PRUNE, maxFraction: e.PRUNE_MAX_FRACTION },
     driftCheckMs: e.DRIFT_CHECK_SECONDS === 0 ? undefined : e.DRIFT_CHECK_SECONDS * 1000,
     selfHeal: e.SELF_HEAL,

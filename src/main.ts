@@ -20,6 +20,7 @@ import { Pipeline } from './deploy/pipeline.js';
 import { previewPlan } from './deploy/plan-preview.js';
 import type { RollbackEngine } from './deploy/rollback.js';
 import { createRemotePoller } from './deploy/remote-poller.js';
+import { createRetryScheduler } from './deploy/retry-scheduler.js';
 import { createImagePoller } from './deploy/image-poller.js';
 import { createDriftWatch } from './deploy/drift-watch.js';
 import { buildDriftNotification } from './notify/drift-message.js';
@@ -139,6 +140,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
     handoffTimeoutMs,
     // Rollback after a health-gate failure (issue 12).
     rollbackOnFailure: config.rollbackOnFailure,
+    selfDeploy: config.selfDeploy,
     // Pruning of services removed in git (issue 9).
     prune: { servicesDirectory: config.servicesDirectory, ...config.prune },
     rollback: {
@@ -198,6 +200,11 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
   });
   const handoffs = createHandoffWatcher({ store, events, selfUpdater, clock, logger, onForeignRunEnd: observers.onForeignRunEnd });
   handoffs.start(HANDOFF_CHECK_MS);
+  // Transient failures are retried with backoff (RETRY_BACKOFF_SECONDS); deterministic ones wait for a change.
+  const retries = config.retryBackoffMs === undefined ? undefined : createRetryScheduler({
+    events, store, triggers: dispatcher.triggers, selfService: config.deployServerName,
+    backoff: { initialMs: config.retryBackoffMs, maxMs: config.retryBackoffMaxMs }, logger: logger.child({ component: 'retry-scheduler' }),
+  });
 
   // Webhook hardening (issue 10): replays refused across restarts, failed authentication limited per address.
   const replayGuard = createReplayGuard({ store, clock });
@@ -238,6 +245,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
     drift: () => drift.drift(),
     triggers: dispatcher.triggers,
     rollbackService: (service, target, origin) => dispatcher.rollbackService(service, target, origin),
+    selfHeld: () => pipeline.lastSelfHeld(),
     previewPlan: () =>
       previewPlan({
         repository,
@@ -246,12 +254,15 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
         catalogFor: (root, listing) => catalogFor(root, listing),
         store,
         selfService: config.deployServerName,
+        selfHeld: (services) => pipeline.selfHeld(services),
         scratchDir: path.join(config.dataDir, 'plan-preview'),
         toolOf: async (kind) => runtimes[kind].describeTool?.(),
       }),
   });
-  // The first snapshot, before anything can hold the repository lock.
-  await view.services().catch(() => undefined);
+  // The first snapshot, before anything can hold the repository lock; and whether the own service
+  // is left alone (one engine call), so its state says why before the first run.
+  const first = await view.services().catch(() => undefined);
+  if (first) await pipeline.selfHeld(first.services).catch(() => undefined);
   const address = await app.listen({ port: config.port, host: config.host });
   logger.info({ address, repository: config.envRepoPath, servicesDirectory: config.servicesDirectory }, 'listening');
 
@@ -296,7 +307,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
         queue: { close: () => (dispatcher.queue.close(), updateDebounce.close()), idle: () => dispatcher.queue.idle() },
         pipeline,
         streams,
-        background: { stop: () => (poller?.stop(), imagePoller?.stop(), drift.stop(), stopDriftAfterRuns(), handoffs.stop(), observers.stop()) },
+        background: { stop: () => (poller?.stop(), imagePoller?.stop(), drift.stop(), stopDriftAfterRuns(), retries?.stop(), handoffs.stop(), observers.stop()) },
         notifier,
         store,
       })),

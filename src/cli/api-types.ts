@@ -37,6 +37,8 @@ export interface ServiceSummary {
   pinned?: { commit: string | null; reason: 'rolled-back' | 'manual'; deploymentId: string; since: string } | null;
   /** Set while the engine does not run what was deployed (state `drifted`). */
   drift?: { reasons: string[]; since: string; held: string | null; healsLastHour: number; healRunId: string | null } | null;
+  /** What the state means for the next run when it is not plain (`failed (unchanged since <commit>)...`). */
+  stateReason?: string | null;
   lastDeployment: LastDeployment | null;
 }
 
@@ -84,7 +86,7 @@ export interface RunSummary {
   status: string;
   trigger: string;
   /** `webhook`, `api`, `restart` (start-up recovery) or `poll` (the polling backstop); a string, so a newer server's origin still reads. */
-  origin: 'webhook' | 'api' | 'restart' | 'poll' | 'heal' | (string & {});
+  origin: 'webhook' | 'api' | 'restart' | 'poll' | 'heal' | 'retry' | (string & {});
   service: string | null;
   commit: string | null;
   error: ApiErrorInfo | null;

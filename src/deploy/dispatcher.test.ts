@@ -34,6 +34,33 @@ describe('dispatcher', () => {
     return createDispatcher({ store, events: new RunEventBus(store), clock: systemClock, logger: pino({ level: 'silent' }), executor: () => done });
   };
 
+  it('passes force to the pipeline, in a lane of its own (a forced redeploy never joins a plain one), and a retry with origin retry', async () => {
+    const seen: Array<{ service: string; force: boolean }> = [];
+    const dispatcher = make({
+      deployService: async (runId, service, options): Promise<RunResult> => {
+        seen.push({ service, force: options?.force === true });
+        store.updateRun(runId, { status: 'succeeded' });
+        return 'ended';
+      },
+    });
+    dispatcher.queue.pause();
+    const plain = dispatcher.triggers.deployService('app', 'api');
+    const forced = dispatcher.triggers.deployService('app', 'api', { force: true });
+    const again = dispatcher.triggers.deployService('app', 'api', { force: true });
+    const retry = dispatcher.triggers.deployService('other', 'retry');
+    assert.notEqual(forced.runId, plain.runId);
+    assert.equal(again.runId, forced.runId);
+    assert.equal(again.coalesced, true);
+    dispatcher.queue.resume();
+    await dispatcher.queue.idle();
+    assert.deepEqual(seen.sort((a, b) => a.service.localeCompare(b.service) || Number(a.force) - Number(b.force)), [
+      { service: 'app', force: false },
+      { service: 'app', force: true },
+      { service: 'other', force: false },
+    ]);
+    assert.equal(store.getRun(retry.runId)?.origin, 'retry');
+  });
+
   it('queues a run the shutdown interrupted again, for the next instance, with origin restart', async () => {
     let calls = 0;
     const dispatcher = make({

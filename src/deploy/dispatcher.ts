@@ -20,23 +20,26 @@ export interface Job {
 export interface Triggers {
   deployAllChanged(origin: RunOrigin): EnqueueResult;
   redeployAndUpdate(service: string, origin: RunOrigin): EnqueueResult;
-  deployService(service: string, origin: RunOrigin): EnqueueResult;
+  /** `force`: recreate every container of the service, changed or not. */
+  deployService(service: string, origin: RunOrigin, options?: { force?: boolean }): EnqueueResult;
 }
 
 /** The pipeline's entry points, one per trigger. */
 export interface RunExecutor {
   deployAllChanged(runId: string): Promise<RunResult>;
   redeployAndUpdate(runId: string, service: string): Promise<RunResult>;
-  deployService(runId: string, service: string): Promise<RunResult>;
+  deployService(runId: string, service: string, options?: { force?: boolean }): Promise<RunResult>;
   rollbackService(runId: string, service: string): Promise<RunResult>;
 }
 
 /** The job of a trigger: its lane decides what coalesces and what runs one at a time. */
-export function jobOf(trigger: RunTrigger, service: string | null, origin: RunOrigin, target?: string | null): Job {
+export function jobOf(trigger: RunTrigger, service: string | null, origin: RunOrigin, target?: string | null, force?: boolean): Job {
   if (trigger === 'deploy-all-changed') return { lane: 'deploy-all', trigger, service: null, origin };
   // Two requests for the same target coalesce; one for another target waits its turn.
   if (trigger === 'rollback-service') return { lane: `rollback:${service}:${target}`, trigger, service, origin, target: target ?? null };
   if (trigger === 'redeploy-and-update') return { lane: `update:${service}`, trigger, service, origin };
+  // A forced redeploy has a lane of its own: coalesced into a plain one waiting, it would not recreate.
+  if (force) return { lane: `deploy-force:${service}`, trigger, service, origin, force: true };
   return { lane: `deploy:${service}`, trigger, service, origin };
 }
 
@@ -94,7 +97,7 @@ export function createDispatcher(deps: {
         job.trigger === 'deploy-all-changed'
           ? await executor.deployAllChanged(runId)
           : job.trigger === 'deploy-service'
-            ? await executor.deployService(runId, job.service!)
+            ? await executor.deployService(runId, job.service!, job['force'] === true ? { force: true } : {})
             : job.trigger === 'rollback-service'
               ? await executor.rollbackService(runId, job.service!)
               : await executor.redeployAndUpdate(runId, job.service!);
@@ -106,7 +109,7 @@ export function createDispatcher(deps: {
         }
       }
       if (result === 'interrupted') {
-        const { runId: retry } = queue.enqueue(jobOf(job.trigger, job.service, 'restart', job['target'] as string | null | undefined));
+        const { runId: retry } = queue.enqueue(jobOf(job.trigger, job.service, 'restart', job['target'] as string | null | undefined, job['force'] === true));
         deps.logger.info({ runId, retry }, 'run interrupted by the shutdown; queued again for the next instance');
       }
     },
@@ -119,7 +122,7 @@ export function createDispatcher(deps: {
       const enqueue = () => queue.enqueue(jobOf('redeploy-and-update', service, origin));
       return deps.updateDebounce ? deps.updateDebounce.trigger(service, origin, enqueue) : enqueue();
     },
-    deployService: (service, origin) => queue.enqueue(jobOf('deploy-service', service, origin)),
+    deployService: (service, origin, options) => queue.enqueue(jobOf('deploy-service', service, origin, null, options?.force === true)),
   };
 
   return {

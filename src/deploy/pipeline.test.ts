@@ -63,14 +63,14 @@ describe('deploy-all-changed pipeline', () => {
     repo.write('services/gitops-deploy-server/podman-compose.yml', compose('server'));
     repo.push('three services');
     repo.writeSecret('secrets/alpha.env', 'TOKEN=first\n');
-    ctx = setup(repo);
+    ctx = setup(repo, 4, { selfDeploy: 'in-place' });
   });
   after(() => {
     ctx.dispose();
     repo.dispose();
   });
 
-  test('the first run deploys every new service, its own last (in place: it does not run in a container of it)', async () => {
+  test('the first run deploys every new service, its own last (in place: it does not run in a container of it, and SELF_DEPLOY=in-place)', async () => {
     const { run, deployments } = await ctx.deployAll();
     assert.equal(run.status, 'succeeded');
     const byService = Object.fromEntries(deployments.map((d) => [d.service, d]));
@@ -99,7 +99,7 @@ describe('deploy-all-changed pipeline', () => {
     assert.equal(deployments.find((d) => d.service === 'alpha')?.reason, 'changed: ../../secrets/alpha.env');
   });
 
-  test('a failing service fails alone, keeps its old state and is retried by the next run', async () => {
+  test('a failing service fails alone, keeps its old state, is not retried by an unrelated push and is by a change of it', async () => {
     ctx.runtime.calls.length = 0;
     const betaBefore = ctx.store.getDeployedState('beta')!;
     repo.write('services/alpha/config.ini', 'a=1\n');
@@ -115,12 +115,36 @@ describe('deploy-all-changed pipeline', () => {
     assert.equal(first.deployments.find((d) => d.service === 'alpha')?.status, 'succeeded');
     assert.equal(ctx.store.getDeployedState('alpha')?.commit, commit);
     assert.deepEqual(ctx.store.getDeployedState('beta'), betaBefore, 'deployed state is written only after success');
+    assert.ok(beta.fingerprint, 'the failed inputs are recorded');
 
     ctx.runtime.calls.length = 0;
+    repo.write('services/alpha/config.ini', 'a=3\n');
+    repo.push('an unrelated change');
+    const unrelated = await ctx.deployAll();
+    assert.deepEqual(ctx.runtime.calls.map((c) => c.service), ['alpha'], 'beta failed with these inputs: not tried again');
+    assert.equal(unrelated.deployments.some((d) => d.service === 'beta'), false);
+
+    ctx.runtime.calls.length = 0;
+    repo.write('services/beta/.env', 'X=2b\n');
+    repo.push('fix beta');
     const retry = await ctx.deployAll();
     assert.equal(retry.run.status, 'succeeded');
     assert.deepEqual(ctx.runtime.calls.map((c) => c.service), ['beta']);
     assert.equal(retry.deployments.find((d) => d.service === 'beta')?.reason, 'changed: .env');
+  });
+
+  test('a forced redeploy of one service asks the runtime to recreate everything, and says so', async () => {
+    ctx.runtime.calls.length = 0;
+    const runId = ctx.store.createRun({ trigger: 'deploy-service', service: 'alpha', origin: 'api' }).id;
+    await ctx.pipeline.deployService(runId, 'alpha', { force: true });
+    const [deployment] = ctx.store.listDeployments(runId);
+    assert.equal(deployment?.status, 'succeeded');
+    assert.equal(deployment?.reason, 'forced redeploy requested: every container recreated');
+    assert.deepEqual(ctx.runtime.forced, ['alpha']);
+    const plain = ctx.store.createRun({ trigger: 'deploy-service', service: 'alpha', origin: 'retry' }).id;
+    await ctx.pipeline.deployService(plain, 'alpha');
+    assert.deepEqual(ctx.runtime.forced, ['alpha'], 'a plain redeploy is not forced');
+    assert.equal(ctx.store.listDeployments(plain)[0]?.reason, 'retry after a transient failure');
   });
 
   test('a missing required env file fails that service before any command runs', async () => {
@@ -168,6 +192,36 @@ describe('deploy-all-changed pipeline', () => {
     const { run } = await ctx.deployAll();
     assert.equal(run.status, 'succeeded');
     assert.deepEqual(ctx.runtime.calls.map((c) => c.service), ['beta']);
+  });
+});
+
+describe('the own service when the server does not run in a container of it', () => {
+  test('is not deployed by a push, its plan entry says why, and an explicit redeploy fails saying why', async () => {
+    const repo = new EnvRepo();
+    repo.write('services/app/podman-compose.yml', compose('app'));
+    repo.write('services/gitops-deploy-server/podman-compose.yml', compose('server'));
+    repo.push('app and the server');
+    // No container of the own service runs (the self-updater finds none): the server is on the host.
+    const ctx = setup(repo, 4, { selfUpdater: { findInstance: async () => undefined, startHelper: async () => 'never', helperExists: async () => false } });
+    try {
+      const { run, deployments } = await ctx.deployAll();
+      assert.equal(run.status, 'succeeded');
+      assert.deepEqual(ctx.runtime.calls.map((c) => c.service), ['app']);
+      assert.deepEqual(deployments.map((d) => d.service), ['app']);
+      const why = 'not deployed: this server does not run in a container of gitops-deploy-server; SELF_DEPLOY=in-place deploys it in place';
+      assert.equal(await ctx.pipeline.selfHeld([{ name: 'gitops-deploy-server' } as never]), why);
+
+      const runId = ctx.store.createRun({ trigger: 'deploy-service', service: 'gitops-deploy-server', origin: 'api' }).id;
+      await ctx.pipeline.deployService(runId, 'gitops-deploy-server');
+      const [refused] = ctx.store.listDeployments(runId);
+      assert.equal(refused?.status, 'failed');
+      assert.equal(refused?.errorCode, 'SELF_UPDATE_FAILED');
+      assert.equal(refused?.error, why);
+      assert.deepEqual(ctx.runtime.calls.map((c) => c.service), ['app'], 'nothing ran for the own service');
+    } finally {
+      ctx.dispose();
+      repo.dispose();
+    }
   });
 });
 

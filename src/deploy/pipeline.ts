@@ -1,11 +1,12 @@
 import type { Logger } from 'pino';
 import { planDeployAll, type PlanEntry } from '../domain/plan.js';
+import { decideSelfDeploy, type SelfDeployMode } from '../domain/self-deploy.js';
 import { MISSING_DIGEST, type DeployedState, type ServicePin, type ServiceSource } from '../domain/types.js';
 import { AppError, toAppError } from '../errors.js';
 import type { Clock } from '../ports/clock.js';
 import type { Repository } from '../ports/repository.js';
 import type { SelfUpdater } from '../ports/self-updater.js';
-import { pinsOf, rolledBackInputs } from './rolled-back.js';
+import { failedInputs, pinsOf, rolledBackInputs } from './rolled-back.js';
 import { GATE_FAILURE_CODES, rollBackService, type RollbackDeps } from './rollback.js';
 import type { ActionContext } from '../ports/runtime.js';
 import type { RuntimeRegistry } from '../ports/runtime.js';
@@ -47,6 +48,8 @@ export interface PipelineDeps {
   rollback?: RollbackDeps;
   /** ROLLBACK_ON_FAILURE (default true); a service opts out with `x-gitops: { rollback: false }`. */
   rollbackOnFailure?: boolean;
+  /** SELF_DEPLOY (default `container`): whether the own service is deployed in place when the server does not run in a container of it. */
+  selfDeploy?: SelfDeployMode;
   /** Pruning of services removed in git (PRUNE, PRUNE_MAX_FRACTION); without it nothing is pruned. */
   prune?: PruneSettings;
 }
@@ -94,6 +97,7 @@ export class Pipeline {
       deployInPlace: (deployment, service) => this.execute(deployment, service, deployment.commit, deps.logger.child({ runId: deployment.runId }), deployment.action === 'update' ? 'update' : 'deploy'),
       problemOf: deployProblem,
       handoffTimeoutMs: deps.handoffTimeoutMs ?? 30 * 60_000,
+      ...(deps.selfDeploy ? { selfDeploy: deps.selfDeploy } : {}),
       ...(deps.handoffPollMs !== undefined ? { handoffPollMs: deps.handoffPollMs } : {}),
     });
   }
@@ -137,7 +141,8 @@ export class Pipeline {
         }
         this.deps.onDiscovered?.(commit, services);
         const deployed = new Map(store.listDeployedStates().map((s) => [s.service, s] as const));
-        const plan = planDeployAll({ services, deployed, selfService: this.deps.selfService, rolledBack: rolledBackInputs(store), pins: pinsOf(store) });
+        const selfHeld = await this.selfHeld(services);
+        const plan = planDeployAll({ services, deployed, selfService: this.deps.selfService, rolledBack: rolledBackInputs(store), pins: pinsOf(store), failed: failedInputs(store), ...(selfHeld ? { selfHeld } : {}) });
         const byName = new Map(services.map((s) => [s.name, s] as const));
         const toDeploy = plan.filter((e) => e.decision === 'deploy');
         log.info({ deploy: toDeploy.map((e) => e.service), unchanged: plan.filter((e) => e.decision === 'unchanged').length }, 'plan ready');
@@ -175,9 +180,12 @@ export class Pipeline {
     return this.oneService(runId, serviceName, 'update');
   }
 
-  /** Redeploys one service from the checkout as it stands, changed or not: an operator's request, no sync. */
-  deployService(runId: string, serviceName: string): Promise<RunResult> {
-    return this.oneService(runId, serviceName, 'deploy');
+  /**
+   * Redeploys one service from the checkout as it stands, changed or not: an operator's request,
+   * no sync. `force` recreates every container of it, even those that run their configuration.
+   */
+  deployService(runId: string, serviceName: string, options: { force?: boolean } = {}): Promise<RunResult> {
+    return this.oneService(runId, serviceName, 'deploy', options.force === true);
   }
 
   /**
@@ -202,12 +210,15 @@ export class Pipeline {
     });
   }
 
-  private async oneService(runId: string, serviceName: string, kind: 'deploy' | 'update'): Promise<RunResult> {
+  private async oneService(runId: string, serviceName: string, kind: 'deploy' | 'update', force = false): Promise<RunResult> {
     const { clock } = this.deps;
     const log = this.deps.logger.child({ runId, trigger: kind === 'update' ? 'redeploy-and-update' : 'deploy-service', service: serviceName });
     return this.guard(runId, log, async () => {
       this.setRun(runId, { status: 'running', startedAt: clock.now().toISOString() });
-      const reason = kind === 'update' ? 'image published' : 'redeploy requested';
+      const retry = this.deps.store.getRun(runId)?.origin === 'retry';
+      const reason = retry
+        ? `retry after a transient failure${kind === 'update' ? ' (image update)' : ''}`
+        : kind === 'update' ? 'image published' : force ? 'forced redeploy requested: every container recreated' : 'redeploy requested';
       if (serviceName === this.deps.selfService) {
         let commit: string | null = null;
         try {
@@ -226,7 +237,7 @@ export class Pipeline {
         }
         return this.finish(runId, log);
       }
-      return this.readAndDeploy(runId, serviceName, log, { commit: () => this.deps.repository.head(), action: kind, reason, kind });
+      return this.readAndDeploy(runId, serviceName, log, { commit: () => this.deps.repository.head(), action: kind, reason, kind, ...(force ? { force } : {}) });
     });
   }
 
@@ -239,7 +250,7 @@ export class Pipeline {
     runId: string,
     serviceName: string,
     log: Logger,
-    plan: { commit: () => Promise<string | null>; action: 'deploy' | 'update'; reason: string; kind: 'deploy' | 'update' | 'rollback'; target?: DeploymentRecord },
+    plan: { commit: () => Promise<string | null>; action: 'deploy' | 'update'; reason: string; kind: 'deploy' | 'update' | 'rollback'; target?: DeploymentRecord; force?: boolean },
   ): Promise<RunResult> {
     const outcome = await this.repositoryLock.read(async () => {
       let service: ServiceSource | undefined;
@@ -258,10 +269,42 @@ export class Pipeline {
       this.deps.onServiceRead?.(service);
       const deployment = this.deps.store.createDeployment({ runId, service: service.name, action: plan.action, status: 'queued', reason: plan.reason, commit });
       this.publishDeployment(deployment.id);
-      await this.execute(deployment, service, commit, log, plan.kind, plan.target);
+      await this.execute(deployment, service, commit, log, plan.kind, { ...(plan.target ? { target: plan.target } : {}), ...(plan.force ? { force: true } : {}) });
       return 'done';
     });
     return outcome === 'failed' ? 'ended' : this.finish(runId, log);
+  }
+
+  /**
+   * Why the own service is not deployed by this run (the server does not run in a container of
+   * it, and SELF_DEPLOY is not `in-place`), for its plan entry; undefined when it may be. An
+   * engine that cannot be asked decides nothing here: the self stage asks again and fails.
+   */
+  async selfHeld(services: readonly ServiceSource[]): Promise<string | undefined> {
+    const held = await this.decideSelfHeld(services);
+    this.lastSelfHeldReason = held;
+    return held;
+  }
+
+  /** The last decision of `selfHeld` (undefined before the first), for the services' state without an engine call. */
+  lastSelfHeld(): string | undefined {
+    return this.lastSelfHeldReason;
+  }
+
+  private lastSelfHeldReason: string | undefined;
+
+  private async decideSelfHeld(services: readonly ServiceSource[]): Promise<string | undefined> {
+    if (this.deps.selfDeploy === 'in-place') return undefined;
+    const service = services.find((s) => s.name === this.deps.selfService);
+    if (!service) return undefined;
+    let instance;
+    try {
+      instance = this.deps.selfUpdater ? await this.deps.selfUpdater.findInstance(service) : undefined;
+    } catch {
+      return undefined;
+    }
+    const decision = decideSelfDeploy({ service: service.name, runsInOwnContainer: instance !== undefined, mode: this.deps.selfDeploy ?? 'container' });
+    return decision.kind === 'held' ? decision.reason : undefined;
   }
 
   /** Records a planned deployment as queued, before any of the run's deployments starts. */
@@ -281,9 +324,10 @@ export class Pipeline {
     commit: string | null,
     runLog: Logger,
     kind: 'deploy' | 'update' | 'rollback',
-    /** rollback: the earlier successful deployment whose inputs and images go back in place. */
-    target?: DeploymentRecord,
+    /** target (rollback): the earlier successful deployment whose inputs and images go back in place; force: recreate every container. */
+    options: { target?: DeploymentRecord; force?: boolean } = {},
   ): Promise<boolean> {
+    const { target } = options;
     const { store, clock } = this.deps;
     const log = runLog.child({ deploymentId: deployment.id, service: service.name, runtime: service.runtime });
     return this.slots.run(() =>
@@ -297,6 +341,7 @@ export class Pipeline {
             live.write(chunk);
           },
           signal: this.abort.signal,
+          ...(options.force ? { force: true as const } : {}),
         };
         try {
           if (this.abort.signal.aborted) throw new AppError('PROCESS_ABORTED', INTERRUPTED_MESSAGE);
@@ -353,7 +398,11 @@ export class Pipeline {
             live.flush();
             this.setDeployment(deployment, interrupted
               ? { status: 'interrupted', errorCode: 'DEPLOYMENT_INTERRUPTED', error: INTERRUPTED_MESSAGE, output: output || toolOutput, finishedAt: clock.now().toISOString() }
-              : { status: 'failed', errorCode: error.code, error: error.message, output: output || toolOutput, finishedAt: clock.now().toISOString() }, runtimeTag);
+              : {
+                  status: 'failed', errorCode: error.code, error: error.message, output: output || toolOutput, finishedAt: clock.now().toISOString(),
+                  // The inputs that failed: the plan holds them until they change (a rollback's are not git's).
+                  ...(kind === 'rollback' ? {} : { fingerprint: service.fingerprint }),
+                }, runtimeTag);
           } catch (recordError) {
             // The store itself fails (a full disk): the record stays `running`, and start-up
             // recovery marks it interrupted and retries it. Said in the log, with the code.

@@ -56,6 +56,7 @@ describe('plan preview', () => {
       logger: pino({ level: 'silent' }),
       selfService: 'gitops-deploy-server',
       parallelism: 2,
+      selfDeploy: 'in-place',
     });
     preview = () =>
       previewPlan({

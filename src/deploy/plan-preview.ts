@@ -6,7 +6,7 @@ import type { Repository } from '../ports/repository.js';
 import type { ServiceCatalog } from '../ports/service-catalog.js';
 import type { Store } from '../ports/store.js';
 import type { KeyedMutex } from '../util/concurrency.js';
-import { pinsOf, rolledBackInputs } from './rolled-back.js';
+import { failedInputs, pinsOf, rolledBackInputs } from './rolled-back.js';
 import type { ServicesView } from './services-view.js';
 
 /** The key of the fetch lock: one git fetch at a time in the checkout. */
@@ -34,6 +34,8 @@ export interface PlanPreviewDeps {
   catalogFor(root: string, repository: Pick<Repository, 'listTrackedFiles'>): ServiceCatalog;
   store: Pick<Store, 'listDeployedStates' | 'listServiceDeployments' | 'lastDeployments' | 'listPins'>;
   selfService: string;
+  /** Why the own service would not be deployed (Pipeline.selfHeld), said in its entry as a run would. */
+  selfHeld?: (services: readonly ServiceSource[]) => Promise<string | undefined>;
   /** Scratch space for the written-out tree, removed after each preview. */
   scratchDir: string;
   /** The compose tool and version of a runtime (`podman-compose 1.3.0`), when known. */
@@ -65,12 +67,15 @@ export async function previewPlan(deps: PlanPreviewDeps): Promise<PlanPreview> {
   })();
   const deployed = new Map(deps.store.listDeployedStates().map((s) => [s.service, s] as const));
   const byName = new Map(services.services.map((s) => [s.name, s] as const));
+  const selfHeld = await deps.selfHeld?.(services.services);
   const entries = planDeployAll({
     services: services.services,
     deployed,
     selfService: deps.selfService,
     rolledBack: rolledBackInputs(deps.store),
     pins: pinsOf(deps.store),
+    failed: failedInputs(deps.store),
+    ...(selfHeld ? { selfHeld } : {}),
   }).map((entry) => {
     const problem = entry.decision === 'deploy' ? problemOf(byName.get(entry.service)!) : null;
     return problem ? { ...entry, decision: 'problem' as const, reason: `${entry.reason}; will fail: ${problem}` } : entry;

@@ -289,7 +289,7 @@ describe('when there is no rollback', () => {
     ['x-gitops: { rollback: false }', 'x-gitops:\n  rollback: false\n', {}, /x-gitops: \{ rollback: false \}/],
     ['ROLLBACK_ON_FAILURE=false', '', { rollbackOnFailure: false }, /ROLLBACK_ON_FAILURE=false/],
   ] as const) {
-    test(`${label} opts out: the failure stays a failure and the broken inputs are retried`, async () => {
+    test(`${label} opts out: the failure stays a failure, held by the next push and tried again by a redeploy`, async () => {
       const repo = new EnvRepo();
       repo.write('services/app/compose.yaml', compose('v1', extra));
       repo.push('v1');
@@ -304,8 +304,10 @@ describe('when there is no rollback', () => {
         assert.equal(deployments[0]?.status, 'failed');
         assert.match(deployments[0]!.output, said);
         assert.deepEqual(ctx.versions, ['v2'], 'no rollback ran');
-        // A plain failure is retried by the next run (only rolled-back inputs are held).
-        assert.equal((await ctx.deployAll()).deployments[0]?.status, 'succeeded');
+        // A plain failure is not retried by the next push with the same inputs (issue 9)...
+        assert.deepEqual((await ctx.deployAll()).deployments, []);
+        // ...but by an explicit redeploy.
+        assert.equal((await ctx.oneService('app', 'deploy')).deployments[0]?.status, 'succeeded');
       } finally {
         ctx.dispose();
         repo.dispose();

@@ -1,5 +1,5 @@
 import type { RunOutcome } from '../notify/outcome.js';
-import type { Store } from '../ports/store.js';
+import type { DeploymentRecord, Store } from '../ports/store.js';
 
 const errorOf = (record: { error: string | null; errorCode: string | null }) =>
   record.error === null ? null : { code: record.errorCode ?? 'INTERNAL', message: record.error };
@@ -9,7 +9,7 @@ const errorOf = (record: { error: string | null; errorCode: string | null }) =>
  * service's previous deployment (so a success after a failure reads as a recovery).
  */
 export function runOutcome(
-  store: Pick<Store, 'getRun' | 'listDeployments' | 'previousDeploymentStatus'>,
+  store: Pick<Store, 'getRun' | 'listDeployments' | 'previousDeploymentStatus' | 'listServiceDeployments'>,
   runId: string,
   context: { serverName: string; publicUrl: string | undefined },
 ): RunOutcome | null {
@@ -35,6 +35,17 @@ export function runOutcome(
       reason: d.reason,
       error: errorOf(d),
       previousStatus: d.action === 'skip' ? null : store.previousDeploymentStatus(d.service, d.id),
+      ...(d.status === 'failed' && repeatsPrevious(store, d) ? { repeated: true } : {}),
     })),
   };
+}
+
+/**
+ * Whether a failure is the same as the service's previous deployment's: the same inputs failing
+ * with the same code (a retry after a transient failure, a redeploy that changed nothing). Its
+ * failure was notified then; the notifier does not say it again.
+ */
+function repeatsPrevious(store: Pick<Store, 'listServiceDeployments'>, d: DeploymentRecord): boolean {
+  const [previous] = store.listServiceDeployments(d.service, { limit: 1, before: d.id }).items;
+  return previous !== undefined && previous.status === 'failed' && previous.errorCode === d.errorCode && previous.fingerprint !== null && previous.fingerprint === d.fingerprint;
 }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { planDeployAll } from '../domain/plan.js';
+import { decideSelfDeploy, type SelfDeployMode } from '../domain/self-deploy.js';
 import type { ServiceSource } from '../domain/types.js';
 import { AppError, toAppError } from '../errors.js';
 import type { Clock } from '../ports/clock.js';
@@ -22,7 +23,8 @@ import type { RunEventBus } from './run-events.js';
  *      plan made before the wait may predate the helper's record;
  *   3. record the deployment `handed-off`, start a helper container, and wait for the helper to
  *      record the end, or for this process to be replaced (then the run is the helper's).
- * Without a container of its own (on the host, in development) the service is deployed in place.
+ * Without a container of its own (on the host, in development, beside the old server) the service
+ * is left alone, unless SELF_DEPLOY=in-place deploys it in place (domain/self-deploy.ts).
  */
 
 /** How a self-update stage ended. */
@@ -64,6 +66,8 @@ export interface SelfUpdateStageDeps {
   problemOf(service: ServiceSource): AppError | null;
   handoffTimeoutMs: number;
   handoffPollMs?: number;
+  /** SELF_DEPLOY; default `container`: without a container of its own, the own service is not deployed. */
+  selfDeploy?: SelfDeployMode;
 }
 
 export class SelfUpdateStage {
@@ -90,8 +94,15 @@ export class SelfUpdateStage {
     } catch (error) {
       return this.failNew(request, error, log);
     }
+    const decision = decideSelfDeploy({ service: this.deps.selfService, runsInOwnContainer: Boolean(selfUpdater && instance), mode: this.deps.selfDeploy ?? 'container' });
+    if (decision.kind === 'held') {
+      log.info({ reason: decision.reason }, 'the own service is left alone');
+      // deploy-all: its plan entry said why. An explicit request fails, saying why.
+      if (request.onlyIfChanged) return { kind: 'nothing' };
+      return this.failNew(request, new AppError('SELF_UPDATE_FAILED', decision.reason), log);
+    }
     if (!selfUpdater || !instance) {
-      log.info('the server does not run in a container of its own service: deploying it like any other');
+      log.info('the server does not run in a container of its own service and SELF_DEPLOY=in-place: deploying it like any other');
       // Read and deployed under one hold of the read lock, like any other service.
       const ok = await this.deps.repositoryLock.read(async () => {
         const fresh = (await this.deps.catalog.find(this.deps.selfService)) ?? service!;

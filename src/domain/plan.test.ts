@@ -140,4 +140,27 @@ describe('planDeployAll', () => {
     assert.equal(follows!.decision, 'deploy');
     assert.equal(follows!.reason, 'changed: .env');
   });
+
+  it('does not try again inputs whose deployment failed, until they change; says since which commit', () => {
+    const broken = source('app', { ...appFiles, '.env': 'e2' });
+    const input = { deployed: new Map([['app', deployed('app', appFiles)]]), selfService: 'gitops-deploy-server' };
+    const failed = new Map([['app', { fingerprint: broken.fingerprint, commit: 'cd'.repeat(20) }]]);
+    const [held] = planDeployAll({ ...input, services: [broken], failed });
+    assert.equal(held!.decision, 'unchanged');
+    assert.equal(held!.reason, `failed (unchanged since ${'cd'.repeat(6)}): not retried until its inputs change; deploy it to try again`);
+    assert.deepEqual(held!.changedFiles, ['.env']);
+    const [fixed] = planDeployAll({ ...input, services: [source('app', { ...appFiles, '.env': 'e3' })], failed });
+    assert.equal(fixed!.decision, 'deploy');
+    assert.equal(fixed!.reason, 'changed: .env');
+    const [fresh] = planDeployAll({ selfService: 'x', deployed: new Map(), services: [broken], failed });
+    assert.equal(fresh!.decision, 'unchanged', 'a new service that failed is held too');
+  });
+
+  it('holds the own service with the reason given when it must not be deployed from here', () => {
+    const why = 'not deployed: this server does not run in a container of gitops-deploy-server; SELF_DEPLOY=in-place deploys it in place';
+    const [held] = planDeployAll({ services: [source('gitops-deploy-server', appFiles)], deployed: new Map(), selfService: 'gitops-deploy-server', selfHeld: why });
+    assert.deepEqual(held, { service: 'gitops-deploy-server', decision: 'unchanged', reason: why, changedFiles: [] });
+    const [other] = planDeployAll({ services: [source('app', appFiles)], deployed: new Map(), selfService: 'gitops-deploy-server', selfHeld: why });
+    assert.equal(other!.decision, 'deploy');
+  });
 });

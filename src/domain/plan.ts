@@ -28,6 +28,29 @@ export interface PlanInput {
    * are still those they were pinned against; once those change, the service follows git again.
    */
   pins?: ReadonlyMap<string, ServicePin>;
+  /**
+   * Services whose newest deployment failed, with the inputs it failed with: not tried again by
+   * every unrelated push (each try fails the same way and notifies again) until they change. A
+   * transient failure is retried by the retry scheduler instead, an explicit redeploy any time.
+   */
+  failed?: ReadonlyMap<string, FailedInputs>;
+  /**
+   * Set when the own service must not be deployed from here (the server does not run in a
+   * container of it, and SELF_DEPLOY is not `in-place`): why, said by its plan entry.
+   */
+  selfHeld?: string;
+}
+
+/** The inputs a service's newest deployment failed with, and the commit they were read at. */
+export interface FailedInputs {
+  fingerprint: string;
+  commit: string | null;
+}
+
+/** Why a service whose failed inputs did not change is not tried again, for the plan and the state. */
+export function failedUnchangedReason(failed: FailedInputs): string {
+  const since = failed.commit ? failed.commit.slice(0, 12) : 'its last deployment';
+  return `failed (unchanged since ${since}): not retried until its inputs change; deploy it to try again`;
 }
 
 /** Why a pinned service is left alone, for the plan and its preview. */
@@ -62,6 +85,13 @@ export function planDeployAll(input: PlanInput): PlanEntry[] {
           : 'not retried: a deployment with these inputs failed the health gate and was rolled back; push a fix, or redeploy it to try again',
         changedFiles: changed,
       };
+    }
+    const failed = input.failed?.get(service.name);
+    if (failed && failed.fingerprint === service.fingerprint) {
+      return { service: service.name, decision: 'unchanged', reason: failedUnchangedReason(failed), changedFiles: changed };
+    }
+    if (service.name === input.selfService && input.selfHeld !== undefined) {
+      return { service: service.name, decision: 'unchanged', reason: input.selfHeld, changedFiles: changed };
     }
     return {
       service: service.name,

@@ -1,3 +1,5 @@
+import { failedUnchangedReason } from './plan.js';
+import { holdsFailedInputs } from './retry-policy.js';
 import { FAILED_DEPLOYMENT_STATUSES, type DeployedState, type DeploymentStatus, type ServicePin, type ServiceSource } from './types.js';
 
 /**
@@ -31,4 +33,23 @@ export function serviceState(
   if (pin) return 'pinned';
   if (!deployed) return 'never-deployed';
   return deployed.fingerprint === service.fingerprint ? 'in-sync' : 'changed';
+}
+
+/**
+ * Why a service stands where it does, when the state word alone does not say what happens next:
+ * a service that failed deterministically, whose inputs did not change since, is not retried by a push
+ * (`failed (unchanged since <commit>)`, as its plan entry says); otherwise null.
+ */
+export function serviceStateReason(
+  service: ServiceSource,
+  last: { status: DeploymentStatus; fingerprint: string | null; commit: string | null; errorCode: string | null; error: string | null } | undefined,
+  /** Set for the own service when this server leaves it alone (SELF_DEPLOY): why. */
+  selfHeld?: string,
+): string | null {
+  if (selfHeld !== undefined) return selfHeld;
+  // Transient failures and pulls are not held: the next run (or the retry scheduler) tries them again.
+  if (last?.status === 'failed' && last.fingerprint !== null && last.fingerprint === service.fingerprint && holdsFailedInputs({ code: last.errorCode ?? 'INTERNAL', message: last.error ?? '' })) {
+    return failedUnchangedReason({ fingerprint: last.fingerprint, commit: last.commit });
+  }
+  return null;
 }

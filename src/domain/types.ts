@@ -66,8 +66,8 @@ export interface DeployedCompose {
 
 /** deploy-service: an operator asked to redeploy one service as it stands, changed or not. */
 export type RunTrigger = 'deploy-all-changed' | 'redeploy-and-update' | 'deploy-service' | 'rollback-service';
-/** Who asked for a run: a signed webhook, the management API, start-up recovery, the polling backstop, or self-heal of a drifted service. */
-export type RunOrigin = 'webhook' | 'api' | 'restart' | 'poll' | 'heal';
+/** Who asked for a run: a signed webhook, the management API, start-up recovery, the polling backstop, self-heal of a drifted service, or the retry of a transient failure. */
+export type RunOrigin = 'webhook' | 'api' | 'restart' | 'poll' | 'heal' | 'retry';
 export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed';
 /** `prune`: the tombstone of a service whose directory was removed in git (its containers taken down). `skip` is no longer recorded; runs of earlier versions hold it (the own service, left alone). */
 export type DeploymentAction = 'deploy' | 'update' | 'skip' | 'prune';

@@ -20,16 +20,16 @@ const auth = { authorization: `Bearer ${TOKEN}` };
 
 /** Triggers that create real queued runs in the store, as the queue does, and record their calls. */
 function storeTriggers(store: () => Store) {
-  const calls: Array<{ trigger: string; service: string | null; origin: string }> = [];
-  const make = (trigger: 'deploy-all-changed' | 'redeploy-and-update' | 'deploy-service', service: string | null, origin: 'webhook' | 'api' | 'restart') => {
-    calls.push({ trigger, service, origin });
+  const calls: Array<{ trigger: string; service: string | null; origin: string; force?: true }> = [];
+  const make = (trigger: 'deploy-all-changed' | 'redeploy-and-update' | 'deploy-service', service: string | null, origin: 'webhook' | 'api' | 'restart', force?: boolean) => {
+    calls.push({ trigger, service, origin, ...(force ? { force: true as const } : {}) });
     return { runId: store().createRun({ trigger, service, origin }).id, coalesced: false };
   };
   return {
     calls,
     deployAllChanged: (origin: 'webhook' | 'api' | 'restart') => make('deploy-all-changed', null, origin),
     redeployAndUpdate: (service: string, origin: 'webhook' | 'api' | 'restart') => make('redeploy-and-update', service, origin),
-    deployService: (service: string, origin: 'webhook' | 'api' | 'restart') => make('deploy-service', service, origin),
+    deployService: (service: string, origin: 'webhook' | 'api' | 'restart', options?: { force?: boolean }) => make('deploy-service', service, origin, options?.force),
   };
 }
 
@@ -402,6 +402,24 @@ describe('management API', () => {
         { trigger: 'deploy-all-changed', service: null, origin: 'api' },
         { trigger: 'deploy-service', service: 'app', origin: 'api' },
         { trigger: 'redeploy-and-update', service: 'db', origin: 'api' },
+      ]);
+    });
+
+    it('queues a forced redeploy from the body or the query, and refuses a force that is not a boolean', async () => {
+      triggers.calls.length = 0;
+      const postJson = (url: string, body: unknown) => app.inject({ method: 'POST', url, headers: { ...auth, 'content-type': 'application/json' }, payload: JSON.stringify(body) });
+      const byBody = await postJson('/api/services/app/deploy', { force: true });
+      assert.equal(byBody.statusCode, 202);
+      assert.equal(byBody.json().force, true);
+      assert.equal((await post('/api/services/app/deploy?force=true')).statusCode, 202);
+      assert.equal((await postJson('/api/services/app/deploy', { force: false })).statusCode, 202);
+      const bad = await postJson('/api/services/app/deploy', { force: 'yes please' });
+      assert.equal(bad.statusCode, 400);
+      assert.equal(bad.json().error.code, 'INVALID_QUERY');
+      assert.deepEqual(triggers.calls, [
+        { trigger: 'deploy-service', service: 'app', origin: 'api', force: true },
+        { trigger: 'deploy-service', service: 'app', origin: 'api', force: true },
+        { trigger: 'deploy-service', service: 'app', origin: 'api' },
       ]);
     });
 

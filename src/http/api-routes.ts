@@ -32,9 +32,11 @@ export interface ApiDeps {
   triggers: {
     deployAllChanged(origin: RunOrigin): Triggered;
     redeployAndUpdate(service: string, origin: RunOrigin): Triggered;
-    deployService(service: string, origin: RunOrigin): Triggered;
+    deployService(service: string, origin: RunOrigin, options?: { force?: boolean }): Triggered;
   };
   previewPlan(): Promise<PlanPreview>;
+  /** Why this server leaves its own service alone (the last decision taken, Pipeline.lastSelfHeld), for its stateReason. */
+  selfHeld?: () => string | undefined;
   /** Queues a rollback-service run for `target` (a successful deployment's id); without it the rollback routes answer 404. */
   rollbackService?(service: string, target: string, origin: RunOrigin): Triggered;
   /** Services the drift check found drifted (DRIFT_CHECK_SECONDS); without it none is. */
@@ -75,6 +77,16 @@ function serviceParam(request: FastifyRequest<{ Params: { name: string } }>): st
 }
 
 /** A request body as a JSON object (bodies arrive as raw bytes); empty is `{}`. */
+/** `force` of a deploy, from the body (`{ "force": true }`) or the query (`?force=true`). */
+function forceOf(body: unknown, query: unknown): boolean {
+  for (const value of [body, query]) {
+    if (value === undefined || value === false || value === 'false') continue;
+    if (value === true || value === 'true' || value === '' || value === '1') return true;
+    throw new AppError('INVALID_QUERY', 'force must be true or false');
+  }
+  return false;
+}
+
 function jsonBody(raw: unknown): Record<string, unknown> {
   const text = Buffer.isBuffer(raw) ? raw.toString('utf8') : typeof raw === 'string' ? raw : '';
   if (text.trim() === '') return {};
@@ -146,7 +158,7 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiDeps): void {
         const orphans = describeGoneServices(new Set(services.map((s) => s.name)), deployed, last).filter((s) => s.name.toLowerCase().includes(needle));
         return {
           commit,
-          services: [...describeServices(shown, deployed, last, deps.serverName, deps.store.listPins(), deps.drift?.()), ...orphans],
+          services: [...describeServices(shown, deployed, last, deps.serverName, deps.store.listPins(), deps.drift?.(), deps.selfHeld?.()), ...orphans],
         };
       });
 
@@ -163,7 +175,7 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiDeps): void {
         const [newest] = deps.store.listServiceDeployments(name, { limit: 1 }).items;
         const last = new Map(newest ? [[name, newest] as const] : []);
         const pin = deps.store.getPin(name);
-        const [summary] = describeServices([service], deployed ? [deployed] : [], last, deps.serverName, pin ? [pin] : [], deps.drift?.());
+        const [summary] = describeServices([service], deployed ? [deployed] : [], last, deps.serverName, pin ? [pin] : [], deps.drift?.(), deps.selfHeld?.());
         const history = deps.store.listServiceDeployments(name, { limit, ...(before ? { before } : {}) });
         const paths = [...new Set([...Object.keys(service.files), ...Object.keys(deployed?.files ?? {})])].sort();
         return {
@@ -209,10 +221,11 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiDeps): void {
         return reply.code(202).send({ runId, status: 'queued', coalesced });
       });
 
-      api.post<{ Params: { name: string } }>('/services/:name/deploy', async (request, reply) => {
+      api.post<{ Params: { name: string }; Body: unknown }>('/services/:name/deploy', async (request, reply) => {
         const { service } = await findService(serviceParam(request));
-        const { runId, coalesced } = deps.triggers.deployService(service.name, 'api');
-        return reply.code(202).send({ runId, status: 'queued', coalesced });
+        const force = forceOf(jsonBody(request.body)['force'], queryOf(request)['force']);
+        const { runId, coalesced } = deps.triggers.deployService(service.name, 'api', force ? { force } : {});
+        return reply.code(202).send({ runId, status: 'queued', coalesced, ...(force ? { force } : {}) });
       });
 
       // Rollback and pinning (issue 12): an earlier success deployed again; the service is pinned there.

@@ -1,5 +1,5 @@
 import type { ServiceDrift } from '../domain/drift.js';
-import { serviceState } from '../domain/service-state.js';
+import { serviceState, serviceStateReason } from '../domain/service-state.js';
 import type { DeployedState, ServicePin, ServiceSource } from '../domain/types.js';
 
 import type { ServiceState } from '../domain/service-state.js';
@@ -72,6 +72,8 @@ export function describeServices(
   pins: readonly ServicePin[] = [],
   /** Services the drift check found drifted (drift-watch.ts). */
   drift: ReadonlyMap<string, ServiceDrift> = new Map(),
+  /** Why this server leaves its own service alone (SELF_DEPLOY), when it does. */
+  selfHeld?: string,
 ) {
   const deployedByName = new Map(deployed.map((s) => [s.service, s] as const));
   const pinByName = new Map(pins.map((p) => [p.service, p] as const));
@@ -85,6 +87,8 @@ export function describeServices(
       state: serviceState(service, state, lastDeployment, selfService, pin, drifted !== undefined),
       /** Set while the engine does not run what was deployed: why, since when, and whether it is held from healing. */
       drift: drifted ? { reasons: drifted.reasons, since: drifted.since, held: drifted.held, healsLastHour: drifted.healsLastHour, healRunId: drifted.healRunId } : null,
+      /** What the state means for the next run, when it is not plain (`failed (unchanged since <commit>)`), else null. */
+      stateReason: serviceStateReason(service, lastDeployment, service.name === selfService ? selfHeld : undefined),
       /** Set while the service runs a rollback instead of git: the commit it runs, and why. */
       pinned: pin ? { commit: pin.commit, reason: pin.reason, deploymentId: pin.deploymentId, since: pin.pinnedAt } : null,
       /** The server's own service: updated through a helper container. */

@@ -37,6 +37,18 @@ const dep = (service: string, status: string, extra: Partial<Dep> = {}): Dep => 
 const composeError = { code: 'COMPOSE_FAILED', message: 'podman-compose up exited with 125: image not known' };
 
 describe('buildNotification', () => {
+  it('does not notify a failure again that repeats the previous one (same inputs, same code), and lists it beside news', () => {
+    const again = dep('app', 'failed', { error: composeError, previousStatus: 'failed', repeated: true });
+    assert.equal(buildNotification(outcome([again]), { onSuccess: false }), null, 'nothing new: no message');
+    assert.equal(buildNotification(outcome([again, dep('web', 'succeeded')]), { onSuccess: false }), null);
+    const news = buildNotification(outcome([again, dep('db', 'failed', { error: composeError })]), { onSuccess: false })!;
+    assert.equal(news.kind, 'failure');
+    assert.deepEqual(news.failed, ['db']);
+    assert.match(news.text, /Still failing \(notified before\):\n- app: deploy failed/);
+    const changed = buildNotification(outcome([dep('app', 'failed', { error: composeError, previousStatus: 'failed' })]), { onSuccess: false })!;
+    assert.deepEqual(changed.failed, ['app'], 'a failure of other inputs, or with another code, is news');
+  });
+
   it("counts a rolled-back self-update as a failure, and the next success as the service's recovery", () => {
     const rolledBack = buildNotification(
       outcome([dep('gitops-deploy-server', 'rolled-back', { error: { code: 'SELF_UPDATE_UNHEALTHY', message: 'no /health in 90 s' } })], { status: 'failed' }),

@@ -30,6 +30,8 @@ export interface RunOutcome {
     error: { code: string; message: string } | null;
     /** Status of this service's previous non-skip deployment, null if none. */
     previousStatus: string | null;
+    /** A failure like the previous deployment's (same inputs, same code): notified then, not again. */
+    repeated?: boolean;
   }>;
 }
 
@@ -78,7 +80,10 @@ type Deployment = RunOutcome['deployments'][number];
 export function buildNotification(outcome: RunOutcome, opts: { onSuccess: boolean }): Notification | null {
   const { run } = outcome;
   const acted = sortByService(outcome.deployments.filter((d) => d.action !== 'skip'));
-  const failedDeployments = acted.filter((d) => FAILED_DEPLOYMENT_STATUSES.has(d.status));
+  const everyFailure = acted.filter((d) => FAILED_DEPLOYMENT_STATUSES.has(d.status));
+  // A failure already notified (a retry failing the same way) is not news; it is listed only beside news.
+  const failedDeployments = everyFailure.filter((d) => !d.repeated);
+  const stillFailing = everyFailure.filter((d) => d.repeated);
   const succeededDeployments = acted.filter((d) => d.status === 'succeeded');
   const recoveredDeployments = succeededDeployments.filter((d) => d.previousStatus !== null && FAILED_DEPLOYMENT_STATUSES.has(d.previousStatus));
   const plainSucceeded = succeededDeployments.filter((d) => !recoveredDeployments.includes(d));
@@ -87,7 +92,7 @@ export function buildNotification(outcome: RunOutcome, opts: { onSuccess: boolea
   const recovered = recoveredDeployments.map((d) => d.service);
   const succeeded = plainSucceeded.map((d) => d.service);
   // A run can fail before any deployment exists (sync, discovery, unknown service): still a failure.
-  const runFailedItself = run.status === 'failed' && failed.length === 0;
+  const runFailedItself = run.status === 'failed' && everyFailure.length === 0;
 
   let kind: NotificationKind;
   if (failed.length > 0 || runFailedItself) kind = 'failure';
@@ -107,6 +112,7 @@ export function buildNotification(outcome: RunOutcome, opts: { onSuccess: boolea
   else if (runFailedItself) lines.push('Run error: the run failed without a recorded error');
 
   pushSection(lines, 'Failed', failedDeployments);
+  pushSection(lines, 'Still failing (notified before)', stillFailing);
   pushSection(lines, 'Recovered', recoveredDeployments);
   pushSection(lines, 'Succeeded', plainSucceeded);
   pushSection(lines, 'Skipped', sortByService(outcome.deployments.filter((d) => d.action === 'skip')));

@@ -8,6 +8,8 @@ export interface ActionContext {
   output: OutputSink;
   /** Aborted when the server shuts down. */
   signal?: AbortSignal;
+  /** Recreate every container of the service, changed or not (`deploy <service> --force`). */
+  force?: true;
 }
 
 export interface DeployResult {

@@ -7,7 +7,7 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { FakeRuntime, fakeRuntimes } from '../fakes/runtime.js';
-import { EnvRepo, TestServer } from './harness.js';
+import { E2E_API_TOKEN, EnvRepo, TestServer } from './harness.js';
 
 interface Received {
   path: string;
@@ -87,9 +87,18 @@ describe('notifications from a running server', () => {
     assert.match(String(ntfy!.headers['title']), /db/);
     assert.match(ntfy!.body.toString('utf8'), /db/);
 
-    // The next push: db deploys again and succeeds. One recovery message, not one per service.
-    repo.push('empty: retry');
-    const recovered = await server.deployAll();
+    // The next push leaves db's inputs as they failed: it is not tried again, and nothing is said.
+    repo.push('empty: unrelated');
+    const held = await server.deployAll();
+    assert.equal(held.status, 'succeeded', JSON.stringify(held));
+    assert.deepEqual(held.deployments, [], 'db failed with these inputs: not retried by an unrelated push');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(received.filter((r) => r.path === '/hook').length, 1, 'no second failure message');
+
+    // An explicit redeploy tries again and succeeds. One recovery message, not one per service.
+    const redeploy = await fetch(`${server.url}/api/services/db/deploy`, { method: 'POST', headers: { authorization: `Bearer ${E2E_API_TOKEN}` } });
+    assert.equal(redeploy.status, 202);
+    const recovered = await server.waitForRun(((await redeploy.json()) as { runId: string }).runId);
     assert.equal(recovered.status, 'succeeded', JSON.stringify(recovered));
     const hooks = await arrived('/hook', 2);
     const second = JSON.parse(hooks[1]!.body.toString('utf8'));

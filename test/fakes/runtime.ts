@@ -8,6 +8,8 @@ import type { ActionContext, DeployResult, Runtime, RuntimeRegistry, UpdateResul
  */
 export class FakeRuntime implements Runtime {
   readonly calls: Array<{ action: 'deploy' | 'update'; service: string; fingerprint: string }> = [];
+  /** Services whose action was asked to recreate every container (`ctx.force`). */
+  readonly forced: string[] = [];
   active = 0;
   maxActive = 0;
   private readonly failures = new Set<string>();
@@ -55,6 +57,7 @@ export class FakeRuntime implements Runtime {
 
   private async act(action: 'deploy' | 'update', service: ServiceSource, ctx: ActionContext): Promise<void> {
     this.calls.push({ action, service: service.name, fingerprint: service.fingerprint });
+    if (ctx.force) this.forced.push(service.name);
     this.active++;
     this.maxActive = Math.max(this.maxActive, this.active);
     try {

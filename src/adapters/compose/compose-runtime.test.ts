@@ -7,8 +7,8 @@ import type { ServiceSource } from '../../domain/types.js';
 import { AppError, isAppError } from '../../errors.js';
 import type { EngineCli } from '../engine-cli.js';
 import type { ProcessRunner } from '../process-runner.js';
-import { ComposeRuntime } from './compose-runtime.js';
-import { podmanCompose } from './tools.js';
+import { ComposeRuntime, type ComposeTool } from './compose-runtime.js';
+import { dockerComposePluginGeneration, podmanCompose, podmanComposeGeneration } from './tools.js';
 
 /** A service whose `up` is the fake runner: the runtime's redaction is what is under test. */
 function runtimeWith(run: ProcessRunner): { runtime: ComposeRuntime; service: ServiceSource; dispose: () => void } {
@@ -84,4 +84,35 @@ test('podman-compose: a stray container started by hand (no configuration label)
   const service: ServiceSource = { name: 'svc', dir, composeFile: 'compose.yaml', runtime: 'podman', projectName: 'svc', files: {}, fingerprint: '', requiredEnvFiles: [] };
   await assert.rejects(runtime.deploy(service, { output: () => undefined }), (error: unknown) => isAppError(error) && error.code === 'COMPOSE_FAILED');
   assert.deepEqual(removed, [['stray-id']]);
+});
+
+test('forced: Docker Compose is told --force-recreate; podman-compose has every container of the project removed and every service named to up', async (t) => {
+  const kept = { id: 'c-app', name: 'svc-app-1', service: 'app', state: 'running', exitCode: 0, imageId: 'image-1', configHash: 'whatever' };
+  const forced = async (tool: ComposeTool) => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'gds-compose-force-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(path.join(dir, 'compose.yaml'), 'services:\n  app:\n    image: localhost/app\n');
+    const removed: string[][] = [];
+    const argv: Array<readonly string[]> = [];
+    const engine = { listProjectContainers: async () => [kept], imageId: async () => 'image-1', removeContainers: async (ids: string[]) => void removed.push(ids) } as unknown as EngineCli;
+    const runtime = new ComposeRuntime({
+      kind: 'podman', tool: async () => tool, engine, authEnv: () => ({}), registrySecrets: () => [], processEnv: {},
+      overrideDir: path.join(dir, 'overrides'), timeoutMs: 1_000, stopTimeoutSeconds: 1, gate: { settleMs: 0, healthTimeoutMs: 1_000 },
+      // Stops right after up was asked for: what it was asked is under test.
+      run: async (request) => {
+        argv.push(request.args);
+        throw new AppError('PROCESS_FAILED', 'stop here', { details: { output: '', exitCode: 1 } });
+      },
+    });
+    const service: ServiceSource = { name: 'svc', dir, composeFile: 'compose.yaml', runtime: 'podman', projectName: 'svc', files: {}, fingerprint: '', requiredEnvFiles: [] };
+    await assert.rejects(runtime.deploy(service, { output: () => undefined, force: true }));
+    return { removed, argv };
+  };
+  const docker = await forced(dockerComposePluginGeneration('2.26.1'));
+  assert.equal(docker.argv[0]?.at(-1), '--force-recreate', JSON.stringify(docker.argv));
+  assert.deepEqual(docker.removed, [], 'Docker Compose recreates them itself');
+  const podman = await forced(podmanComposeGeneration('1.3.0', 'podman-compose'));
+  assert.deepEqual(podman.removed, [['c-app']], 'the running, unchanged container is removed too');
+  assert.equal(podman.argv[0]?.includes('--force-recreate'), false);
+  assert.equal(podman.argv[0]?.at(-1), 'app', 'up names every compose service (1.3 names what it creates)');
 });

@@ -175,9 +175,11 @@ export class ComposeRuntime implements Runtime {
     let needsUp = true;
     if (!tool.recreatesChanged) {
       const wanted = new Map(expected.map((e) => [e.name, e.configHash] as const));
-      // Containers of changed compose services, and of services gone from the file (orphans).
+      // Containers of changed compose services, and of services gone from the file (orphans);
+      // forced: every container of the project, which `up` then creates anew.
       // `has` first: a stray started by hand carries no label, and undefined would equal undefined.
-      const stale = before.filter((c) => !wanted.has(c.service) || wanted.get(c.service) !== c.configHash);
+      const stale = ctx.force ? before : before.filter((c) => !wanted.has(c.service) || wanted.get(c.service) !== c.configHash);
+      if (ctx.force) ctx.output('forced: removing every container of the project so that up recreates them\n');
       await engine.removeContainers(stale.map((c) => c.id), this.deps.stopTimeoutSeconds, ctx.output, ctx.signal);
       const kept = before.filter((c) => !stale.includes(c));
       needsUp = expected.some((e) => !kept.some((c) => c.service === e.name && c.state === 'running'));
@@ -188,7 +190,8 @@ export class ComposeRuntime implements Runtime {
     const list = () => engine.listProjectContainers(service.projectName);
     // Only a `service_healthy` dependency makes `up` itself wait for a probe.
     const upWaitsForHealth = model.services.some((s) => waitsForHealthy(s.definition));
-    const toCreate = expected.filter((e) => !before.some((c) => c.service === e.name && c.state === 'running' && c.configHash === e.configHash)).map((e) => e.name);
+    // Forced: every container was removed above, so every compose service is created anew.
+    const toCreate = expected.filter((e) => ctx.force || !before.some((c) => c.service === e.name && c.state === 'running' && c.configHash === e.configHash)).map((e) => e.name);
     const upping = needsUp ? this.up(tool, service, model, override, env, ctx, toCreate) : Promise.resolve('');
     const said = upWaitsForHealth ? await probeDuring(gateDeps, list, beforeIds, upping) : await upping;
     const after = await this.verify(tool, service, expected, ctx, said, beforeIds);
@@ -295,7 +298,9 @@ export class ComposeRuntime implements Runtime {
    * podman-compose 1.0 lets them beat its own `.env` reading (the compat check covers 1.0).
    */
   private async up(tool: ComposeTool, service: ServiceSource, model: ComposeModel, override: string, auth: Record<string, string>, ctx: ActionContext, toCreate: readonly string[]): Promise<string> {
-    const { command, args } = tool.up(service.projectName, [service.composeFile, override], tool.upNamesServices ? toCreate : undefined);
+    const up = tool.up(service.projectName, [service.composeFile, override], tool.upNamesServices ? toCreate : undefined);
+    // Forced: a tool that recreates what changed is told to recreate everything.
+    const { command, args } = ctx.force && tool.recreatesChanged ? { ...up, args: [...up.args, '--force-recreate'] } : up;
     ctx.output(`$ ${[command, ...args].join(' ')}   # ${tool.name} ${tool.version}\n`);
     const env = { ...interpolationEnv(model.variables), ...auth };
     // The tool's known-noise lines (podman-compose's "already in use" for kept containers) are

@@ -7,6 +7,7 @@ import { runCommand, type CliContext } from '../run-command.js';
 
 interface DeployOptions extends RemoteOptions {
   update?: boolean;
+  force?: boolean;
   follow: boolean;
 }
 
@@ -15,6 +16,7 @@ Examples:
   $ gitops-deploy-server deploy                  # sync and deploy every changed service, following the run
   $ gitops-deploy-server deploy app              # redeploy app from the checkout as it is, changed or not
   $ gitops-deploy-server deploy app --update     # pull app's images and recreate what changed
+  $ gitops-deploy-server deploy app --force      # recreate every container of app, even unchanged ones
   $ run=$(gitops-deploy-server deploy --no-follow) && gitops-deploy-server logs "$run"`;
 
 /**
@@ -27,15 +29,18 @@ export function registerDeployCommand(program: Command, ctx: CliContext): void {
       .command('deploy [service]')
       .description('deploy every changed service (POST /api/deploy), or redeploy one service (POST /api/services/:name/deploy), and follow the run')
       .option('--update', "with a service: pull its images and recreate the containers whose image changed (POST /api/services/:name/update)")
+      .option('--force', 'with a service: recreate every container of it, even those that run their current configuration')
       .option('--no-follow', 'print the run id and exit 0 without waiting for the run')
       .addHelpText('after', EXAMPLES),
   ).action((service: string | undefined, options: DeployOptions) =>
       runCommand(ctx, options, async (out) => {
         if (options.update && service === undefined) throw usageError('--update needs a service: gitops-deploy-server deploy <service> --update');
+        if (options.force && service === undefined) throw usageError('--force needs a service: gitops-deploy-server deploy <service> --force');
+        if (options.force && options.update) throw usageError('--force and --update do not go together: --force recreates everything, --update what a new image changed');
         const client = connect(options, ctx.env);
         const path =
           service === undefined ? '/api/deploy' : `/api/services/${encodeURIComponent(service)}/${options.update ? 'update' : 'deploy'}`;
-        const answer = await client.post<ActionAnswer>(path);
+        const answer = await client.post<ActionAnswer>(path, options.force ? { body: { force: true } } : {});
         if (!options.follow) {
           if (out.json) out.printJson(answer);
           else out.print(answer.runId);

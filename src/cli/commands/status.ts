@@ -61,7 +61,9 @@ function lastWord(service: ServiceSummary): string {
   const pinned = service.pinned ? `pinned to ${shortCommit(service.pinned.commit)} until git changes it; ` : '';
   const last = service.lastDeployment;
   if (pinned) return `${pinned}${last ? `${last.action} ${last.status}${last.error ? ` ${last.error.code}: ${last.error.message}` : ''}` : ''}`;
-  if (!last) return '-';
+  // A failure held until its inputs change, or an own service left alone, says so first.
+  if (!last) return service.stateReason ?? '-';
   const error = last.error ? ` ${last.error.code}: ${last.error.message}` : '';
-  return `${last.action} ${last.status}${last.reason ? ` (${last.reason})` : ''}${error}`;
+  const held = service.stateReason ? `${service.stateReason}; ` : '';
+  return `${held}${last.action} ${last.status}${last.reason ? ` (${last.reason})` : ''}${error}`;
 }

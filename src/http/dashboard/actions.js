@@ -9,14 +9,17 @@ export async function deployService(name, kind) {
   const question =
     kind === 'update'
       ? `Pull the images of ${name} and recreate its containers whose image changed?`
-      : `Redeploy ${name} now from the checkout as it is, changed or not?`;
+      : kind === 'force'
+        ? `Recreate every container of ${name} now, even those that run their current configuration?`
+        : `Redeploy ${name} now from the checkout as it is, changed or not?`;
   if (!window.confirm(question)) return null;
+  const what = kind === 'update' ? `Image update of ${name}` : kind === 'force' ? `Forced recreate of ${name}` : `Redeploy of ${name}`;
   try {
-    const answer = await api(`/api/services/${enc(name)}/${kind === 'update' ? 'update' : 'deploy'}`, { method: 'POST' });
-    flashQueued(kind === 'update' ? `Image update of ${name}` : `Redeploy of ${name}`, answer);
+    const answer = await api(`/api/services/${enc(name)}/${kind === 'update' ? 'update' : 'deploy'}`, { method: 'POST', ...(kind === 'force' ? { body: { force: true } } : {}) });
+    flashQueued(what, answer);
     return answer;
   } catch (error) {
-    flashError(kind === 'update' ? `Image update of ${name}` : `Redeploy of ${name}`, error);
+    flashError(what, error);
     return null;
   }
 }
@@ -52,7 +55,8 @@ export async function deployAllChanged(button) {
   }
 }
 
-export function actionButtons(service, small = true) {
+/** `detail`: the service detail view, which also offers the forced recreate. */
+export function actionButtons(service, small = true, detail = false) {
   if (service.state === 'self') return '<span class="muted small" title="The server does not redeploy its own service">own service</span>';
   // Gone from the checkout: there is nothing to redeploy; the next deploy-all prunes it (or PRUNE=false keeps it).
   if (service.state === 'orphaned') return '<span class="muted small" title="Deployed, but its directory is no longer in the checkout; not pruned (PRUNE=false, the guard, or no removal in git)">not in git</span>';
@@ -60,6 +64,7 @@ export function actionButtons(service, small = true) {
   const name = esc(service.name);
   const cls = small ? ' class="small"' : '';
   return `<button type="button"${cls} data-act="deploy" data-name="${name}">Redeploy</button>` +
+    (detail && !service.self ? `<button type="button"${cls} data-act="force" data-name="${name}" title="Recreates every container, changed or not">Force recreate</button>` : '') +
     `<button type="button"${cls} data-act="update" data-name="${name}">Update images</button>` +
     (service.pinned ? `<button type="button"${cls} data-act="unpin" data-name="${name}">Unpin</button>` : '');
 }

@@ -25,10 +25,11 @@ export function serviceView(view, name) {
       <div class="toolbar">
         <h1>${esc(s.name)}</h1> ${badge(s.state)}
         <span class="spacer"></span>
-        <span class="actions" id="svc-actions">${actionButtons(s, false)}</span>
+        <span class="actions" id="svc-actions">${actionButtons(s, false, true)}</span>
       </div>
       ${s.problem ? `<div class="card error-card">${esc(errorText(s.problem))}</div>` : ''}
       ${s.drift ? `<div class="card error-card">Drifted since ${timeHtml(s.drift.since)}: the engine no longer runs what was deployed.<br>${(s.drift.reasons ?? []).map((r) => esc(r)).join('<br>')}${s.drift.held ? `<br>Self-heal: ${esc(s.drift.held)}` : s.drift.healRunId ? `<br>Self-heal: <a href="#/runs/${esc(enc(s.drift.healRunId))}">redeploying</a>` : ''}</div>` : ''}
+      ${s.stateReason ? `<div class="card">${esc(s.stateReason)}</div>` : ''}
       ${s.pinned ? `<div class="card">Pinned to ${shaHtml(s.pinned.commit, 12)} (${s.pinned.reason === 'rolled-back' ? 'rolled back after a failed health gate' : 'rolled back by hand'}): deploy-all leaves it alone until its inputs change in git. Unpin or redeploy it to follow git now.</div>` : ''}
       ${factsHtml([
         ['Runtime', esc(s.runtime)],
