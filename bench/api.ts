@@ -19,7 +19,7 @@ const N = Number(process.argv[2] ?? 1000);
 const TOKEN = 'bench-api-token-0123456789abcdef';
 
 function fakeRuntimes(): RuntimeRegistry {
-  const runtime = (kind: 'podman' | 'docker'): Runtime => ({
+  const runtime = (kind: 'podman' | 'docker' | 'swarm'): Runtime => ({
     kind,
     async deploy(service, ctx) {
       ctx.output(`creating ${service.projectName}_app_1\n`);
@@ -29,7 +29,7 @@ function fakeRuntimes(): RuntimeRegistry {
       return { imagesBefore: {}, imagesAfter: {}, recreated: [], gated: [] };
     },
   });
-  return { podman: runtime('podman'), docker: runtime('docker') };
+  return { podman: runtime('podman'), docker: runtime('docker'), swarm: runtime('swarm') };
 }
 
 async function call(base: string, route: string, method = 'GET'): Promise<{ ms: number; bytes: number; body: any }> {

@@ -26,7 +26,7 @@ export function request(agent: http.Agent, url: URL, method: string, route: stri
 /** Every deploy succeeds at once, or after `slow.ms` while it is set; `calls` counts them. */
 export function benchRuntimes(slow: { ms: number } = { ms: 0 }): { runtimes: RuntimeRegistry; calls: { n: number } } {
   const calls = { n: 0 };
-  const runtime = (kind: 'podman' | 'docker'): Runtime => ({
+  const runtime = (kind: 'podman' | 'docker' | 'swarm'): Runtime => ({
     kind,
     async deploy() {
       calls.n += 1;
@@ -38,5 +38,5 @@ export function benchRuntimes(slow: { ms: number } = { ms: 0 }): { runtimes: Run
       return { imagesBefore: {}, imagesAfter: {}, recreated: [], gated: [] };
     },
   });
-  return { runtimes: { podman: runtime('podman'), docker: runtime('docker') }, calls };
+  return { runtimes: { podman: runtime('podman'), docker: runtime('docker'), swarm: runtime('swarm') }, calls };
 }

@@ -28,7 +28,7 @@ const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 
 /** Deploys take ~10 ms and print LINES lines; every 25th service fails. */
 function fakeRuntimes(): RuntimeRegistry {
-  const runtime = (kind: 'podman' | 'docker'): Runtime => ({
+  const runtime = (kind: 'podman' | 'docker' | 'swarm'): Runtime => ({
     kind,
     async deploy(service, ctx) {
       for (let i = 0; i < LINES; i++) {
@@ -42,7 +42,7 @@ function fakeRuntimes(): RuntimeRegistry {
       return { imagesBefore: {}, imagesAfter: {}, recreated: [], gated: [] };
     },
   });
-  return { podman: runtime('podman'), docker: runtime('docker') };
+  return { podman: runtime('podman'), docker: runtime('docker'), swarm: runtime('swarm') };
 }
 
 async function api<T>(base: string, route: string, method = 'GET'): Promise<{ body: T; bytes: number; ms: number }> {

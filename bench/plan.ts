@@ -95,7 +95,7 @@ async function seed(checkout: string, dbFile: string): Promise<void> {
 // ---------------------------------------------------------------- the runtime that must stay idle
 function forbiddenRuntimes(): { runtimes: RuntimeRegistry; calls: string[] } {
   const calls: string[] = [];
-  const runtime = (kind: 'podman' | 'docker'): Runtime => ({
+  const runtime = (kind: 'podman' | 'docker' | 'swarm'): Runtime => ({
     kind,
     async deploy(service) {
       calls.push(`${kind}.deploy(${service.name})`);
@@ -106,7 +106,7 @@ function forbiddenRuntimes(): { runtimes: RuntimeRegistry; calls: string[] } {
       throw new Error('a no-op run must not update');
     },
   });
-  return { runtimes: { podman: runtime('podman'), docker: runtime('docker') }, calls };
+  return { runtimes: { podman: runtime('podman'), docker: runtime('docker'), swarm: runtime('swarm') }, calls };
 }
 
 // ---------------------------------------------------------------- worker: one N

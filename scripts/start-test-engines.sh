@@ -8,6 +8,7 @@
 #   open registry        127.0.0.1:5055                   (docker-registry serve)
 #   auth registry        127.0.0.1:5056  user gds / gds-secret-pw (htpasswd, bcrypt)
 #   test image           localhost/busybox:test in podman storage and in the private dockerd
+#   Swarm                the private dockerd is a single-node Swarm manager (docker swarm init)
 #
 # Needs root and scripts/install-system-deps.sh run first. Idempotent; every
 # wait is bounded. Stop everything with scripts/stop-test-engines.sh.
@@ -216,6 +217,21 @@ chmod 600 "$DIR/docker-config/config.json"
 [ -n "${REG_OPEN_PID:-}" ] && wait_for "open registry" "$DIR/registry-open.log" "$REG_OPEN_PID" registry_open_ready
 [ -n "${REG_AUTH_PID:-}" ] && wait_for "auth registry" "$DIR/registry-auth.log" "$REG_AUTH_PID" registry_auth_ready
 log "engines answering"
+
+# ------------------------------------------------- single-node Swarm manager
+# The private dockerd is also a one-node Swarm manager, for the Swarm stack runtime's suite
+# (test/e2e/swarm.test.ts). Compose projects on it are unaffected: Swarm adds overlay networks
+# (from their own pool, apart from the bridge pool above and Podman's 10.88/10.89) and nothing else.
+SWARM_ADDR_POOL=172.29.0.0/16
+swarm_state() { DOCKER_HOST=unix://$DOCKER_SOCK docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null; }
+if [ "$(swarm_state)" = active ]; then
+  log "private dockerd is already a Swarm manager"
+else
+  log "making the private dockerd a single-node Swarm manager"
+  DOCKER_HOST=unix://$DOCKER_SOCK docker swarm init --advertise-addr 127.0.0.1 \
+    --default-addr-pool "$SWARM_ADDR_POOL" --default-addr-pool-mask-length 24 >/dev/null
+  wait_for "Swarm manager" "$DIR/dockerd.log" "" sh -c "[ \"\$(DOCKER_HOST=unix://$DOCKER_SOCK docker info --format '{{.Swarm.ControlAvailable}}')\" = true ]"
+fi
 
 # ---------------------------------------------------------- busybox image
 GDS_IMAGE_WORK_DIR=$DIR/busybox-image "$(dirname "$0")/build-busybox-image.sh" "$BUSYBOX_IMAGE" podman

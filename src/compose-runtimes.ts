@@ -30,6 +30,7 @@ export function composeRuntimes(config: Config, run: ProcessRunner, engines: Ret
     timeoutMs: config.composeTimeoutMs,
     stopTimeoutSeconds: config.stopTimeoutSeconds,
     gate: { settleMs: config.deploySettleMs, healthTimeoutMs: config.deployHealthTimeoutMs },
+    rollbackOnFailure: config.rollbackOnFailure,
   });
 }
 

@@ -27,6 +27,7 @@ import { buildDriftNotification } from './notify/drift-message.js';
 import { createRegistryDigests } from './adapters/registry-digest.js';
 import { prepareRegistryAuth } from './adapters/registry-auth.js';
 import { createRunningImages } from './adapters/running-images.js';
+import { SwarmCli } from './adapters/swarm/swarm-cli.js';
 import { RunEventBus } from './deploy/run-events.js';
 import { observeRuns } from './deploy/run-observers.js';
 import { createServicesView } from './deploy/services-view.js';
@@ -39,6 +40,7 @@ import { createLogger } from './logging.js';
 import { createNotifier } from './notify/notifier.js';
 import { systemClock, type Clock } from './ports/clock.js';
 import type { RuntimeRegistry } from './ports/runtime.js';
+import type { RuntimeKind } from './domain/types.js';
 import { shutDown } from './shutdown.js';
 import { readVersion } from './version.js';
 import { createReplayGuard } from './webhook/replay-guard.js';
@@ -64,7 +66,7 @@ const HANDOFF_CHECK_MS = 2_000;
 const SERVICES_VIEW_TTL_MS = 2_000;
 
 /** The engines as a rollback uses them: pulls with the server's registry credentials, merged afresh. */
-function rollbackEngines(config: Config, engines: ReturnType<typeof createEngines>): Record<'podman' | 'docker', RollbackEngine> {
+function rollbackEngines(config: Config, engines: ReturnType<typeof createEngines>): Record<RuntimeKind, RollbackEngine> {
   const authEnv = () =>
     prepareRegistryAuth({
       envRepoPath: config.envRepoPath,
@@ -77,7 +79,7 @@ function rollbackEngines(config: Config, engines: ReturnType<typeof createEngine
     tag: (imageId, reference) => engine.tag(imageId, reference),
     pull: (reference, output, signal) => engine.pull(reference, authEnv(), output, signal),
   });
-  return { podman: wrap(engines.podman), docker: wrap(engines.docker) };
+  return { podman: wrap(engines.podman), docker: wrap(engines.docker), swarm: wrap(engines.swarm) };
 }
 
 /** Overrides for tests: a fake runtime registry or clock; everything else is real. */
@@ -148,8 +150,9 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
       catalogFor: (root, listing) => catalogFor(root, listing),
       runtimes,
       engines: rollbackEngines(config, engines),
+      // A Swarm stack's images are put back by Swarm's own rollback (the running spec's digests are kept).
       imageReferences: async (service) =>
-        Object.fromEntries((await readComposeModel(service, config.childEnv)).services.flatMap((s) => (s.image ? [[s.name, s.image] as const] : []))),
+        service.runtime === 'swarm' ? {} : Object.fromEntries((await readComposeModel(service, config.childEnv)).services.flatMap((s) => (s.image ? [[s.name, s.image] as const] : []))),
       // Inside the repository (like the self-update helper's tree), so bind mounts resolve on the host.
       treesDir: path.join(config.envRepoPath, '.git', 'gds-rollback'),
     },
@@ -279,7 +282,7 @@ export async function startServer(config: Config, overrides: StartOverrides = {}
   // Image polling for services that opt in (x-gitops: { poll-images: true }); idle when none does.
   const imagePoller = config.imagePollIntervalMs === undefined ? undefined : createImagePoller({
     services: async () => (await view.services()).services,
-    runningImages: createRunningImages({ engines, processEnv: config.childEnv }),
+    runningImages: createRunningImages({ engines, processEnv: config.childEnv, swarm: new SwarmCli(run, config.composeTimeoutMs) }),
     registryDigest: createRegistryDigests({
       authEnv: () => prepareRegistryAuth({
         envRepoPath: config.envRepoPath, ghcrUser: config.ghcrUser, registryAuthFile: config.registryAuthFile,

@@ -42,7 +42,7 @@ test('the catalog reports COMPOSE_UNSUPPORTED from the runtime that would run th
   const { root, dispose } = repoWith({ 'services/old/compose.yaml': LONG_ENV, 'services/plain/compose.yaml': 'services:\n  app:\n    image: busybox\n' });
   t.after(dispose);
   const podman = runtimeWith(podmanCompose);
-  const runtimes: RuntimeRegistry = { podman, docker: podman };
+  const runtimes: RuntimeRegistry = { podman, docker: podman, swarm: podman };
   const catalog = createServiceCatalog({ repoPath: root, servicesDirectory: 'services', defaultRuntime: 'podman', repository: { listTrackedFiles: async () => [] }, compat: compatOf(runtimes) });
   const [old, plain] = await catalog.discover();
   assert.equal(old?.problem?.code, 'COMPOSE_UNSUPPORTED');
@@ -56,7 +56,7 @@ test('without a compat check, and for a runtime without one, nothing is refused'
   const { root, dispose } = repoWith({ 'services/old/compose.yaml': LONG_ENV });
   t.after(dispose);
   const bare = { kind: 'podman', deploy: () => Promise.reject(new Error('no')), update: () => Promise.reject(new Error('no')) } as Runtime;
-  for (const compat of [undefined, compatOf({ podman: bare, docker: bare })]) {
+  for (const compat of [undefined, compatOf({ podman: bare, docker: bare, swarm: bare })]) {
     const catalog = createServiceCatalog({ repoPath: root, servicesDirectory: 'services', defaultRuntime: 'podman', repository: { listTrackedFiles: async () => [] }, ...(compat ? { compat } : {}) });
     assert.equal((await catalog.discover())[0]?.problem, undefined);
   }

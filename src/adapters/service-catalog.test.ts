@@ -120,6 +120,23 @@ describe('createServiceCatalog', () => {
     assert.match(typo.problem?.message ?? '', /unknown keys: poll-image/);
   });
 
+  it('a docker-stack.yml directory is a Swarm stack whose configs and secrets files are inputs; x-gitops runtime overrides the name', async () => {
+    write('services/stack/docker-stack.yml', 'services:\n  web:\n    image: nginx\n    configs: [web_conf]\nconfigs:\n  web_conf:\n    file: ./web.conf\nsecrets:\n  token:\n    file: ../../secrets/token\n');
+    write('services/stack/web.conf', 'a=1\n');
+    write('secrets/token', 's3cret\n');
+    write('services/forced/compose.yaml', 'x-gitops:\n  runtime: swarm\nservices:\n  web:\n    image: nginx\n');
+    await commitAll();
+    const stack = await service('stack');
+    assert.equal(stack.runtime, 'swarm');
+    assert.equal(stack.composeFile, 'docker-stack.yml');
+    assert.ok(stack.files['web.conf'] && stack.files['web.conf'] !== MISSING_DIGEST, JSON.stringify(stack.files));
+    assert.ok(stack.files['../../secrets/token'] && stack.files['../../secrets/token'] !== MISSING_DIGEST, JSON.stringify(stack.files));
+    const before = stack.fingerprint;
+    write('services/stack/web.conf', 'a=2\n');
+    assert.notEqual((await service('stack')).fingerprint, before, 'a config file change is a change of the stack');
+    assert.equal((await service('forced')).runtime, 'swarm');
+  });
+
   it('changes the fingerprint when a secret env file outside the directory changes, and names it', async () => {
     const before = await service('app');
     write('secrets/app.env', 'TOKEN=2\n');

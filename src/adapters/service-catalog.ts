@@ -236,7 +236,7 @@ export function createServiceCatalog(options: {
       name,
       dir,
       composeFile,
-      runtime: runtimeForComposeFile(composeFile, options.defaultRuntime),
+      runtime: (parsed?.ok ? parsed.runtime : undefined) ?? runtimeForComposeFile(composeFile, options.defaultRuntime),
       projectName: composeProjectName(name, sha256hex),
       files,
       fingerprint: fingerprintOf(files, sha256hex),
@@ -310,7 +310,7 @@ function listDirectory(path: string): Promise<Dirent[]> {
 }
 
 type ParsedCompose =
-  | { ok: true; envFiles: EnvFileEntry[]; mountedPaths: string[]; fileOnlyPaths: string[]; writableMountPaths: string[]; pollImages: boolean; rollback: boolean; ignore: string[] }
+  | { ok: true; envFiles: EnvFileEntry[]; mountedPaths: string[]; fileOnlyPaths: string[]; writableMountPaths: string[]; pollImages: boolean; rollback: boolean; ignore: string[]; runtime?: RuntimeKind }
   | { ok: false; message: string };
 
 /** YAML → the compose inputs. */
@@ -322,6 +322,6 @@ function parseCompose(text: string): ParsedCompose {
   const extension = readGitopsExtension(parsed.document);
   if (!extension.ok) return extension;
   const { envFiles, mountedPaths, fileOnlyPaths, writableMountPaths } = result.inputs;
-  const { pollImages, rollback, ignore } = extension.extension;
-  return { ok: true, envFiles, mountedPaths, fileOnlyPaths, writableMountPaths, pollImages, rollback, ignore };
+  const { pollImages, rollback, ignore, runtime } = extension.extension;
+  return { ok: true, envFiles, mountedPaths, fileOnlyPaths, writableMountPaths, pollImages, rollback, ignore, ...(runtime ? { runtime } : {}) };
 }

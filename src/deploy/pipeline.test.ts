@@ -493,7 +493,7 @@ describe('one tree per run', () => {
       },
       update: runtime.update.bind(runtime),
     };
-    pipeline = new Pipeline({ store, events: new RunEventBus(store), repository, catalog, runtimes: { podman: recording, docker: recording }, clock: systemClock, logger: pino({ level: 'silent' }), selfService: 'gitops-deploy-server', parallelism: 2 });
+    pipeline = new Pipeline({ store, events: new RunEventBus(store), repository, catalog, runtimes: { podman: recording, docker: recording, swarm: recording }, clock: systemClock, logger: pino({ level: 'silent' }), selfService: 'gitops-deploy-server', parallelism: 2 });
     try {
       const runId = store.createRun({ trigger: 'deploy-service', service: 'app' }).id;
       await pipeline.deployService(runId, 'app');

@@ -175,7 +175,7 @@ describe('retry scheduler with the real dispatcher, pipeline and store', () => {
       const catalog = createServiceCatalog({ repoPath: repo.checkout, servicesDirectory: 'services', defaultRuntime: 'podman', repository });
       const events = new RunEventBus(store);
       const dispatcher = createDispatcher({ store, events, clock: systemClock, logger, executor: () => pipeline });
-      const pipeline = new Pipeline({ store, events, repository, catalog, runtimes: { podman: runtime, docker: runtime }, clock: systemClock, logger, selfService: 'gitops-deploy-server', parallelism: 2 });
+      const pipeline = new Pipeline({ store, events, repository, catalog, runtimes: { podman: runtime, docker: runtime, swarm: runtime }, clock: systemClock, logger, selfService: 'gitops-deploy-server', parallelism: 2 });
       const clock = new FakeClock();
       const scheduler = createRetryScheduler({ events, store, triggers: dispatcher.triggers, backoff: { initialMs: 30_000, maxMs: 60_000 }, selfService: 'gitops-deploy-server', logger, now: () => clock.time, timers: clock });
 

@@ -74,7 +74,7 @@ function setup(repo: EnvRepo, options: { rollbackOnFailure?: boolean } = {}) {
       repository,
       catalogFor,
       runtimes: fakeRuntimes(runtime),
-      engines: { podman: engine, docker: engine },
+      engines: { podman: engine, docker: engine, swarm: engine },
       imageReferences: async () => ({ main: 'localhost/app:1' }),
       treesDir: path.join(dataDir, 'trees'),
     },

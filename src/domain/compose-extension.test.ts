@@ -36,6 +36,11 @@ describe('readGitopsExtension', () => {
     assert.match((read('x-gitops:\n  ignore: ["a[b"]\n') as { message: string }).message, /the glob "a\[b" has an unclosed \[/);
   });
 
+  it('reads runtime: swarm (or podman, docker) over the file name', () => {
+    assert.deepEqual(read('x-gitops:\n  runtime: swarm\nservices: {}\n'), { ok: true, extension: { pollImages: false, rollback: true, ignore: [], runtime: 'swarm' } });
+    assert.match((read('x-gitops:\n  runtime: kubernetes\n') as { message: string }).message, /runtime must be one of podman, docker, swarm/);
+  });
+
   it('refuses what it does not understand instead of ignoring it', () => {
     assert.match((read('x-gitops: yes\n') as { message: string }).message, /must be a mapping/);
     assert.match((read('x-gitops:\n  poll-image: true\n') as { message: string }).message, /unknown keys: poll-image/);

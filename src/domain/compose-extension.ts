@@ -1,4 +1,5 @@
 import { globProblem } from './glob.js';
+import type { RuntimeKind } from './types.js';
 
 /**
  * The server's own settings in a compose file, under the extension field `x-gitops` (compose
@@ -9,6 +10,7 @@ import { globProblem } from './glob.js';
  *     rollback: false     # a deployment that fails the health gate stays failed (no automatic rollback)
  *     settle: 10          # seconds a container without a healthcheck must keep running (DEPLOY_SETTLE_SECONDS)
  *     ignore: [data/**]   # inputs (globs relative to the service directory) that never cause a redeploy
+ *     runtime: swarm      # deploy as a Docker Swarm stack whatever the file's name (podman | docker | swarm)
  *
  * Pure: reads the parsed YAML document.
  */
@@ -20,6 +22,8 @@ export interface GitopsExtension {
   settleSeconds?: number;
   /** Globs (domain/glob.ts) of input files left out of the fingerprint and the configuration hash. */
   ignore: string[];
+  /** The runtime this file is deployed with, overriding the file name's (absent: by name). */
+  runtime?: RuntimeKind;
 }
 
 /** The longest settle window a compose file may ask for (an hour, DEPLOY_SETTLE_SECONDS's bound too). */
@@ -27,7 +31,8 @@ export const MAX_SETTLE_SECONDS = 3_600;
 
 export type GitopsExtensionResult = { ok: true; extension: GitopsExtension } | { ok: false; message: string };
 
-const KNOWN_KEYS = new Set(['poll-images', 'rollback', 'settle', 'ignore']);
+const KNOWN_KEYS = new Set(['poll-images', 'rollback', 'settle', 'ignore', 'runtime']);
+const RUNTIMES: readonly RuntimeKind[] = ['podman', 'docker', 'swarm'];
 
 export function readGitopsExtension(document: unknown): GitopsExtensionResult {
   const raw = (document as Record<string, unknown> | null)?.['x-gitops'];
@@ -51,8 +56,16 @@ export function readGitopsExtension(document: unknown): GitopsExtensionResult {
     const problem = globProblem(glob);
     if (problem) return { ok: false, message: `x-gitops.ignore: the glob "${glob}" ${problem}` };
   }
+  const runtime = entries['runtime'];
+  if (runtime !== undefined && !RUNTIMES.includes(runtime as RuntimeKind)) return { ok: false, message: `x-gitops.runtime must be one of ${RUNTIMES.join(', ')}` };
   return {
     ok: true,
-    extension: { pollImages: poll === true, rollback: rollback !== false, ...(settle !== undefined ? { settleSeconds: settle as number } : {}), ignore: ignore as string[] },
+    extension: {
+      pollImages: poll === true,
+      rollback: rollback !== false,
+      ...(settle !== undefined ? { settleSeconds: settle as number } : {}),
+      ignore: ignore as string[],
+      ...(runtime !== undefined ? { runtime: runtime as RuntimeKind } : {}),
+    },
   };
 }

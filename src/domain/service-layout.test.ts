@@ -59,7 +59,13 @@ describe('runtimeForComposeFile', () => {
     assert.equal(runtimeForComposeFile('compose.yml', 'podman'), 'podman');
   });
 
-  it('knows the six compose file names', () => {
-    assert.equal(COMPOSE_FILE_NAMES.length, 6);
+  it('reads a docker-stack file as a Swarm stack, whatever the default', () => {
+    assert.equal(runtimeForComposeFile('docker-stack.yml', 'podman'), 'swarm');
+    assert.equal(runtimeForComposeFile('docker-stack.yaml', 'docker'), 'swarm');
+  });
+
+  it('knows the six compose file names and the two stack file names', () => {
+    assert.equal(COMPOSE_FILE_NAMES.length, 8);
+    assert.ok(COMPOSE_FILE_NAMES.includes('docker-stack.yml') && COMPOSE_FILE_NAMES.includes('docker-stack.yaml'));
   });
 });

@@ -9,6 +9,9 @@ export const COMPOSE_FILE_NAMES = [
   'docker-compose.yml',
   'podman-compose.yaml',
   'podman-compose.yml',
+  // A Docker Swarm stack (runtime `swarm`); a directory holds one of these or a compose file.
+  'docker-stack.yaml',
+  'docker-stack.yml',
 ] as const;
 
 /** Env files compose reads for interpolation, beside the compose file (podman-compose reads the second). */
@@ -16,9 +19,11 @@ export const INTERPOLATION_ENV_FILES = ['.env', 'podman-compose.env'] as const;
 
 /**
  * The seed's rule: a `podman-compose.*` file means Podman, a `docker-compose.*` file means
- * Docker; a neutral `compose.*` file uses the configured default.
+ * Docker; a neutral `compose.*` file uses the configured default. A `docker-stack.*` file is a
+ * Docker Swarm stack. A compose file's `x-gitops: { runtime }` overrides the name (the catalog).
  */
 export function runtimeForComposeFile(fileName: string, defaultRuntime: RuntimeKind): RuntimeKind {
+  if (fileName.startsWith('docker-stack.')) return 'swarm';
   if (fileName.startsWith('podman-compose.')) return 'podman';
   if (fileName.startsWith('docker-compose.')) return 'docker';
   return defaultRuntime;

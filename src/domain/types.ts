@@ -1,5 +1,5 @@
-/** The container tooling a service is deployed with. */
-export type RuntimeKind = 'podman' | 'docker';
+/** The container tooling a service is deployed with (`swarm`: a Docker Swarm stack on the docker engine). */
+export type RuntimeKind = 'podman' | 'docker' | 'swarm';
 
 /** sha256 hex digest of a file's bytes, or MISSING_DIGEST when the file does not exist. */
 export type FileDigests = Record<string, string>;

@@ -84,7 +84,7 @@ export class FakeRuntime implements Runtime {
   }
 }
 
-/** Both runtime kinds backed by one recording fake. */
+/** Every runtime kind backed by one recording fake. */
 export function fakeRuntimes(fake = new FakeRuntime()): RuntimeRegistry {
-  return { podman: fake, docker: fake };
+  return { podman: fake, docker: fake, swarm: fake };
 }

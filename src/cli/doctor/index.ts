@@ -5,6 +5,7 @@ import { checkDataDir } from './data-dir.js';
 import { checkEngineSockets } from './engine-sockets.js';
 import { checkRepository } from './repository.js';
 import { checkApiToken, checkWebhookSecret } from './settings.js';
+import { checkSwarm } from './swarm.js';
 import { checkTools } from './tools.js';
 
 export type { CheckResult } from './check.js';
@@ -32,8 +33,8 @@ export async function runDoctor(options: { env: NodeJS.ProcessEnv; timeoutMs: nu
   // The repository is read first (it says which runtimes are in use), reported after the tools.
   const repository = config ? await checkRepository(ctx, config) : undefined;
   ctx.runtimesInUse = repository?.runtimesInUse;
-  const [engines, tools] = await Promise.all([checkEngineSockets(ctx), checkTools(ctx)]);
-  results.push(...engines, ...tools);
+  const [engines, tools, swarm] = await Promise.all([checkEngineSockets(ctx), checkTools(ctx), checkSwarm(ctx)]);
+  results.push(...engines, ...tools, ...swarm);
   if (config && repository) {
     results.push(...repository.results, checkWebhookSecret(ctx, config), checkApiToken(ctx, config), ...(await checkDataDir(config)));
   }

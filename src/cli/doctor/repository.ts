@@ -169,7 +169,7 @@ async function checkServices(ctx: DoctorContext, config: Config): Promise<{ resu
       runtimesInUse,
     };
   }
-  const byRuntime = (['podman', 'docker'] as const).map((kind) => [kind, services.filter((s) => s.runtime === kind).length] as const).filter(([, n]) => n > 0);
+  const byRuntime = (['podman', 'docker', 'swarm'] as const).map((kind) => [kind, services.filter((s) => s.runtime === kind).length] as const).filter(([, n]) => n > 0);
   const self = services.some((s) => s.name === config.deployServerName) ? `, including the server's own (${config.deployServerName})` : '';
   const summary = `${config.servicesDirectory}/ holds ${services.length} service${services.length === 1 ? '' : 's'} (${byRuntime.map(([kind, n]) => `${n} ${kind}`).join(', ')})${self}`;
   const problems = services.filter((s) => s.problem);

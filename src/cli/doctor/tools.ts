@@ -58,7 +58,8 @@ function commandNote(ctx: DoctorContext, tool: ToolName): string {
 
 /** Whether a runtime's tools must be there: yes when a service uses it, or (repository unknown) when it is the default. */
 function needed(ctx: DoctorContext, runtime: RuntimeKind): boolean {
-  if (ctx.runtimesInUse) return ctx.runtimesInUse.has(runtime);
+  // A Swarm stack is deployed with the docker CLI.
+  if (ctx.runtimesInUse) return ctx.runtimesInUse.has(runtime) || (runtime === 'docker' && ctx.runtimesInUse.has('swarm'));
   return (ctx.config?.defaultRuntime ?? 'podman') === runtime;
 }
 
