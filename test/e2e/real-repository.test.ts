@@ -27,7 +27,26 @@ import {
   type PushedImage,
   type RealRepositoryOptions,
 } from './fixtures/real-repository.js';
-import { E2E_API_TOKEN, EnvRepo, TestServer, containerEnv, requireToolGeneration, type ToolGeneration, deploymentOf, freePort, projectContainers, removeProject, requireEngines, sh, stepper, summary, uid, waitForHttp, type Container, type RunView } from './harness.js';
+import {
+  E2E_API_TOKEN,
+  EnvRepo,
+  TestServer,
+  containerEnv,
+  deploymentOf,
+  freePort,
+  projectContainers,
+  removeProject,
+  requireEngines,
+  requireToolGeneration,
+  sh,
+  stepper,
+  summary,
+  uid,
+  waitForHttp,
+  type Container,
+  type RunView,
+  type ToolGeneration,
+} from './harness.js';
 
 interface Suite {
   engine: Engine;
