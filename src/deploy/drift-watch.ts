@@ -1,3 +1,4 @@
+import type { DriftDetails } from '../notify/outcome.js';
 import type { Logger } from 'pino';
 import { configHashesOf, detectDrift, healVerdict, recentHeals, type ServiceDrift } from '../domain/drift.js';
 import type { ContainerState } from '../domain/engine-state.js';
@@ -7,17 +8,7 @@ import { Semaphore } from '../util/concurrency.js';
 import { createPollLoop, type SetTimer } from '../util/poll-loop.js';
 
 /** What a drift notification says: the service drifted, or it keeps drifting and is held from healing. */
-export interface DriftNotice {
-  kind: 'drifted' | 'held';
-  service: string;
-  reasons: string[];
-  since: string;
-  /** The deployed commit the service no longer runs as deployed. */
-  commit: string | null;
-  /** drifted: whether a heal was queued; held: the hold's text. */
-  healRunId: string | null;
-  held: string | null;
-}
+export type DriftNotice = DriftDetails;
 
 export interface DriftWatchDeps {
   /** The services of the checkout (the views' snapshot: no discovery per check). */

@@ -166,7 +166,8 @@ for (const tool of TOOLS) {
       for (const dir of Object.values(dirs)) removeProject(tool.engine, dir, engineEnv);
       removeProject(tool.engine, `ignored-${id}`, engineEnv);
       const cli = tool.engine === 'podman' ? 'podman' : 'docker';
-      for (const net of ['front', 'back']) sh(cli, ['network', 'rm', `${dirs.common}_${net}`], { env: engineEnv });
+      // podman: -f also removes what still uses the network (a pod's infra container that podman-compose 1.3 may leave).
+      for (const net of ['front', 'back']) sh(cli, ['network', 'rm', cli === 'podman' ? '-f' : '--force', `${dirs.common}_${net}`], { env: engineEnv });
       sh(cli, ['volume', 'rm', '-f', `${dirs.common}_data`], { env: engineEnv });
       rmSync(repo.root, { recursive: true, force: true });
     });

@@ -26,7 +26,7 @@ function compose(options: { command: string[]; broken?: boolean }): string {
     image: localhost/busybox:test
     init: true
     command: ${JSON.stringify(options.command)}
-    restart: "no"${options.broken ? '\n    container_name: "${FROM_SERVER}"\n    mem_limit: not-a-size' : ''}
+    restart: "no"${options.broken ? '\n    container_name: "${FROM_SERVER}"\n    mem_limit: "${FROM_SERVER}"' : ''}
     env_file: ../../${SECRET_FILE}
     environment:
       POSTGRES_DB: \${POSTGRES_DB}
@@ -156,15 +156,17 @@ test('redaction: secrets masked in stored output, the event stream and notificat
     }
   });
 
-  // podman-compose 1.0.3 goes on with `podman start <container_name>` after a failed create; podman's
-  // error for it, which quotes the name, becomes the deployment's error message.
+  // podman refuses the memory limit, quoting it (a value from the server's environment) in its
+  // error, which becomes the deployment's error message; podman-compose 1.0.3 then goes on with
+  // `podman start <container_name>`, which quotes the same value in the output.
   await step('3. podman quotes a secret in its error: masked in the recorded error and in the failure notification', async () => {
     repo.write(`services/${SERVICE}/podman-compose.yml`, compose({ command: ['sleep', '3600'], broken: true }));
-    repo.push('a container named by the server environment, with a memory limit podman refuses');
+    repo.push('a container named by the server environment, with a memory limit from it that podman refuses');
     const { run, stream } = await deployWithStream(server);
     const deployment = deploymentOf(run, SERVICE);
     assert.equal(deployment.error?.code, 'ENGINE_STATE_MISMATCH', summary(run));
-    assert.match(deployment.error!.message, /no container with name or ID "\*\*\*" found/, summary(run));
+    assert.match(deployment.error!.message, /invalid size: '\*\*\*'/, summary(run));
+    assert.match(deployment.output ?? '', /podman start \*\*\*$/m, summary(run));
     assertNoSecret(JSON.stringify(deployment), 'the deployment record');
     assertNoSecret(stream, 'the event stream');
 
