@@ -255,8 +255,8 @@ async function runSuite(t: TestContext, engines: TestEngines, suite: Suite): Pro
       for (const c of containers(stacks.notes)) {
         const networks = JSON.parse(sh(engine, ['container', 'inspect', '--format', '{{json .NetworkSettings.Networks}}', c.id], { env })) as Record<string, unknown>;
         assert.ok(Object.keys(networks).includes(network), `${c.service} is on ${network}: ${Object.keys(networks).join(', ')}`);
-    }
-    assert.equal((await waitForHttp(`http://127.0.0.1:${options.notesPort}/`)).trim(), 'notes up');
+      }
+      assert.equal((await waitForHttp(`http://127.0.0.1:${options.notesPort}/`)).trim(), 'notes up');
     }
 
     // archive: the long-syntax env_file from ../../secrets, and .env interpolation (or refused: above).
