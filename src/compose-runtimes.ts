@@ -1,3 +1,4 @@
+import { homedir } from 'node:os';
 import path from 'node:path';
 import { createEngines, createRuntimes } from './adapters/compose/index.js';
 import type { ProcessRunner } from './adapters/process-runner.js';
@@ -20,6 +21,7 @@ export function composeRuntimes(config: Config, run: ProcessRunner, engines: Ret
         ghcrUser: config.ghcrUser,
         registryAuthFile: config.registryAuthFile,
         stateDir: path.join(config.dataDir, 'registry-auth'),
+        dockerConfigDir: config.childEnv['DOCKER_CONFIG'] ?? path.join(homedir(), '.docker'),
       }),
     registrySecrets: () => registryCredentialValues({ envRepoPath: config.envRepoPath, ghcrUser: config.ghcrUser, registryAuthFile: config.registryAuthFile }),
     processEnv: config.childEnv,

@@ -133,3 +133,14 @@ test('the credential strings of every source are known to redaction, without wri
   assert.deepEqual(registryCredentialValues({ envRepoPath: path.join(dir, 'nowhere'), ghcrUser: undefined, registryAuthFile: undefined }), []);
   assert.ok(!readdirSync(dir).includes('state'), 'nothing written');
 });
+
+test("the operator's docker CLI plugins stay visible under the server's DOCKER_CONFIG (a per-user docker compose)", () => {
+  const userConfig = path.join(dir, 'user-docker');
+  mkdirSync(path.join(userConfig, 'cli-plugins'), { recursive: true });
+  writeFileSync(path.join(userConfig, 'cli-plugins', 'docker-compose'), '#!/bin/sh\n');
+  writeFileSync(path.join(repo, 'secrets', 'registry-auth.json'), JSON.stringify({ auths: { 'r.example': { auth: 'eDp5' } } }));
+  const env = prepareRegistryAuth(sources({ dockerConfigDir: userConfig }));
+  assert.deepEqual(readdirSync(path.join(env['DOCKER_CONFIG']!, 'cli-plugins')), ['docker-compose']);
+  // A second pull finds the link in place.
+  assert.doesNotThrow(() => prepareRegistryAuth(sources({ dockerConfigDir: userConfig })));
+});

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 /** Where registry credentials come from; all optional. */
@@ -12,6 +12,11 @@ export interface RegistryAuthSources {
   registryAuthFile: string | undefined;
   /** Private directory the merged file is written to. */
   stateDir: string;
+  /**
+   * The Docker configuration directory the tools would use otherwise (DOCKER_CONFIG, else
+   * ~/.docker): its `cli-plugins` (a `docker compose` plugin installed per user) stays visible.
+   */
+  dockerConfigDir?: string;
 }
 
 interface AuthFile {
@@ -47,7 +52,24 @@ export function prepareRegistryAuth(sources: RegistryAuthSources): Record<string
   mkdirSync(sources.stateDir, { recursive: true, mode: 0o700 });
   const file = path.join(sources.stateDir, 'config.json');
   writeAtomically(file, JSON.stringify(merged, null, 2));
+  if (sources.dockerConfigDir) linkCliPlugins(sources.dockerConfigDir, sources.stateDir);
   return { REGISTRY_AUTH_FILE: file, DOCKER_CONFIG: sources.stateDir };
+}
+
+/**
+ * DOCKER_CONFIG moves the docker CLI's per-user plugin directory too: without this link a
+ * `docker compose` installed in ~/.docker/cli-plugins would vanish once credentials exist.
+ */
+function linkCliPlugins(fromConfigDir: string, stateDir: string): void {
+  const source = path.resolve(fromConfigDir, 'cli-plugins');
+  const link = path.join(stateDir, 'cli-plugins');
+  if (path.resolve(fromConfigDir) === path.resolve(stateDir) || !existsSync(source)) return;
+  try {
+    lstatSync(link);
+    return; // already there (linked by an earlier pull)
+  } catch {
+    symlinkSync(source, link);
+  }
 }
 
 /**
