@@ -42,3 +42,16 @@ describe('backoffDelayMs', () => {
     assert.equal(backoffDelayMs(1_000, settings), 30 * 60_000, 'no overflow however many attempts');
   });
 });
+
+describe('an engine socket lost mid-call, as each tool says it', () => {
+  it('is transient, so the plan does not hold it and the next run tries again', () => {
+    for (const message of [
+      "docker-compose up failed: docker.errors.DockerException: Error while fetching server API version: ('Connection aborted.', FileNotFoundError(2, 'No such file or directory'))",
+      "docker-compose up failed: Couldn't connect to Docker daemon at http+docker://localhost - is it running?",
+      'docker compose up failed: Cannot connect to the Docker daemon at unix:///run/docker.sock. Is the docker daemon running?',
+    ]) {
+      assert.equal(isTransientFailure({ code: 'COMPOSE_FAILED', message }), true, message);
+      assert.equal(holdsFailedInputs({ code: 'COMPOSE_FAILED', message }), false, message);
+    }
+  });
+});

@@ -35,6 +35,15 @@ const NETWORK_FAILURE = new RegExp(
     'dial unix',
     'cannot connect to the (docker|podman) daemon',
     'is the docker daemon running',
+    // docker-compose 1.29 (Python): the engine socket gone or closed mid-call.
+    "couldn't connect to docker daemon",
+    'error while fetching server api version',
+    'connection aborted',
+    'broken pipe',
+    'remotedisconnected',
+    // podman and podman-compose: the API socket gone.
+    'unable to connect to podman',
+    'cannot connect to podman',
     '\\b50[234]\\b',
     'service unavailable',
     'bad gateway',

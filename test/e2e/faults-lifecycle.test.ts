@@ -638,7 +638,7 @@ test('the engine socket disappears mid-deployment: a clean catalogued failure, a
   assert.equal(failed?.status, 'failed', summary(lost));
   const code = failed?.error?.code ?? lost.error?.code ?? '';
   assert.ok(Object.hasOwn(errorCatalog, code) && code !== 'INTERNAL', `a catalogued error code, got ${JSON.stringify(failed?.error ?? lost.error)}`);
-  t.diagnostic(`engine loss failed the deployment with ${code}`);
+  t.diagnostic(`engine loss failed the deployment with ${code}: ${failed?.error?.message ?? lost.error?.message ?? ''}`);
   assert.equal(server.exit, undefined, server.output());
   await assertAnswers(server);
 

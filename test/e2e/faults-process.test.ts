@@ -173,7 +173,8 @@ test('a compose tool whose grandchild holds the output pipe times out and leaves
   const fakeTool = path.join(bin, 'podman-compose');
   // Durations nothing else on the machine uses, to find exactly these sleeps in /proc.
   const mark = `${4_000_000 + Math.floor(Math.random() * 1_000_000)}`;
-  writeFileSync(fakeTool, `#!/bin/sh\necho "fake podman-compose $*"\nsleep ${mark}.1 &\nsleep ${mark}.2\n`);
+    // It answers the server's version probe as the real tool does; only `up` hangs.
+  writeFileSync(fakeTool, `#!/bin/sh\nif [ "$1" = version ]; then echo "podman-compose version 1.0.3"; exit 0; fi\necho "fake podman-compose $*"\nsleep ${mark}.1 &\nsleep ${mark}.2\n`);
   chmodSync(fakeTool, 0o755);
   const server = await TestServer.start({ checkout: repo.checkout, env: { COMPOSE_TIMEOUT_SECONDS: '3', PATH: `${bin}:${process.env['PATH'] ?? ''}` } });
   t.after(async () => {
