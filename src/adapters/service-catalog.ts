@@ -104,29 +104,26 @@ export function createServiceCatalog(options: {
   }
 
   /**
-   * Keys of `files` git does not track. Inside the service directory the listing says; a file
-   * elsewhere in the checkout (`../../secrets/app.env`) is asked of git once per discovery; one
-   * outside the checkout is never tracked. A failing question counts as untracked (masked).
+   * Keys of `files` git does not track. Inside the service directory the listing says; for a file
+   * elsewhere in the checkout (`../../secrets/app.env`) one listing of the whole checkout is taken,
+   * at most once per discovery and only when such a file exists; one outside the checkout is never
+   * tracked. A failing listing counts every such file as untracked (masked).
    */
-  async function untrackedOf(dir: string, keys: string[], tracked: ReadonlySet<string>, outside: Map<string, Promise<boolean>>): Promise<string[]> {
+  async function untrackedOf(dir: string, keys: string[], tracked: ReadonlySet<string>, outside: CheckoutListing): Promise<string[]> {
     const answers = await Promise.all(keys.map((key) => isTrackedKey(dir, key, tracked, outside)));
     return keys.filter((_, index) => !answers[index]).sort();
   }
 
   /** Whether git tracks one input (its key as in `files`); see untrackedOf. */
-  function isTrackedKey(dir: string, key: string, tracked: ReadonlySet<string>, outside: Map<string, Promise<boolean>>): Promise<boolean> {
+  function isTrackedKey(dir: string, key: string, tracked: ReadonlySet<string>, outside: CheckoutListing): Promise<boolean> {
     if (!key.startsWith('../') && key !== '..' && !isAbsolute(key)) return Promise.resolve(tracked.has(key));
     const inRepo = relative(repoPath, resolve(dir, key)).split(sep).join('/');
     if (inRepo.startsWith('../') || inRepo === '..' || isAbsolute(inRepo)) return Promise.resolve(false);
-    let answer = outside.get(inRepo);
-    if (!answer) {
-      answer = options.repository.listTrackedFiles(inRepo).then((list) => list.includes(inRepo), () => false);
-      outside.set(inRepo, answer);
-    }
-    return answer;
+    outside.files ??= options.repository.listTrackedFiles('.').then((list) => new Set(list), () => new Set<string>());
+    return outside.files.then((files) => files.has(inRepo));
   }
 
-  async function describe(name: string, tracked: readonly string[], outside: Map<string, Promise<boolean>> = new Map()): Promise<ServiceSource | undefined> {
+  async function describe(name: string, tracked: readonly string[], outside: CheckoutListing = {}): Promise<ServiceSource | undefined> {
     const dir = join(servicesRoot, name);
     let entries: Dirent[];
     try {
@@ -290,7 +287,7 @@ export function createServiceCatalog(options: {
       }
       const names = entries.filter((entry) => entry.isDirectory() && isValidServiceName(entry.name)).map((entry) => entry.name);
       const tracked = await trackedPromise;
-      const outside = new Map<string, Promise<boolean>>();
+      const outside: CheckoutListing = {};
       const services = await Promise.all(names.map((name) => describe(name, tracked.get(name) ?? [], outside)));
       return services.filter((service): service is ServiceSource => service !== undefined).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     },
@@ -307,6 +304,11 @@ export function createServiceCatalog(options: {
 
 function listDirectory(path: string): Promise<Dirent[]> {
   return new Promise((done, fail) => readdir(path, { withFileTypes: true }, (error, entries) => (error ? fail(error) : done(entries))));
+}
+
+/** The checkout's tracked files, listed lazily once per discovery (see untrackedOf). */
+interface CheckoutListing {
+  files?: Promise<Set<string>>;
 }
 
 type ParsedCompose =
