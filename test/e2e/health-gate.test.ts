@@ -36,23 +36,20 @@ services:
 `;
 
 /** Two healthchecks that never pass: the bare `false`, and one that says something first. */
+// One container carries both the log line and the failing probe's output: with two unhealthy
+// containers the gate reports whichever fails first, and the test would race on that.
 const sick = (id: string) => `services:
   app:
     image: ${IMAGE}
     command: ["sh", "-c", "echo sick-log-${id}; exec sleep 3600"]
     healthcheck:
-      test: ["CMD", "false"]
+      test: ["CMD-SHELL", "echo probe-said-no-${id}; false"]
       interval: 1s
       timeout: 2s
       retries: 2
   talker:
     image: ${IMAGE}
     command: ["sleep", "3600"]
-    healthcheck:
-      test: ["CMD-SHELL", "echo probe-said-no-${id}; false"]
-      interval: 1s
-      timeout: 2s
-      retries: 2
 `;
 
 /** Healthy three seconds after start; a dependent that waits for that (where the tool honours the condition). */
